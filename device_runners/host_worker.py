@@ -1,0 +1,105 @@
+"""One measurement in a fresh process: `python -m device_runners.host_worker --request R --result O`.
+
+The host runner starts this module once per model and format, with an explicit argv and a clean
+environment, so no state (thread pools, allocator caches, JIT caches) leaks from one measurement
+into the next. It writes the contract's RunResult JSON to the result file; runtimes may print
+what they like to stdout and stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+from device_runners import procinfo
+from device_runners.contract import (
+    STATUS_OK,
+    STATUS_RUN_FAILED,
+    STATUS_UNSUPPORTED,
+    DeviceInfo,
+    RunRequest,
+    RunResult,
+)
+from device_runners.timing import time_iterations
+
+# The parent replaces this with its full description of the machine.
+_WORKER_DEVICE = DeviceInfo(device_id="host", platform=sys.platform, kind="host")
+
+
+def make_inputs(request: RunRequest) -> list[np.ndarray]:
+    rng = np.random.default_rng(request.seed)
+    return [rng.standard_normal(request.input_shape).astype(np.float32)]
+
+
+def measure(request: RunRequest) -> RunResult:
+    from device_runners.host_runtimes import UnsupportedArtifact, load_artifact
+
+    if request.cpu_affinity:
+        os.sched_setaffinity(0, request.cpu_affinity)
+    context: dict = {"rss_before_load_kb": procinfo.read_status_kb("VmRSS"), "pid": os.getpid()}
+    try:
+        t0 = time.perf_counter_ns()
+        loaded = load_artifact(request.artifact_path, request.threads)
+        load_ms = (time.perf_counter_ns() - t0) / 1e6
+    except UnsupportedArtifact as exc:
+        return RunResult.failed(request, _WORKER_DEVICE, STATUS_UNSUPPORTED, str(exc))
+    peak_load = procinfo.read_status_kb("VmHWM")
+    context["peak_rss_reset"] = procinfo.reset_peak_rss()
+    context.update(loaded.details)
+
+    inputs = make_inputs(request)
+    run_once = loaded.bind(inputs)
+    t0 = time.perf_counter_ns()
+    run_once()
+    first_ms = (time.perf_counter_ns() - t0) / 1e6
+    warmup, samples = time_iterations(run_once, request)
+    peak_inference = procinfo.read_status_kb("VmHWM")
+    return RunResult(
+        model=request.model,
+        format=request.format,
+        status=STATUS_OK,
+        device=_WORKER_DEVICE,
+        backend=request.backend,
+        precision=request.precision,
+        artifact_sha256=request.artifact_sha256,
+        runtime_versions=loaded.versions,
+        threads=request.threads,
+        cpu_affinity=tuple(sorted(os.sched_getaffinity(0))),
+        load_ms=load_ms,
+        first_inference_ms=first_ms,
+        warmup_samples_ms=tuple(warmup),
+        samples_ms=tuple(samples),
+        peak_rss_load_kb=peak_load,
+        peak_rss_inference_kb=peak_inference,
+        context=context,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m device_runners.host_worker")
+    parser.add_argument("--request", required=True)
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args(argv)
+    with open(args.request) as f:
+        request = RunRequest.from_json(f.read())
+    try:
+        result = measure(request)
+    except Exception as exc:  # any runtime failure becomes a run_failed cell, never a crash
+        detail = traceback.format_exc(limit=4)
+        error = f"{type(exc).__name__}: {exc}".strip()
+        result = RunResult.failed(request, _WORKER_DEVICE, STATUS_RUN_FAILED, error)
+        print(detail, file=sys.stderr)
+    tmp = args.result + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(result.to_json())
+    os.replace(tmp, args.result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

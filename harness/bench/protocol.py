@@ -1,0 +1,70 @@
+"""The measurement protocol a run asks every runner to follow.
+
+Warm up, then time iterations until both a minimum count and a minimum duration are reached
+(bounded by a maximum of each), keeping every sample. The loop itself runs inside the runner,
+next to the runtime; this module only decides its parameters and builds the request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from device_runners.contract import RunRequest
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    warmup_iterations: int = 10
+    min_iterations: int = 50
+    min_duration_s: float = 2.0
+    max_iterations: int = 100_000
+    max_duration_s: float = 120.0
+    threads: int = 1
+    cpu_affinity: tuple[int, ...] | None = None
+    seed: int = 0
+    timeout_s: float = 600.0
+
+    def __post_init__(self):
+        if self.warmup_iterations < 0:
+            raise ValueError("warmup_iterations cannot be negative.")
+        if self.min_iterations < 1:
+            raise ValueError("min_iterations must be at least 1.")
+        if self.threads < 1:
+            raise ValueError("threads must be at least 1.")
+        if self.min_duration_s < 0:
+            raise ValueError("min_duration_s cannot be negative.")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["cpu_affinity"] = list(self.cpu_affinity) if self.cpu_affinity else None
+        return d
+
+    def request(
+        self,
+        *,
+        model: str,
+        format: str,
+        artifact_path: str,
+        artifact_sha256: str,
+        input_shape: tuple[int, ...],
+        backend: str = "",
+        precision: str = "fp32",
+    ) -> RunRequest:
+        return RunRequest(
+            model=model,
+            format=format,
+            artifact_path=artifact_path,
+            artifact_sha256=artifact_sha256,
+            input_shape=tuple(input_shape),
+            threads=self.threads,
+            cpu_affinity=self.cpu_affinity,
+            warmup_iterations=self.warmup_iterations,
+            min_iterations=self.min_iterations,
+            min_duration_s=self.min_duration_s,
+            max_iterations=max(self.max_iterations, self.min_iterations),
+            max_duration_s=max(self.max_duration_s, self.min_duration_s),
+            seed=self.seed,
+            timeout_s=self.timeout_s,
+            backend=backend,
+            precision=precision,
+        )

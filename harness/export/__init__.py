@@ -1,0 +1,1 @@
+"""Export: one module per format, a content-addressed cache, and the numerics check."""

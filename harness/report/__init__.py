@@ -1,0 +1,1 @@
+"""Reports: leaderboard (Markdown), run details, comparisons."""

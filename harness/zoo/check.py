@@ -1,0 +1,97 @@
+"""`harness models --check`: our parameter and MAC counts against the published ones.
+
+Tolerances: parameters within 1% and MACs within 3% of published.csv; where zoo-notes gives an
+exact parameter count (Mobile-Former, EMO) the count must be exact. Published numbers are rounded
+to the digits the paper prints, so the tolerance is never tighter than half a unit of the last
+printed digit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.zoo.counting import count_macs, count_params
+from harness.zoo.registry import ModelSpec, create_model
+
+PARAMS_TOLERANCE = 0.01
+MACS_TOLERANCE = 0.03
+
+
+def _rounding_slack(published: float) -> float:
+    """Half a unit of the last digit printed, relative to the value (e.g. 0.8 -> 0.05/0.8)."""
+    text = repr(published)
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return 0.5 * 10 ** (-decimals) / published
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    model: str
+    params: int
+    macs: int
+    params_ref: float | None  # absolute count
+    macs_ref: float | None
+    params_exact: bool
+    ok: bool
+    why: str
+
+    @staticmethod
+    def _delta(ours, ref):
+        return "n/a" if not ref else f"{(ours - ref) / ref:+.2%}"
+
+    @property
+    def params_ref_text(self):
+        if self.params_ref is None:
+            return "n/a"
+        return f"{int(self.params_ref):,} (exact)" if self.params_exact else f"{self.params_ref / 1e6:.2f}M"
+
+    @property
+    def macs_ref_text(self):
+        return "n/a" if self.macs_ref is None else f"{self.macs_ref / 1e9:.3f}G"
+
+    @property
+    def params_delta_text(self):
+        return self._delta(self.params, self.params_ref)
+
+    @property
+    def macs_delta_text(self):
+        return self._delta(self.macs, self.macs_ref)
+
+
+def check_spec(spec: ModelSpec) -> CheckRow:
+    deploy = create_model(spec, deploy=True)
+    counted = deploy if spec.params_form == "deploy" else create_model(spec, deploy=False)
+    params = count_params(counted)
+    macs = count_macs(deploy, spec.input_shape)
+    pub = spec.published
+    problems = []
+    params_ref = macs_ref = None
+    if spec.exact_params is not None:
+        params_ref = float(spec.exact_params)
+        if params != spec.exact_params:
+            problems.append(f"params {params:,} != exact {spec.exact_params:,}")
+    elif pub and pub.params_m:
+        params_ref = pub.params_m * 1e6
+        tol = max(PARAMS_TOLERANCE, _rounding_slack(pub.params_m))
+        if abs(params - params_ref) / params_ref > tol:
+            problems.append(f"params off by {(params - params_ref) / params_ref:+.1%} (limit {tol:.1%})")
+    if spec.exact_macs is not None:
+        macs_ref = float(spec.exact_macs)
+    elif pub and pub.macs_g:
+        macs_ref = pub.macs_g * 1e9
+    if macs_ref:
+        tol = MACS_TOLERANCE
+        if spec.exact_macs is None and pub and pub.macs_g:
+            tol = max(tol, _rounding_slack(pub.macs_g))
+        if abs(macs - macs_ref) / macs_ref > tol:
+            problems.append(f"MACs off by {(macs - macs_ref) / macs_ref:+.1%} (limit {tol:.1%})")
+    if params_ref is None and macs_ref is None:
+        problems.append("no published counts to check against")
+    return CheckRow(
+        model=spec.name, params=params, macs=macs, params_ref=params_ref, macs_ref=macs_ref,
+        params_exact=spec.exact_params is not None, ok=not problems, why="; ".join(problems),
+    )
+
+
+def check_models(specs: list[ModelSpec]) -> list[CheckRow]:
+    return [check_spec(s) for s in specs]

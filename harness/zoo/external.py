@@ -1,0 +1,131 @@
+"""Models from outside the zoo, named on the command line.
+
+- `path/to/file.py:factory`: a zero-argument function in a Python file.
+- `pkg.module:factory`: the same in an importable module.
+- `timm:NAME`: a timm model, when timm can be imported (it cannot on machines whose torchvision
+  build is broken; then one clear line says so).
+
+The input shape comes from `--input-shape`, or from an `input_shape` attribute on the factory
+or on the model it returns. Nothing is downloaded: timm models are built with random weights,
+and `--weights FILE` (see `load_weights`) loads a local state dict.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+from harness.errors import HarnessError, UnknownModelError
+from harness.zoo.registry import ModelSpec
+
+
+def _load_factory_from_file(path: Path, attr: str) -> Callable[[], nn.Module]:
+    if not path.exists():
+        raise HarnessError(f"Model file {path} does not exist; give `path/to/file.py:factory`.")
+    module_name = f"harness_external_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise HarnessError(f"Cannot import {path} as Python; give a .py file.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise HarnessError(f"Importing {path} failed: {type(exc).__name__}: {exc}") from None
+    if not hasattr(module, attr):
+        raise HarnessError(f"{path} has no function {attr!r}.")
+    return getattr(module, attr)
+
+
+def _load_factory_from_module(module_path: str, attr: str) -> Callable[[], nn.Module]:
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise HarnessError(f"Cannot import module {module_path!r}: {exc}.") from None
+    if not hasattr(module, attr):
+        raise HarnessError(f"Module {module_path!r} has no function {attr!r}.")
+    return getattr(module, attr)
+
+
+def _timm_factory(name: str) -> Callable[[], nn.Module]:
+    try:
+        import timm
+    except Exception as exc:  # timm fails at import when torchvision's compiled part is broken
+        raise HarnessError(
+            f"timm:{name} needs timm, which cannot be imported here ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); use a zoo model or file.py:factory."
+        ) from None
+    if name not in timm.list_models():
+        raise UnknownModelError(f"timm:{name}", [f"timm:{n}" for n in timm.list_models(f"*{name}*")[:3]])
+    return lambda: timm.create_model(name, pretrained=False)
+
+
+def external_spec(reference: str, input_shape: tuple[int, ...] | None) -> ModelSpec:
+    """A ModelSpec for `file.py:factory`, `pkg.module:factory` or `timm:NAME`."""
+    prefix, _, attr = reference.rpartition(":")
+    if not prefix or not attr:
+        raise HarnessError(f"Cannot read model reference {reference!r}; use file.py:factory, "
+                           "pkg.module:factory or timm:NAME.")
+    if prefix == "timm":
+        factory, origin, name = _timm_factory(attr), "timm", f"timm_{attr}"
+    elif prefix.endswith(".py"):
+        path = Path(prefix)
+        factory, origin, name = _load_factory_from_file(path, attr), str(path.resolve()), f"{path.stem}_{attr}"
+    else:
+        factory, origin, name = _load_factory_from_module(prefix, attr), prefix, f"{prefix.rsplit('.', 1)[-1]}_{attr}"
+    shape = input_shape or getattr(factory, "input_shape", None)
+    if shape is None:
+        raise HarnessError(f"{reference} needs --input-shape (e.g. --input-shape 1,3,224,224).")
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 4 or shape[0] != 1 or shape[2] != shape[3]:
+        raise HarnessError(f"--input-shape {','.join(map(str, shape))} is not 1,C,S,S; "
+                           "the harness benchmarks batch 1 square images.")
+    return ModelSpec(
+        name=name, family="external", input_size=shape[2], factory=factory, origin=origin,
+    )
+
+
+def load_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a local state dict (.pth/.pt or .safetensors) strictly; a key mismatch is one line."""
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise HarnessError(f"Weights file {path} does not exist.")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            raise HarnessError("Reading .safetensors needs `pip install safetensors`.") from None
+        state = load_file(str(path))
+    else:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+            state = state["state_dict"]
+        elif isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+            state = state["model"]
+    if not isinstance(state, dict):
+        raise HarnessError(f"{path} does not hold a state dict.")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if mismatched:
+            k = mismatched[0]
+            parts.append(f"{len(mismatched)} with other shapes (e.g. {k}: file "
+                         f"{tuple(state[k].shape)} vs model {tuple(own[k].shape)})")
+        raise HarnessError(f"Weights in {path} do not fit the model: " + "; ".join(parts)
+                           + ". Check that the file belongs to this model and variant.")
+    model.load_state_dict(state, strict=True)
+    return model

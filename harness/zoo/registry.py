@@ -1,0 +1,236 @@
+"""The zoo's registry: model name -> factory, input size and published facts.
+
+A family file registers one tiny function per variant with `@register_model(...)`; the function
+body is data (dims, depths) handed to the family's private `_create_<family>()`. Every module in
+`harness.zoo` is imported on first use, so a new family is one new file and nothing else.
+
+Published facts (params, MACs, top-1, latency and the device it was measured on) live in
+`published.csv` beside this file, a copy of the project's reference table, and are joined by
+name. `counting_note` says which counting convention a variant matched where the published
+number is rounded or ambiguous.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import importlib
+import inspect
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from harness.errors import UnknownModelError
+
+# Modules of this package that are infrastructure, not model families.
+_NOT_FAMILIES = {"registry", "layers", "external", "counting", "check"}
+
+
+def _float_or_none(text: str) -> float | None:
+    text = (text or "").strip()
+    return float(text) if text else None
+
+
+@dataclass(frozen=True)
+class PublishedFacts:
+    """One row of published.csv: what the paper or the official repository claims."""
+
+    params_m: float | None
+    macs_g: float | None
+    top1: float | None
+    latency_ms: float | None
+    latency_device: str
+    source: str
+    notes: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> "PublishedFacts":
+        return cls(
+            params_m=_float_or_none(row.get("params_m", "")),
+            macs_g=_float_or_none(row.get("macs_g", "")),
+            top1=_float_or_none(row.get("top1", "")),
+            latency_ms=_float_or_none(row.get("latency_ms", "")),
+            latency_device=(row.get("latency_device") or "").strip(),
+            source=(row.get("source") or "").strip(),
+            notes=(row.get("notes") or "").strip(),
+        )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named, buildable model: everything the later stages need to know about it."""
+
+    name: str
+    family: str
+    input_size: int
+    factory: Callable[[], nn.Module] = field(compare=False, repr=False)
+    published: PublishedFacts | None = None
+    counting_note: str = ""
+    # Exact reference counts where zoo-notes gives them (Mobile-Former, EMO); None otherwise.
+    exact_params: int | None = None
+    exact_macs: int | None = None
+    # Which form the published parameter count refers to: "deploy" (fused) or "train".
+    params_form: str = "deploy"
+    # Where the spec came from: "zoo", a file path, a module path or "timm".
+    origin: str = "zoo"
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (1, 3, self.input_size, self.input_size)
+
+    def source_digest_inputs(self) -> list[str]:
+        """Files whose text defines this model; a change to any of them changes the artifact."""
+        files = []
+        try:
+            files.append(inspect.getsourcefile(self.factory) or "")
+        except TypeError:
+            pass
+        return [f for f in files if f]
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_PUBLISHED: dict[str, PublishedFacts] | None = None
+_LOADED = False
+
+
+def published_facts() -> dict[str, PublishedFacts]:
+    global _PUBLISHED
+    if _PUBLISHED is None:
+        path = Path(__file__).with_name("published.csv")
+        with path.open(newline="") as f:
+            _PUBLISHED = {row["model"]: PublishedFacts.from_row(row) for row in csv.DictReader(f)}
+    return _PUBLISHED
+
+
+def register_model(
+    family: str,
+    input_size: int = 224,
+    counting_note: str = "",
+    exact_params: int | None = None,
+    exact_macs: int | None = None,
+    params_form: str = "deploy",
+):
+    """Register the decorated zero-argument function under its own name."""
+
+    def decorate(fn: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"Model {name!r} is registered twice.")
+        _REGISTRY[name] = ModelSpec(
+            name=name,
+            family=family,
+            input_size=input_size,
+            factory=fn,
+            published=published_facts().get(name),
+            counting_note=counting_note,
+            exact_params=exact_params,
+            exact_macs=exact_macs,
+            params_form=params_form,
+        )
+        return fn
+
+    return decorate
+
+
+def _load_families() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    _LOADED = True
+    package = importlib.import_module("harness.zoo")
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_FAMILIES and not info.name.startswith("_"):
+            importlib.import_module(f"harness.zoo.{info.name}")
+
+
+def list_models(family: str | None = None) -> list[ModelSpec]:
+    _load_families()
+    specs = sorted(_REGISTRY.values(), key=lambda s: (s.family.lower(), s.name))
+    if family:
+        wanted = family.lower()
+        specs = [s for s in specs if s.family.lower() == wanted]
+    return specs
+
+
+def families() -> list[str]:
+    return sorted({s.family for s in list_models()}, key=str.lower)
+
+
+def get_spec(name: str) -> ModelSpec:
+    _load_families()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        raise UnknownModelError(name, close) from None
+
+
+def resolve_models(selector: str, input_shape: tuple[int, ...] | None = None) -> list[ModelSpec]:
+    """Turn `all`, a family name, a comma list or external references into specs.
+
+    External references (`file.py:factory`, `pkg.module:factory`, `timm:NAME`) are handled by
+    `harness.zoo.external`; they need `input_shape` unless the factory declares one.
+    """
+    _load_families()
+    specs: list[ModelSpec] = []
+    family_names = {f.lower(): f for f in families()}
+    for part in [p.strip() for p in selector.split(",") if p.strip()]:
+        if part == "all":
+            specs.extend(list_models())
+        elif part.lower() in family_names:
+            specs.extend(list_models(family_names[part.lower()]))
+        elif ":" in part:
+            from harness.zoo.external import external_spec
+
+            specs.append(external_spec(part, input_shape))
+        else:
+            specs.append(get_spec(part))
+    if not specs:
+        raise UnknownModelError(selector, [])
+    seen: set[str] = set()
+    unique = []
+    for s in specs:
+        if s.name not in seen:
+            seen.add(s.name)
+            unique.append(s)
+    return unique
+
+
+def fuse_model(model: nn.Module) -> nn.Module:
+    """Return the deploy form: every module with `fuse()` replaced by what it returns.
+
+    One protocol only: `fuse(self) -> nn.Module` receives the training form of itself (children
+    not yet fused) and returns a plain module. The walk is pre-order, so a parent fuses its own
+    children as it likes; the walk then continues into what it returned.
+    """
+    if hasattr(model, "fuse") and callable(model.fuse):
+        model = model.fuse()
+    for name, child in list(model.named_children()):
+        setattr(model, name, fuse_model(child))
+    return model
+
+
+def create_model(spec: ModelSpec | str, seed: int = 0, deploy: bool = True) -> nn.Module:
+    """Build a model with seeded random weights, in eval mode, fused unless `deploy=False`.
+
+    BatchNorm running statistics are randomised as well: with the default (mean 0, var 1) a fused
+    BN is the identity, and the training-vs-deploy test would not test anything.
+    """
+    if isinstance(spec, str):
+        spec = get_spec(spec)
+    torch.manual_seed(seed)
+    model = spec.factory()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    model.eval()
+    if deploy:
+        model = fuse_model(model)
+        model.eval()
+    return model
