@@ -25,7 +25,12 @@ from device_runners.contract import (
     RunRequest,
     RunResult,
 )
-from device_runners.timing import time_iterations
+from device_runners import sensors
+from device_runners.timing import planned_duration_s, run_timed, run_warmup
+
+# Counters need only their first and last reading; a slow sampler disturbs the timed loop least.
+COUNTER_INTERVAL_S = 0.5
+POWER_INTERVAL_S = 0.05
 
 # The parent replaces this with its full description of the machine.
 _WORKER_DEVICE = DeviceInfo(device_id="host", platform=sys.platform, kind="host")
@@ -34,6 +39,24 @@ _WORKER_DEVICE = DeviceInfo(device_id="host", platform=sys.platform, kind="host"
 def make_inputs(request: RunRequest) -> list[np.ndarray]:
     rng = np.random.default_rng(request.seed)
     return [rng.standard_normal(request.input_shape).astype(np.float32)]
+
+
+def timed_with_energy(run_once, request: RunRequest, warmup_ms: list[float]):
+    """The timed loop, with an idle energy window of the same planned length just before it."""
+    try:
+        source = sensors.find_energy_source()
+    except sensors.SensorUnavailable as exc:
+        return run_timed(run_once, request), sensors.no_energy_samples(str(exc))
+    if source is None:
+        return run_timed(run_once, request), sensors.no_energy_samples(
+            "no energy sensor on this host (no RAPL, ODPM or battery readings)")
+    interval = COUNTER_INTERVAL_S if source.kind == "counter" else POWER_INTERVAL_S
+    sampler = sensors.EnergySampler(source.read, interval)
+    idle = sampler.sample_for(planned_duration_s(request, warmup_ms))
+    sampler.start()
+    samples = run_timed(run_once, request)
+    active = sampler.stop()
+    return samples, sensors.build_energy_samples(source, idle, active, len(samples), interval)
 
 
 def measure(request: RunRequest) -> RunResult:
@@ -57,8 +80,13 @@ def measure(request: RunRequest) -> RunResult:
     t0 = time.perf_counter_ns()
     run_once()
     first_ms = (time.perf_counter_ns() - t0) / 1e6
-    warmup, samples = time_iterations(run_once, request)
+    warmup = run_warmup(run_once, request.warmup_iterations)
+    thermal_before = sensors.read_thermal()
+    samples, energy_samples = timed_with_energy(run_once, request, warmup)
+    thermal_after = sensors.read_thermal()
     peak_inference = procinfo.read_status_kb("VmHWM")
+    context["thermal_readings"] = {"before": thermal_before.to_dict(), "after": thermal_after.to_dict()}
+    context["loadavg_before"] = list(os.getloadavg())
     return RunResult(
         model=request.model,
         format=request.format,
@@ -76,6 +104,7 @@ def measure(request: RunRequest) -> RunResult:
         samples_ms=tuple(samples),
         peak_rss_load_kb=peak_load,
         peak_rss_inference_kb=peak_inference,
+        energy_samples=energy_samples,
         context=context,
     )
 

@@ -131,8 +131,10 @@ class ProgressObserver:
     def __init__(self, progress: Progress):
         self.progress = progress
         self.task = None
+        self.run_id = None
 
     def run_started(self, run_id, cells):
+        self.run_id = run_id
         self.task = self.progress.add_task(f"run {run_id}", total=cells)
 
     def cell_started(self, model, format, step):
@@ -203,13 +205,17 @@ def run(device, model_selector, format_selector, threads, affinity, warmup, iter
         interrupted = False
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err_console) as progress:
+            observer = ProgressObserver(progress)
             try:
-                run_id = run_benchmarks(specs, formats, runner, store, cache, config,
-                                        argv=shlex.join(sys.argv), observer=ProgressObserver(progress))
+                run_benchmarks(specs, formats, runner, store, cache, config,
+                               argv=shlex.join(sys.argv), observer=observer)
             except KeyboardInterrupt:
                 interrupted = True
-                run_id = store.runs()[0].id
-        logging.getLogger("harness").removeHandler(handler)
+            finally:
+                logging.getLogger("harness").removeHandler(handler)
+        run_id = observer.run_id
+        if run_id is None:
+            raise click.ClickException("Interrupted before the run started; nothing was stored.")
         records = store.records(run_id)
         _print_run_table(run_id, records)
         write_leaderboard(store.latest_records(), leaderboard)

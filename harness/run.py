@@ -78,6 +78,20 @@ def model_info(spec: ModelSpec, cache: ArtifactCache, build: Callable[[], nn.Mod
     return {"family": spec.family, "input_size": spec.input_size, **counts, "published": published}
 
 
+def interpret_sensors(result: RunResult) -> RunResult:
+    """Fill `energy` and `thermal` from the raw readings the runner returned."""
+    from harness.energy import energy_from_samples, thermal_info
+
+    changes = {}
+    if result.energy_samples:
+        changes["energy"] = energy_from_samples(result.energy_samples)
+    readings = result.context.get("thermal_readings")
+    if readings:
+        changes["thermal"] = thermal_info(readings["before"], readings["after"],
+                                          waited_s=result.thermal.waited_s)
+    return dataclasses.replace(result, **changes) if changes else result
+
+
 def measure_cell(
     spec: ModelSpec,
     fmt: FormatSpec,
@@ -102,7 +116,7 @@ def measure_cell(
         backend=fmt.backend,
         precision=fmt.precision,
     )
-    result = runner.run(request)
+    result = interpret_sensors(runner.run(request))
     reason = result.error
     if result.ok and artifact.status == ARTIFACT_NUMERICS_FAILED:
         reason = f"measured, but {artifact.reason}"

@@ -1,0 +1,106 @@
+"""How much the harness adds to what it measures.
+
+For one model (default: mobileformer_26m, about 1 ms per inference in ExecuTorch on one core of
+this host), prints the harness's median (fresh worker process, the contract's timing loop)
+beside the median of a bare loop of the same runtime call (`method.execute`) in this process,
+and their ratio. Rounds alternate harness and bare loop so drift falls on both equally; the
+figure is the median over rounds. Exits 1 when the ratio exceeds the target (1.03).
+
+    python benchmarks/overhead.py [--model NAME] [--format executorch|tflite] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+TARGET_RATIO = 1.03
+
+
+def bare_loop_median(path: str, fmt: str, input_shape, seconds: float, threads: int) -> float:
+    """Median ms of the runtime call alone, timed by hand, no harness code in the loop."""
+    x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
+    if fmt.startswith("executorch"):
+        import torch
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime
+
+        portable_lib._unsafe_reset_threadpool(threads)
+        method = Runtime.get().load_program(path).load_method("forward")
+        inputs = [torch.from_numpy(x)]
+
+        def call():
+            method.execute(inputs)
+    else:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=path, num_threads=threads)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+        call = interpreter.invoke
+    for _ in range(20):
+        call()
+    times = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter_ns()
+        call()
+        times.append((time.perf_counter_ns() - t0) / 1e6)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mobileformer_26m")
+    parser.add_argument("--format", default="executorch")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per round and side")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    from device_runners.host import HostRunner
+    from harness.bench.protocol import BenchConfig
+    from harness.bench.stats import summarize
+    from harness.export.base import get_format
+    from harness.export.cache import ArtifactCache, default_cache_dir
+    from harness.export.pipeline import export_artifact
+    from harness.run import LazyModel
+    from harness.zoo import get_spec
+
+    spec = get_spec(args.model)
+    fmt = get_format(args.format)
+    artifact = export_artifact(spec, fmt, ArtifactCache(default_cache_dir()), LazyModel(spec, 0))
+    if not artifact.measurable:
+        print(f"{args.model}/{args.format} did not export: {artifact.reason}")
+        return 1
+    config = BenchConfig(warmup_iterations=20, min_iterations=50, min_duration_s=args.seconds,
+                         threads=args.threads)
+    request = config.request(model=spec.name, format=fmt.name, artifact_path=artifact.path,
+                             artifact_sha256=artifact.sha256, input_shape=spec.input_shape)
+    runner = HostRunner()
+    harness_medians, bare_medians = [], []
+    for i in range(args.rounds):
+        result = runner.run(request)
+        if not result.ok:
+            print(f"harness run failed: {result.error}")
+            return 1
+        harness_medians.append(summarize(result.samples_ms).median)
+        bare_medians.append(bare_loop_median(artifact.path, fmt.name, spec.input_shape,
+                                             args.seconds, args.threads))
+        print(f"round {i + 1}: harness {harness_medians[-1]:.4f} ms   bare loop {bare_medians[-1]:.4f} ms")
+    h = statistics.median(harness_medians)
+    b = statistics.median(bare_medians)
+    ratio = h / b
+    print(f"\n{spec.name} / {fmt.name}, {args.threads} thread(s), {args.rounds} rounds of {args.seconds:.0f} s")
+    print(f"harness median   {h:.4f} ms")
+    print(f"bare loop median {b:.4f} ms")
+    print(f"ratio            {ratio:.4f}  (target <= {TARGET_RATIO})")
+    return 0 if ratio <= TARGET_RATIO else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from device_runners.contract import (
+    ContractError,
+    DeviceInfo,
+    EnergyInfo,
+    RunRequest,
+    RunResult,
+)
+
+
+def _request(**over):
+    base = dict(model="m", format="executorch", artifact_path="/tmp/m.pte", artifact_sha256="ab",
+                input_shape=(1, 3, 8, 8))
+    base.update(over)
+    return RunRequest(**base)
+
+
+def test_request_round_trips_through_json_and_schema():
+    req = _request(cpu_affinity=(0, 1), threads=2)
+    again = RunRequest.from_json(req.to_json())
+    assert again == req
+    assert again.input_shape == (1, 3, 8, 8)
+
+
+def test_request_schema_rejects_bad_values_with_the_field_named():
+    data = _request().to_dict()
+    data["threads"] = 0
+    with pytest.raises(ContractError, match="threads"):
+        RunRequest.from_dict(data)
+    data = _request().to_dict()
+    del data["artifact_path"]
+    with pytest.raises(ContractError, match="artifact_path"):
+        RunRequest.from_dict(data)
+
+
+def test_request_constructor_refuses_inconsistent_bounds():
+    with pytest.raises(ContractError):
+        _request(min_iterations=10, max_iterations=5)
+
+
+def test_result_round_trip_keeps_every_sample():
+    device = DeviceInfo(device_id="host", platform="linux")
+    result = RunResult(model="m", format="tflite", status="ok", device=device, load_ms=3.0,
+                       first_inference_ms=2.0, samples_ms=(1.0, 1.5, 0.9),
+                       energy=EnergyInfo(source="rapl", joules_per_inference=0.01, warnings=("w",)))
+    again = RunResult.from_json(result.to_json())
+    assert again.samples_ms == (1.0, 1.5, 0.9)
+    assert again.energy.source == "rapl" and again.energy.warnings == ("w",)
+    assert again.device == device
+
+
+def test_ok_result_without_samples_is_invalid():
+    data = RunResult(model="m", format="f", status="ok", device=DeviceInfo("h", "linux"),
+                     load_ms=1.0, first_inference_ms=1.0).to_dict()
+    with pytest.raises(ContractError, match="samples_ms"):
+        RunResult.from_dict(data)
+
+
+def test_unknown_status_and_energy_source_are_refused():
+    with pytest.raises(ContractError):
+        RunResult(model="m", format="f", status="great", device=DeviceInfo("h", "linux"))
+    data = RunResult(model="m", format="f", status="run_failed", device=DeviceInfo("h", "linux")).to_dict()
+    data["energy"]["source"] = "guess"
+    with pytest.raises(ContractError, match="energy"):
+        RunResult.from_dict(data)
+
+
+def test_schema_file_is_valid_json_schema():
+    import jsonschema
+
+    from device_runners.contract import SCHEMA_PATH
+
+    jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text()))

@@ -1,0 +1,123 @@
+"""`harness run` end to end on this host, with the real exporters and runtimes."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, TESTS, TINY
+from harness.cli import main
+from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, Store
+
+FAST = ["--warmup", "2", "--iterations", "20", "--min-time", "0.1"]
+
+
+def _run(args, env=None):
+    result = CliRunner().invoke(main, args, catch_exceptions=False, env=env)
+    return result
+
+
+def test_run_tiny_model_stores_records_and_a_second_run_exports_nothing(tmp_results):
+    first = _run(["run", "--models", TINY, "--formats", "executorch,tflite", *FAST])
+    assert first.exit_code == 0, first.output
+    with Store() as store:
+        [run] = store.runs()
+        assert run.status == RUN_COMPLETE
+        records = store.records(run.id)
+        assert {r.format for r in records} == {"executorch", "tflite"}
+        for r in records:
+            assert r.status == "ok", r.reason
+            assert r.stats.n >= 20 and len(store.samples(r.id)) == r.stats.n
+            assert r.result.load_ms > 0 and r.result.peak_rss_inference_kb > 0
+            assert r.artifact["numerics"]["cosine"] > 0.999
+            assert r.artifact["cached"] is False
+            assert r.result.energy.source == "none"  # this host has no energy sensor
+        ex = next(r for r in records if r.format == "executorch")
+        assert ex.artifact["details"]["delegation"]["delegated_nodes"] > 0
+    board = (tmp_results / "results" / "leaderboard.md").read_text()
+    assert "tiny_models_tiny_convnet" in board and "host / executorch" in board
+
+    second = _run(["run", "--models", TINY, "--formats", "executorch,tflite", *FAST])
+    assert second.exit_code == 0, second.output
+    with Store() as store:
+        latest = store.runs()[0]
+        assert all(r.artifact["cached"] for r in store.records(latest.id))
+
+    shown = _run(["show", latest.id, "--samples"])
+    assert shown.exit_code == 0
+    assert "tiny_models_tiny_convnet" in shown.output and "samples (ms)" in shown.output
+    report = _run(["report", "--out", str(tmp_results / "board.md")])
+    assert report.exit_code == 0 and (tmp_results / "board.md").exists()
+
+
+def test_a_model_that_cannot_export_is_a_row_and_the_run_goes_on(tmp_results):
+    bad = f"{TESTS / 'tiny_models.py'}:unexportable"
+    out = _run(["run", "--models", f"{bad},{TINY}", "--formats", "executorch", *FAST])
+    assert out.exit_code == 0, out.output
+    with Store() as store:
+        records = {r.model: r for r in store.records(store.runs()[0].id)}
+    assert records["tiny_models_unexportable"].status == "export_failed"
+    assert records["tiny_models_unexportable"].reason  # one line naming the converter error
+    assert "\n" not in records["tiny_models_unexportable"].reason
+    assert records["tiny_models_tiny_convnet"].status == "ok"
+    logs = list((tmp_results / "logs").glob("*.log"))
+    assert logs and "Traceback" in logs[0].read_text()
+
+
+def test_unknown_model_names_the_closest(tmp_results):
+    out = _run(["run", "--models", "repvit_m0_8"])
+    assert out.exit_code == 1
+    assert "Unknown model 'repvit_m0_8'" in out.output and "repvit_m0_9" in out.output
+    assert not (tmp_results / "harness.db").exists() or not Store().runs()
+
+
+def test_unknown_device_lists_what_is_attached(tmp_results):
+    out = _run(["run", "--device", "pixel99", "--models", TINY])
+    assert out.exit_code == 1
+    assert "No device matches 'pixel99'" in out.output and "host" in out.output
+
+
+def test_unknown_format_lists_the_known_ones(tmp_results):
+    out = _run(["run", "--models", TINY, "--formats", "tensorrt"])
+    assert out.exit_code == 1
+    assert "Unknown format 'tensorrt'" in out.output and "executorch" in out.output
+
+
+def test_ctrl_c_keeps_finished_records_and_marks_the_run_interrupted(tmp_path):
+    db = tmp_path / "harness.db"
+    env = dict(os.environ, HARNESS_DB=str(db), HARNESS_CACHE=str(tmp_path / "cache"))
+    slow = f"{TESTS / 'tiny_models.py'}:slow_convnet"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "--models", f"{TINY},{slow}",
+         "--formats", "executorch", "--warmup", "1", "--iterations", "5", "--min-time", "30"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    stored = 0
+    while time.time() < deadline and stored == 0:
+        time.sleep(1)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    stored = conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass
+        assert proc.poll() is None, proc.communicate()
+    assert stored == 1, "the first cell never finished"
+    time.sleep(3)  # now inside the second model's 30 s of timed iterations
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, (out, err)
+    assert "Interrupted" in err
+    with Store(db) as store:
+        [run] = store.runs()
+        assert run.status == RUN_INTERRUPTED
+        [record] = store.records(run.id)
+        assert record.model == "tiny_models_tiny_convnet" and record.status == "ok"
