@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -111,15 +113,36 @@ def models(family, check):
 @translate_errors
 def devices():
     """What is attached: this host, Android phones over adb, iOS devices."""
-    from harness.devices import attached_devices
+    from harness.devices import attached_devices, device_states
 
+    states = device_states()
     table = Table(title="Devices")
-    for col in ("id", "kind", "model", "SoC / CPU", "OS", "cores"):
+    for col in ("id", "kind", "model", "SoC / CPU", "OS", "cores", "state"):
         table.add_column(col)
     for d in attached_devices():
         table.add_row(d.device_id, d.kind, d.product_model, d.soc + (f" / {d.cpu}" if d.cpu else ""),
-                      d.os_version, str(d.cpu_count))
+                      d.os_version, str(d.cpu_count), states.get(d.device_id, ""))
     console.print(table)
+
+
+@main.command("build-runner")
+@click.option("--target", type=click.Choice(["host", "android-arm64"]), default="host",
+              show_default=True, help="Where the native runner will run.")
+@click.option("--ndk", type=click.Path(file_okay=False, path_type=Path), envvar="ANDROID_NDK",
+              default=None, help="Android NDK directory (android-arm64; default $ANDROID_NDK).")
+@click.option("--executorch-android", type=click.Path(file_okay=False, path_type=Path),
+              envvar="EXECUTORCH_ANDROID_DIR", default=None,
+              help="Install prefix of an ExecuTorch arm64-v8a build (android-arm64; default "
+                   "$EXECUTORCH_ANDROID_DIR).")
+def build_runner(target, ndk, executorch_android):
+    """Build the native ExecuTorch runner (device_runners/native) with CMake."""
+    from device_runners.native_build import NativeBuildError, build_native_runner
+
+    try:
+        binary = build_native_runner(target, android_ndk=ndk, executorch_android_dir=executorch_android)
+    except NativeBuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    console.print(f"Native runner for {target}: {binary}")
 
 
 # --- run ------------------------------------------------------------------------------------
@@ -157,6 +180,30 @@ def _parse_affinity(text: str | None) -> tuple[int, ...] | None:
         raise click.BadParameter("give CPU numbers separated by commas, e.g. 0,1") from None
 
 
+def android_options(fn):
+    """Options only an Android phone uses (docs/android.md); None leaves the runner's default."""
+    options = [
+        click.option("--native-runner", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Android: the harness_runner binary to push (default: the "
+                          "android-arm64 build from `harness build-runner`)."),
+        click.option("--benchmark-model", type=click.Path(dir_okay=False, path_type=Path),
+                     default=None, help="Android: TensorFlow's benchmark_model binary, to run .tflite."),
+        click.option("--cleanup", is_flag=True,
+                     help="Android: remove everything pushed to the phone when the run ends."),
+        click.option("--min-battery", "min_battery_pct", type=click.FloatRange(0, 100), default=None,
+                     help="Android: refuse a phone below this battery % unless charging [20]."),
+        click.option("--thermal-gate", "gate_c", type=float, default=None,
+                     help="Android: start a model only below this temperature, °C [45]."),
+        click.option("--thermal-timeout", "gate_timeout_s", type=click.FloatRange(0), default=None,
+                     help="Android: longest wait for the thermal gate, s [180]."),
+        click.option("--reconnect-timeout", "reconnect_timeout_s", type=click.FloatRange(0),
+                     default=None, help="Android: how long to wait for a phone that left, s [60]."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @main.command()
 @click.option("--device", default="host", show_default=True, help="host, an adb serial or a catalog name.")
 @click.option("--models", "model_selector", default="all", show_default=True,
@@ -165,22 +212,33 @@ def _parse_affinity(text: str | None) -> tuple[int, ...] | None:
               help="Comma list of formats, or all.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Runtime threads.")
 @click.option("--affinity", default=None, help="Pin to these CPUs, e.g. 0,1.")
-@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0))
+@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0),
+              help="Warm-up iterations (the minimum, with --warmup-until-settled).")
+@click.option("--warmup-until-settled", is_flag=True,
+              help="Warm up until the running median of 10 iterations moves less than 2%.")
 @click.option("--iterations", default=50, show_default=True, type=click.IntRange(1),
-              help="Minimum timed iterations.")
-@click.option("--min-time", default=2.0, show_default=True, type=click.FloatRange(0),
-              help="Minimum seconds of timed iterations.")
+              help="Minimum timed iterations per trial.")
+@click.option("--min-time", default=1.0, show_default=True, type=click.FloatRange(0),
+              help="Minimum seconds of timed iterations per trial.")
+@click.option("--trials", default=3, show_default=True, type=click.IntRange(1),
+              help="Independent trials per cell (fresh process on the host, fresh load on a device).")
+@click.option("--interleave", is_flag=True,
+              help="Alternate trials between cells (A, B, A, B...) so drift falls on all alike.")
+@click.option("--cooldown", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Seconds to pause between models, before the device's thermal gate.")
 @click.option("--timeout", default=600.0, show_default=True, type=click.FloatRange(1),
               help="Seconds before one measurement is killed.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random weights and inputs.")
 @click.option("--input-shape", default=None, help="Input shape for external models, e.g. 1,3,224,224.")
 @click.option("--leaderboard", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("results") / "leaderboard.md", show_default=True)
+@android_options
 @db_option
 @cache_option
 @translate_errors
-def run(device, model_selector, format_selector, threads, affinity, warmup, iterations, min_time,
-        timeout, seed, input_shape, leaderboard, db, cache_dir):
+def run(device, model_selector, format_selector, threads, affinity, warmup, warmup_until_settled,
+        iterations, min_time, trials, interleave, cooldown, timeout, seed, input_shape, leaderboard,
+        db, cache_dir, **android):
     """Export, run, measure and store every model in every format on one device."""
     from harness.bench.protocol import BenchConfig
     from harness.devices import open_runner
@@ -194,11 +252,16 @@ def run(device, model_selector, format_selector, threads, affinity, warmup, iter
     shape = tuple(int(v) for v in input_shape.split(",")) if input_shape else None
     specs = resolve_models(model_selector, shape)
     formats = resolve_formats(format_selector)
-    runner = open_runner(device)
-    config = BenchConfig(warmup_iterations=warmup, min_iterations=iterations, min_duration_s=min_time,
+    runner = open_runner(device, cooldown_s=cooldown, **android)
+    config = BenchConfig(warmup_iterations=warmup, warmup_until_settled=warmup_until_settled,
+                         min_iterations=iterations, min_duration_s=min_time, trials=trials,
+                         interleave=interleave,
                          threads=threads, cpu_affinity=_parse_affinity(affinity), seed=seed,
                          timeout_s=timeout)
     cache = ArtifactCache(cache_dir or default_cache_dir())
+    # A device farm stops jobs with SIGTERM: treat it like Ctrl-C, so finished cells stay stored
+    # and the run is marked interrupted.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     with Store(db) as store:
         log_path = store.path.parent / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
         handler = _log_to(log_path)
@@ -213,6 +276,8 @@ def run(device, model_selector, format_selector, threads, affinity, warmup, iter
                 interrupted = True
             finally:
                 logging.getLogger("harness").removeHandler(handler)
+                if hasattr(runner, "close"):  # a phone's runner removes its trial files
+                    runner.close()
         run_id = observer.run_id
         if run_id is None:
             raise click.ClickException("Interrupted before the run started; nothing was stored.")
@@ -224,6 +289,10 @@ def run(device, model_selector, format_selector, threads, affinity, warmup, iter
         if interrupted:
             raise click.ClickException(f"Interrupted: run {run_id} keeps its {len(records)} finished "
                                        "records and is marked interrupted.")
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _log_to(path: Path) -> logging.Handler:
@@ -276,7 +345,8 @@ def report(out, db):
 @translate_errors
 def show(run_id, samples, db):
     """One stored run: its context and every cell, statistics recomputed from raw samples."""
-    from harness.report.format import fmt_ms
+    from harness.report.format import fmt_context
+    from harness.report.leaderboard import DETAIL_COLUMNS, detail_rows
     from harness.store import Store
 
     with Store(db) as store:
@@ -287,27 +357,167 @@ def show(run_id, samples, db):
         console.print(f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info.started_at))}"
                       f"  git {info.git_sha or 'n/a'}  harness {info.harness_version}")
         console.print(f"  command: {info.argv}")
+        measured = next((r.result for r in records if r.result is not None and r.result.ok), None)
+        console.print(f"  context: {fmt_context(measured)}")
         table = Table()
-        for col in ("model", "format", "status", "n", "median", "95% CI", "p90", "p99", "CV",
-                    "load ms", "first ms", "reason / warnings"):
+        for col in DETAIL_COLUMNS:
             table.add_column(col, overflow="fold")
-        for r in records:
-            s = r.stats
-            res = r.result
-            note = r.reason or "; ".join(r.warnings)
-            if s is None:
-                table.add_row(r.model, r.format, r.status, *["n/a"] * 8, note)
-                continue
-            table.add_row(r.model, r.format, r.status + (" (unstable)" if r.unstable else ""),
-                          str(s.n), fmt_ms(s.median), f"[{fmt_ms(s.ci_low)}, {fmt_ms(s.ci_high)}]",
-                          fmt_ms(s.p90), fmt_ms(s.p99), f"{s.cv:.1%}", fmt_ms(res.load_ms),
-                          fmt_ms(res.first_inference_ms), note)
+        for row in detail_rows(records):
+            table.add_row(*row)
         console.print(table)
         if samples:
             for r in records:
                 if r.result is not None:
                     values = " ".join(f"{v:.3f}" for v in store.samples(r.id))
                     console.print(f"{r.model}/{r.format} samples (ms): {values}")
+
+
+@main.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--threshold", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Smallest change that counts, as a fraction of A's median.")
+@click.option("--alpha", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Significance level of the Mann-Whitney U test.")
+@db_option
+@translate_errors
+def compare(run_a, run_b, threshold, alpha, db):
+    """Per cell, run B against run A (ids, prefixes or `latest`): ratio of medians with its 95% CI,
+    Mann-Whitney p and a verdict. Exits 1 when any cell got slower (or broke)."""
+    from harness.report.compare import COLUMNS, compare_runs, comparison_rows, rule_text, summary_line
+    from harness.store import Store
+
+    with Store(db) as store:
+        comparison = compare_runs(store, run_a, run_b, threshold=threshold, alpha=alpha)
+    table = Table(title=f"B {comparison.run_b} vs A {comparison.run_a}")
+    for col in COLUMNS:
+        table.add_column(col, overflow="fold")
+    for row in comparison_rows(comparison):
+        table.add_row(*row)
+    console.print(table)
+    for warning in comparison.warnings:
+        err_console.print(f"warning: {warning}")
+    console.print(f"Rule: {rule_text(threshold, alpha)}.")
+    console.print(summary_line(comparison))
+    if comparison.regressions:
+        sys.exit(1)
+
+
+# --- export and cache -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _export_log(path: Path):
+    """Everything the converters log or warn goes to the log file, not the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root, harness_logger = logging.getLogger(), logging.getLogger("harness")
+    level = harness_logger.level
+    harness_logger.setLevel(logging.INFO)
+    root.addHandler(handler)
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        root.removeHandler(handler)
+        harness_logger.setLevel(level)
+        handler.close()
+
+
+@main.command("export")
+@click.option("--models", "model_selector", default="all", show_default=True,
+              help="all, a family name, or a comma list of model names.")
+@click.option("--formats", "format_selector", default="all", show_default=True,
+              help="Comma list of formats, or all.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the random weights.")
+@click.option("--input-shape", default=None, help="Input shape for external models, e.g. 1,3,224,224.")
+@click.option("--calibration-images", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Images (or .npy arrays) to calibrate the int8 formats on; "
+                                 "default: seeded random inputs.")
+@cache_option
+@translate_errors
+def export_command(model_selector, format_selector, seed, input_shape, calibration_images, cache_dir):
+    """Build every model in every format (cached), check numerics, print the matrix; run nothing."""
+    from harness.export.base import resolve_formats
+    from harness.export.cache import ArtifactCache, default_cache_dir
+    from harness.export.pipeline import export_matrix
+    from harness.report.export_matrix import render_matrix, summary_line
+    from harness.zoo import resolve_models
+
+    shape = tuple(int(v) for v in input_shape.split(",")) if input_shape else None
+    specs = resolve_models(model_selector, shape)
+    formats = resolve_formats(format_selector)
+    artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
+    log_path = artifact_cache.root.parent / "logs" / f"export-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with _export_log(log_path), Progress(TextColumn("{task.description}"), BarColumn(),
+                                         MofNCompleteColumn(), TimeElapsedColumn(),
+                                         console=err_console) as progress:
+        task = progress.add_task("export", total=len(specs) * len(formats))
+
+        def cell_done(artifact):
+            progress.advance(task)
+            progress.console.print(f"  {artifact.model:<24} {artifact.format:<20} {artifact.status}"
+                                   + (f"  {artifact.reason}" if artifact.reason else ""))
+
+        artifacts = export_matrix(specs, formats, artifact_cache, seed=seed,
+                                  calibration_dir=calibration_images, on_cell=cell_done)
+    console.print(render_matrix(artifacts))
+    console.print(f"{summary_line(artifacts)}. Cache {artifact_cache.root}; log {log_path}")
+
+
+@main.group("cache")
+def cache_group():
+    """The artifact cache shared by all formats."""
+
+
+@cache_group.command("ls")
+@cache_option
+@translate_errors
+def cache_ls(cache_dir):
+    """Every cached artifact, most recently used first, and whether it is stale."""
+    from harness.errors import UnknownFormatError
+    from harness.export.base import get_format
+    from harness.export.cache import ArtifactCache, default_cache_dir, stale_because
+    from harness.report.export_matrix import fmt_size
+
+    artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
+    entries = artifact_cache.listing()
+    table = Table(title=f"Artifact cache {artifact_cache.root}")
+    for col in ("key", "model", "format", "status", "size", "last used", "stale"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        try:
+            stale = stale_because(e.inputs, get_format(e.artifact.format).versions()) or ""
+        except UnknownFormatError:
+            stale = "format no longer exists"
+        table.add_row(e.key[:12], e.artifact.model, e.artifact.format, e.artifact.status,
+                      fmt_size(e.size_bytes), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)),
+                      stale)
+    console.print(table)
+    console.print(f"{len(entries)} entries, {fmt_size(sum(e.size_bytes for e in entries)) if entries else '0 B'}")
+
+
+@cache_group.command("prune")
+@click.option("--stale", is_flag=True, help="Entries of other model sources or exporter versions than the current ones.")
+@click.option("--failed", is_flag=True, help="Failed exports, so the next export retries them.")
+@click.option("--older-than", type=click.FloatRange(0), default=None, metavar="DAYS",
+              help="Entries not used for this many days.")
+@click.option("--all", "everything", is_flag=True, help="Everything in the cache.")
+@cache_option
+@translate_errors
+def cache_prune(stale, failed, older_than, everything, cache_dir):
+    """Remove cache entries; say which with --stale, --failed, --older-than DAYS or --all."""
+    from harness.export.cache import ArtifactCache, default_cache_dir
+
+    if not (stale or failed or everything or older_than is not None):
+        raise click.UsageError("Say what to prune: --stale, --failed, --older-than DAYS or --all.")
+    artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
+    removed = artifact_cache.prune(older_than_days=older_than, stale=stale, failed=failed,
+                                   everything=everything)
+    console.print(f"Removed {removed} entries from {artifact_cache.root}; "
+                  f"{len(artifact_cache.listing())} left.")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from conftest import ROOT, TESTS, TINY
 from harness.cli import main
 from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, Store
 
-FAST = ["--warmup", "2", "--iterations", "20", "--min-time", "0.1"]
+# One trial keeps these tests fast; tests/test_protocol.py covers several trials and interleaving.
+FAST = ["--warmup", "2", "--iterations", "20", "--min-time", "0.1", "--trials", "1"]
 
 
 def _run(args, env=None):
@@ -95,9 +96,13 @@ def test_ctrl_c_keeps_finished_records_and_marks_the_run_interrupted(tmp_path):
     slow = f"{TESTS / 'tiny_models.py'}:slow_convnet"
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", "--models", f"{TINY},{slow}",
-         "--formats", "executorch", "--warmup", "1", "--iterations", "5", "--min-time", "30"],
+         "--formats", "executorch", "--warmup", "1", "--iterations", "5", "--min-time", "30",
+         "--trials", "1"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
+        # A job started in the background by a non-interactive shell inherits SIGINT ignored;
+        # restore the default so the child reacts like a program in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 300
     stored = 0
@@ -113,7 +118,7 @@ def test_ctrl_c_keeps_finished_records_and_marks_the_run_interrupted(tmp_path):
     assert stored == 1, "the first cell never finished"
     time.sleep(3)  # now inside the second model's 30 s of timed iterations
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=300)  # a long C++ export call defers the signal
     assert proc.returncode == 1, (out, err)
     assert "Interrupted" in err
     with Store(db) as store:
