@@ -44,6 +44,12 @@ db_option = click.option(
 )
 
 
+weights_option = click.option(
+    "--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="A local state dict (.pth or .safetensors) for the one model named by --models.",
+)
+
+
 def cache_option(fn):
     return click.option(
         "--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HARNESS_CACHE",
@@ -233,12 +239,13 @@ def android_options(fn):
 @click.option("--leaderboard", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("results") / "leaderboard.md", show_default=True)
 @android_options
+@weights_option
 @db_option
 @cache_option
 @translate_errors
 def run(device, model_selector, format_selector, threads, affinity, warmup, warmup_until_settled,
         iterations, min_time, trials, interleave, cooldown, timeout, seed, input_shape, leaderboard,
-        db, cache_dir, **android):
+        db, cache_dir, weights, **android):
     """Export, run, measure and store every model in every format on one device."""
     from harness.bench.protocol import BenchConfig
     from harness.devices import open_runner
@@ -250,7 +257,7 @@ def run(device, model_selector, format_selector, threads, affinity, warmup, warm
     from harness.zoo import resolve_models
 
     shape = tuple(int(v) for v in input_shape.split(",")) if input_shape else None
-    specs = resolve_models(model_selector, shape)
+    specs = resolve_models(model_selector, shape, weights=weights)
     formats = resolve_formats(format_selector)
     runner = open_runner(device, cooldown_s=cooldown, **android)
     config = BenchConfig(warmup_iterations=warmup, warmup_until_settled=warmup_until_settled,
@@ -396,7 +403,7 @@ def compare(run_a, run_b, threshold, alpha, db):
         table.add_row(*row)
     console.print(table)
     for warning in comparison.warnings:
-        err_console.print(f"warning: {warning}")
+        console.print(f"warning: {warning}")
     console.print(f"Rule: {rule_text(threshold, alpha)}.")
     console.print(summary_line(comparison))
     if comparison.regressions:
@@ -436,9 +443,11 @@ def _export_log(path: Path):
 @click.option("--calibration-images", type=click.Path(exists=True, file_okay=False, path_type=Path),
               default=None, help="Images (or .npy arrays) to calibrate the int8 formats on; "
                                  "default: seeded random inputs.")
+@weights_option
 @cache_option
 @translate_errors
-def export_command(model_selector, format_selector, seed, input_shape, calibration_images, cache_dir):
+def export_command(model_selector, format_selector, seed, input_shape, calibration_images, cache_dir,
+                   weights):
     """Build every model in every format (cached), check numerics, print the matrix; run nothing."""
     from harness.export.base import resolve_formats
     from harness.export.cache import ArtifactCache, default_cache_dir
@@ -447,7 +456,7 @@ def export_command(model_selector, format_selector, seed, input_shape, calibrati
     from harness.zoo import resolve_models
 
     shape = tuple(int(v) for v in input_shape.split(",")) if input_shape else None
-    specs = resolve_models(model_selector, shape)
+    specs = resolve_models(model_selector, shape, weights=weights)
     formats = resolve_formats(format_selector)
     artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
     log_path = artifact_cache.root.parent / "logs" / f"export-{time.strftime('%Y%m%d-%H%M%S')}.log"
@@ -516,7 +525,7 @@ def cache_prune(stale, failed, older_than, everything, cache_dir):
     artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
     removed = artifact_cache.prune(older_than_days=older_than, stale=stale, failed=failed,
                                    everything=everything)
-    console.print(f"Removed {removed} entries from {artifact_cache.root}; "
+    console.print(f"Removed {removed} {'entry' if removed == 1 else 'entries'} from {artifact_cache.root}; "
                   f"{len(artifact_cache.listing())} left.")
 
 

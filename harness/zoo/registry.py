@@ -17,14 +17,14 @@ import difflib
 import importlib
 import inspect
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
-from harness.errors import UnknownModelError
+from harness.errors import HarnessError, UnknownModelError
 
 # Modules of this package that are infrastructure, not model families.
 _NOT_FAMILIES = {"registry", "layers", "external", "counting", "check"}
@@ -77,18 +77,22 @@ class ModelSpec:
     params_form: str = "deploy"
     # Where the spec came from: "zoo", a file path, a module path or "timm".
     origin: str = "zoo"
+    # A local state dict (.pth/.pt/.safetensors) of the training form, loaded instead of random weights.
+    weights: str | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
         return (1, 3, self.input_size, self.input_size)
 
     def source_digest_inputs(self) -> list[str]:
-        """Files whose text defines this model; a change to any of them changes the artifact."""
+        """Files that define this model (source and weights); a change to any changes the artifact."""
         files = []
         try:
             files.append(inspect.getsourcefile(self.factory) or "")
         except TypeError:
             pass
+        if self.weights:
+            files.append(self.weights)
         return [f for f in files if f]
 
 
@@ -169,7 +173,9 @@ def get_spec(name: str) -> ModelSpec:
         raise UnknownModelError(name, close) from None
 
 
-def resolve_models(selector: str, input_shape: tuple[int, ...] | None = None) -> list[ModelSpec]:
+def resolve_models(
+    selector: str, input_shape: tuple[int, ...] | None = None, weights: str | None = None
+) -> list[ModelSpec]:
     """Turn `all`, a family name, a comma list or external references into specs.
 
     External references (`file.py:factory`, `pkg.module:factory`, `timm:NAME`) are handled by
@@ -197,6 +203,11 @@ def resolve_models(selector: str, input_shape: tuple[int, ...] | None = None) ->
         if s.name not in seen:
             seen.add(s.name)
             unique.append(s)
+    if weights:
+        if len(unique) != 1:
+            raise HarnessError(f"--weights belongs to one model, but --models {selector!r} names "
+                               f"{len(unique)}; name exactly one.")
+        unique = [replace(unique[0], weights=str(weights))]
     return unique
 
 
@@ -241,7 +252,11 @@ def create_model(spec: ModelSpec | str, seed: int = 0, deploy: bool = True) -> n
         spec = get_spec(spec)
     torch.manual_seed(seed)
     model = spec.factory()
-    if spec.origin == "zoo":
+    if spec.weights:
+        from harness.zoo.external import load_weights
+
+        load_weights(model, spec.weights)
+    elif spec.origin == "zoo":
         _randomise_vanishing_parameters(model)
     model.eval()
     if deploy:
