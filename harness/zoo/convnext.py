@@ -124,7 +124,8 @@ class ConvNeXt(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))
-        return self.head(self.head_norm(x.mean((2, 3))))
+        # keepdim: XNNPACK delegates a global mean only in this form.
+        return self.head(self.head_norm(x.mean((2, 3), keepdim=True).flatten(1)))
 
 
 def _create_convnext(**cfg) -> ConvNeXt:

@@ -208,7 +208,8 @@ class RepViT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(x))
-        return self.head(x.mean((2, 3)))
+        # keepdim: XNNPACK delegates a global mean only in this form.
+        return self.head(x.mean((2, 3), keepdim=True).flatten(1))
 
 
 def _create_repvit(**cfg) -> RepViT:
