@@ -1,0 +1,199 @@
+"""TensorFlow Lite's `benchmark_model` on a phone: its command line and its output.
+
+`benchmark_model` (tensorflow/lite/tools/benchmark, now google-ai-edge/LiteRT
+tflite/tools/benchmark) loads a `.tflite`, runs the warm-up and the timed runs, and logs:
+
+    INFO: The input model file size (MB): 4.87
+    INFO: Initialized session in 21.432ms.
+    INFO: Running benchmark for at least 11 iterations and at least 0 seconds but terminate if exceeding 150 seconds.
+    INFO: count=11 first=91020 curr=55300 min=54900 max=91020 avg=60125.5 std=11800
+    INFO: Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
+    INFO: count=50 first=31500 curr=30900 min=30718 max=36410 avg=31118.1 std=1323 p5=30750 median=31002 p95=33950
+    INFO: Inference timings in us: Init: 21432, First inference: 91020, Warmup (avg): 60125.5, Inference (avg): 31118.1
+    INFO: Memory footprint delta from the start of the tool (MB): init=4.25 overall=11.75
+    INFO: Overall peak memory footprint (MB) via periodic monitoring: 18.0352
+
+Older builds print no `INFO: ` prefix, the Android app prints logcat prefixes, and doubles go
+through `std::ostream`, so anything of a million or more comes out in scientific notation
+(`avg=1.23457e+06`, `Inference (avg): 1.5e+06`). The parser accepts all of these.
+
+What it cannot give: the tool prints statistics of its runs, never the runs themselves (checked
+against benchmark_model.cc: `Stat::OutputToStream` and `BenchmarkLoggingListener`). A result
+from it therefore carries one sample per trial, the mean of that trial's timed runs, and the
+tool's own statistics in `context["benchmark_model"]`. Its warm-up includes the first
+inference, so `--warmup_runs` is the request's warm-up count plus one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+from device_runners.contract import RunRequest
+
+NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+
+# A logcat line's prefix ("07-14 13:14:56.521 22838 22838 I tflite  : "), then TFLite's own
+# severity prefix ("INFO: ", "WARN: ", ...).
+_LOGCAT_PREFIX = re.compile(r"^\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+([VDIWEF])\s+[^:]*:\s?")
+_SEVERITY_PREFIX = re.compile(r"^(INFO|WARN|WARNING|ERROR|VERBOSE|DEBUG|FATAL): ")
+_TIMINGS = re.compile(
+    rf"Inference timings in us: Init: (?P<init>{NUMBER}), First inference: (?P<first>{NUMBER}), "
+    rf"Warmup \(avg\): (?P<warmup>{NUMBER}), Inference \(avg\): (?P<inference>{NUMBER})",
+    re.IGNORECASE,
+)
+_RUNNING = re.compile(r"^Running benchmark for at least (\d+) iterations")
+_STAT_LINE = re.compile(r"^count=\d+")
+_STAT_FIELD = re.compile(rf"(\w+)=({NUMBER})", re.IGNORECASE)
+_MODEL_SIZE = re.compile(rf"The input model file size \(MB\): ({NUMBER})")
+_FOOTPRINT = re.compile(
+    rf"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
+    rf"init=({NUMBER}) overall=({NUMBER})"
+)
+_PEAK = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring: ({NUMBER})")
+_FAILED = "Benchmarking failed"  # benchmark_main.cc's last words when Run() fails
+
+
+def _number(text: str) -> float:
+    return float(text)  # float() reads "1.23457e+06", "nan" and "inf" as printed
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """One `count=... first=... curr=...` line: benchmark_model's summary of a phase, in µs."""
+
+    count: int
+    first: float | None = None
+    curr: float | None = None
+    min: float | None = None
+    max: float | None = None
+    avg: float | None = None
+    std: float | None = None
+    percentiles: dict[str, float] = field(default_factory=dict)  # p5, median, p95 when printed
+
+    @classmethod
+    def parse(cls, line: str) -> "RunStats":
+        values = {name.lower(): _number(value) for name, value in _STAT_FIELD.findall(line)}
+        count = int(values.pop("count"))
+        if count and "avg" not in values and "curr" in values:
+            # "count=5 curr=1000(all same)": every run took the same time.
+            same = values["curr"]
+            values.update(first=same, min=same, max=same, avg=same, std=0.0)
+        known = {name: values.pop(name) for name in ("first", "curr", "min", "max", "avg", "std")
+                 if name in values}
+        return cls(count=count, percentiles=values, **known)
+
+
+@dataclass(frozen=True)
+class BenchmarkModelReport:
+    """Everything benchmark_model printed that a result needs; None where it printed nothing."""
+
+    init_us: float | None = None
+    first_inference_us: float | None = None
+    warmup_avg_us: float | None = None
+    inference_avg_us: float | None = None
+    warmup: RunStats | None = None
+    timed: RunStats | None = None
+    model_size_mb: float | None = None
+    footprint_init_mb: float | None = None
+    footprint_overall_mb: float | None = None
+    peak_memory_mb: float | None = None
+    errors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.inference_avg_us is not None
+            and self.timed is not None
+            and self.timed.count > 0
+            and not self.errors
+        )
+
+    @property
+    def timed_duration_s(self) -> float | None:
+        """Time spent in the timed runs themselves (their count times their mean)."""
+        if self.timed is None or self.timed.avg is None:
+            return None
+        return self.timed.count * self.timed.avg / 1e6
+
+    def failure(self) -> str:
+        """Why there is no measurement, in one line."""
+        if self.errors:
+            return "benchmark_model failed: " + " | ".join(self.errors[-3:])
+        return "benchmark_model printed no 'Inference timings' line"
+
+    def to_context(self) -> dict:
+        data = asdict(self)
+        data["samples"] = (
+            "benchmark_model prints statistics, not runs: samples_ms holds the mean of this "
+            "trial's timed runs; warmup and timed hold its own statistics in microseconds"
+        )
+        return data
+
+
+def strip_prefixes(line: str) -> tuple[str, str]:
+    """(severity, message) of one log line: "ERROR", "INFO", ... or "" when unprefixed."""
+    severity = ""
+    line = line.rstrip("\r")
+    if match := _LOGCAT_PREFIX.match(line):
+        severity = {"E": "ERROR", "F": "FATAL", "W": "WARN"}.get(match[1], "INFO")
+        line = line[match.end():]
+    if match := _SEVERITY_PREFIX.match(line):
+        severity = match[1]
+        line = line[match.end():]
+    return severity, line.strip()
+
+
+def parse_benchmark_output(text: str) -> BenchmarkModelReport:
+    """Read benchmark_model's log (stdout and stderr together, in any of its formats)."""
+    fields: dict = {}
+    phases: list[RunStats] = []
+    errors: list[str] = []
+    for raw in text.splitlines():
+        severity, line = strip_prefixes(raw)
+        if not line:
+            continue
+        if _STAT_LINE.match(line):
+            phases.append(RunStats.parse(line))
+        elif match := _TIMINGS.search(line):
+            fields.update(
+                init_us=_number(match["init"]),
+                first_inference_us=_number(match["first"]),
+                warmup_avg_us=_number(match["warmup"]),
+                inference_avg_us=_number(match["inference"]),
+            )
+        elif match := _MODEL_SIZE.search(line):
+            fields["model_size_mb"] = _number(match[1])
+        elif match := _FOOTPRINT.search(line):
+            fields["footprint_init_mb"] = _number(match[1])
+            fields["footprint_overall_mb"] = _number(match[2])
+        elif match := _PEAK.search(line):
+            fields["peak_memory_mb"] = _number(match[1])
+        elif severity in ("ERROR", "FATAL") or line.startswith(_FAILED):
+            errors.append(line)
+    # The warm-up phase is logged first, the timed phase second (BenchmarkModel::Run).
+    if phases:
+        fields["warmup"] = phases[0] if len(phases) > 1 else None
+        fields["timed"] = phases[-1]
+    return BenchmarkModelReport(errors=tuple(errors), **fields)
+
+
+def benchmark_model_argv(binary: str, graph: str, request: RunRequest) -> list[str]:
+    """The command line measuring `graph` (a path on the phone) as `request` asks.
+
+    `max_iterations` has no counterpart: the tool stops on `--max_secs` only.
+    """
+    argv = [
+        binary,
+        f"--graph={graph}",
+        f"--num_threads={request.threads}",
+        f"--warmup_runs={request.warmup_iterations + 1}",
+        "--warmup_min_secs=0",
+        f"--num_runs={request.min_iterations}",
+        f"--min_secs={request.min_duration_s:g}",
+        f"--max_secs={request.max_duration_s:g}",
+        "--report_peak_memory_footprint=true",
+    ]
+    if request.backend == "xnnpack":
+        argv.append("--use_xnnpack=true")
+    return argv
