@@ -66,6 +66,9 @@ class RunRequest:
     threads: int = 1
     cpu_affinity: tuple[int, ...] | None = None
     warmup_iterations: int = 10
+    # Warm up until the running median settles (device_runners.timing); `warmup_iterations` is
+    # then the minimum count. A runner that does not know this field warms up by count.
+    warmup_until_settled: bool = False
     min_iterations: int = 50
     min_duration_s: float = 2.0
     max_iterations: int = 100_000

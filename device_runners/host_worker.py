@@ -16,7 +16,7 @@ import traceback
 
 import numpy as np
 
-from device_runners import procinfo
+from device_runners import hostinfo, procinfo
 from device_runners.contract import (
     STATUS_OK,
     STATUS_RUN_FAILED,
@@ -26,7 +26,14 @@ from device_runners.contract import (
     RunResult,
 )
 from device_runners import sensors
-from device_runners.timing import planned_duration_s, run_timed, run_warmup
+from device_runners.host import THREAD_VARS
+from device_runners.timing import (
+    SETTLE_MAX_S,
+    planned_duration_s,
+    run_timed,
+    run_warmup,
+    run_warmup_until_settled,
+)
 
 # Counters need only their first and last reading; a slow sampler disturbs the timed loop least.
 COUNTER_INTERVAL_S = 0.5
@@ -59,6 +66,20 @@ def timed_with_energy(run_once, request: RunRequest, warmup_ms: list[float]):
     return samples, sensors.build_energy_samples(source, idle, active, len(samples), interval)
 
 
+def warm_up(run_once, request: RunRequest) -> tuple[list[float], dict]:
+    """Warm-up samples, by count or until settled as the request asks, and what was done."""
+    if request.warmup_until_settled:
+        warmup, settled = run_warmup_until_settled(
+            run_once,
+            min_iterations=request.warmup_iterations,
+            max_iterations=request.max_iterations,
+            max_s=min(SETTLE_MAX_S, request.max_duration_s),
+        )
+        return warmup, {"mode": "settle", "iterations": len(warmup), "settled": settled}
+    warmup = run_warmup(run_once, request.warmup_iterations)
+    return warmup, {"mode": "count", "iterations": len(warmup)}
+
+
 def measure(request: RunRequest) -> RunResult:
     from device_runners.host_runtimes import UnsupportedArtifact, load_artifact
 
@@ -80,13 +101,18 @@ def measure(request: RunRequest) -> RunResult:
     t0 = time.perf_counter_ns()
     run_once()
     first_ms = (time.perf_counter_ns() - t0) / 1e6
-    warmup = run_warmup(run_once, request.warmup_iterations)
+    warmup, context["warmup"] = warm_up(run_once, request)
+    # Read after the warm-up, so frequencies are those the timed loop starts at.
+    context["cpu"] = hostinfo.cpu_context(os.sched_getaffinity(0))
+    context["thread_env"] = {v: os.environ[v] for v in THREAD_VARS if v in os.environ}
+    # The runtime's own threads show whether it kept to the requested thread count. ("Threads:"
+    # is a plain count; the status-line parser reads any numeric line.)
+    context["process_threads"] = procinfo.read_status_kb("Threads")
     thermal_before = sensors.read_thermal()
     samples, energy_samples = timed_with_energy(run_once, request, warmup)
     thermal_after = sensors.read_thermal()
     peak_inference = procinfo.read_status_kb("VmHWM")
     context["thermal_readings"] = {"before": thermal_before.to_dict(), "after": thermal_after.to_dict()}
-    context["loadavg_before"] = list(os.getloadavg())
     return RunResult(
         model=request.model,
         format=request.format,

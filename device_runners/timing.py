@@ -3,6 +3,12 @@
 Warm-up iterations are timed and kept apart; timed iterations run until both `min_iterations`
 and `min_duration_s` are reached, or either maximum. The garbage collector is off during the
 loop (as pyperf does) so a collection does not land inside one sample.
+
+Warm-up comes in two kinds. By count: exactly `warmup_iterations`. Until settled: at least
+`warmup_iterations`, then on until the median of the last `SETTLE_WINDOW` iterations is within
+`SETTLE_TOLERANCE` of the median of the window before it (caches, allocator pools, thread pools
+and clocks have stopped changing), bounded by `SETTLE_MAX_S` and the request's maxima. Medians,
+not means: one preempted iteration must not hold the warm-up open.
 """
 
 from __future__ import annotations
@@ -12,6 +18,12 @@ import time
 from typing import Callable
 
 from device_runners.contract import RunRequest
+
+SETTLE_WINDOW = 10
+SETTLE_TOLERANCE = 0.02
+# A warm-up that has not settled after this long gives up, and the result says so: a model whose
+# speed still drifts after 10 s of back-to-back inference is drifting for another reason (heat).
+SETTLE_MAX_S = 10.0
 
 
 class _GcPaused:
@@ -34,6 +46,43 @@ def run_warmup(run_once: Callable[[], object], iterations: int) -> list[float]:
             run_once()
             warmup.append((clock() - t0) / 1e6)
     return warmup
+
+
+def warmup_settled(
+    samples_ms: list[float], window: int = SETTLE_WINDOW, tolerance: float = SETTLE_TOLERANCE
+) -> bool:
+    """True when the median of the last `window` samples is within `tolerance` (a fraction) of
+    the median of the `window` samples before them."""
+    if len(samples_ms) < 2 * window:
+        return False
+    last = sorted(samples_ms[-window:])[window // 2]
+    before = sorted(samples_ms[-2 * window:-window])[window // 2]
+    return abs(last - before) <= tolerance * before
+
+
+def run_warmup_until_settled(
+    run_once: Callable[[], object],
+    min_iterations: int,
+    max_iterations: int,
+    max_s: float = SETTLE_MAX_S,
+    window: int = SETTLE_WINDOW,
+    tolerance: float = SETTLE_TOLERANCE,
+) -> tuple[list[float], bool]:
+    """Warm-up samples in milliseconds until the running median settles; and whether it did."""
+    clock = time.perf_counter_ns
+    warmup: list[float] = []
+    max_ns = max_s * 1e9
+    with _GcPaused():
+        start = clock()
+        while True:
+            t0 = clock()
+            run_once()
+            t1 = clock()
+            warmup.append((t1 - t0) / 1e6)
+            if len(warmup) >= min_iterations and warmup_settled(warmup, window, tolerance):
+                return warmup, True
+            if len(warmup) >= max_iterations or t1 - start >= max_ns:
+                return warmup, False
 
 
 def run_timed(run_once: Callable[[], object], request: RunRequest) -> list[float]:

@@ -367,16 +367,16 @@ def show(run_id, samples, db):
         measured = next((r.result for r in records if r.result is not None and r.result.ok), None)
         console.print(f"  context: {fmt_context(measured)}")
         table = Table()
-        for col in DETAIL_COLUMNS:
-            table.add_column(col, overflow="fold")
+        for col in DETAIL_COLUMNS:  # figures never break across lines; the notes fold
+            table.add_column(col, overflow="fold", no_wrap=col != DETAIL_COLUMNS[-1])
         for row in detail_rows(records):
             table.add_row(*row)
         console.print(table)
         if samples:
             for r in records:
-                if r.result is not None:
-                    values = " ".join(f"{v:.3f}" for v in store.samples(r.id))
-                    console.print(f"{r.model}/{r.format} samples (ms): {values}")
+                for trial, trial_samples in enumerate(store.trial_samples(r.id), 1):
+                    values = " ".join(f"{v:.3f}" for v in trial_samples)
+                    console.print(f"{r.model}/{r.format} trial {trial} samples (ms): {values}")
 
 
 @main.command()
@@ -468,7 +468,7 @@ def export_command(model_selector, format_selector, seed, input_shape, calibrati
         def cell_done(artifact):
             progress.advance(task)
             progress.console.print(f"  {artifact.model:<24} {artifact.format:<20} {artifact.status}"
-                                   + (f"  {artifact.reason}" if artifact.reason else ""))
+                                   + (f"  {artifact.reason}" if artifact.reason else ""), markup=False)
 
         artifacts = export_matrix(specs, formats, artifact_cache, seed=seed,
                                   calibration_dir=calibration_images, on_cell=cell_done)

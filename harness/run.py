@@ -1,9 +1,9 @@
-"""A benchmark run: every model in every format on one device, one cell at a time.
+"""A benchmark run: every model in every format on one device, in independent trials.
 
-spec -> zoo model -> export (cached) -> runner -> RunResult -> statistics -> stored record.
-Each record is stored the moment its cell finishes; the run row is closed as `complete`, or as
-`interrupted` when anything (Ctrl-C included) stops it early. A cell that fails to export or to
-run is a record with its status and reason, and the run goes on.
+spec -> zoo model -> export (cached) -> runner, once per trial -> RunResults -> combined result
+and statistics -> stored record. Each record is stored the moment its cell finishes; the run row
+is closed as `complete`, or as `interrupted` when anything (Ctrl-C included) stops it early. A
+cell that fails to export or to run is a record with its status and reason, and the run goes on.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from torch import nn
 
 import harness
-from device_runners.contract import STATUS_OK, STATUS_UNSUPPORTED, RunResult
-from harness.bench.protocol import BenchConfig
-from harness.bench.stats import stability_warnings, summarize
+from device_runners.contract import STATUS_UNSUPPORTED, RunRequest, RunResult
+from harness.bench.protocol import BenchConfig, schedule
+from harness.bench.stats import measurement_warnings, summarize_trials
+from harness.bench.trials import combine_trials
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache
 from harness.export.pipeline import export_artifact
@@ -92,55 +94,81 @@ def interpret_sensors(result: RunResult) -> RunResult:
     return dataclasses.replace(result, **changes) if changes else result
 
 
-def measure_cell(
-    spec: ModelSpec,
-    fmt: FormatSpec,
-    artifact: Artifact,
-    runner,
-    config: BenchConfig,
-) -> tuple[str, str, RunResult | None]:
-    """(status, reason, result) of one cell whose artifact is already built."""
-    if not artifact.measurable:
-        return artifact.status, artifact.reason, None
+@dataclass
+class Cell:
+    """One model in one format as it goes through a run: exported, then measured trial by trial."""
+
+    spec: ModelSpec
+    fmt: FormatSpec
+    artifact: Artifact | None = None
+    info: dict = field(default_factory=dict)
+    request: RunRequest | None = None  # None once prepared: the cell cannot be measured
+    status: str = ""  # why not, when it cannot be
+    reason: str = ""
+    trials: list[RunResult] = field(default_factory=list)
+    stored: bool = False
+
+    @property
+    def prepared(self) -> bool:
+        return self.artifact is not None
+
+    @property
+    def failed(self) -> bool:
+        return any(not t.ok for t in self.trials)
+
+
+def prepare_cell(cell: Cell, runner, config: BenchConfig) -> None:
+    """Decide whether a cell whose artifact is built can be measured here, and build its request."""
+    artifact, fmt, spec = cell.artifact, cell.fmt, cell.spec
     runtimes = getattr(runner, "runtimes", None)
-    if runner.kind == "host" and not artifact.host_runnable:
-        return STATUS_UNSUPPORTED, f"{fmt.name} runs on macOS/iOS only, not on this host", None
-    if runtimes is not None and fmt.suffix not in runtimes:
-        return STATUS_UNSUPPORTED, f"{runner.device.device_id} cannot run {fmt.suffix} artifacts", None
-    request = config.request(
-        model=spec.name,
-        format=fmt.name,
-        artifact_path=artifact.path,
-        artifact_sha256=artifact.sha256,
-        input_shape=spec.input_shape,
-        backend=fmt.backend,
-        precision=fmt.precision,
-    )
-    result = interpret_sensors(runner.run(request))
-    reason = result.error
-    if result.ok and artifact.status == ARTIFACT_NUMERICS_FAILED:
-        reason = f"measured, but {artifact.reason}"
-    return result.status, reason, result
+    if not artifact.measurable:
+        cell.status, cell.reason = artifact.status, artifact.reason
+    elif runner.kind == "host" and not artifact.host_runnable:
+        cell.status, cell.reason = STATUS_UNSUPPORTED, f"{fmt.name} runs on macOS/iOS only, not on this host"
+    elif runtimes is not None and fmt.suffix not in runtimes:
+        cell.status = STATUS_UNSUPPORTED
+        cell.reason = f"{runner.device.device_id} cannot run {fmt.suffix} artifacts"
+    else:
+        cell.request = config.request(
+            model=spec.name,
+            format=fmt.name,
+            artifact_path=artifact.path,
+            artifact_sha256=artifact.sha256,
+            input_shape=spec.input_shape,
+            backend=fmt.backend,
+            precision=fmt.precision,
+        )
 
 
-def make_record(run_id, spec, fmt, artifact, info, device_id, status, reason, result) -> BenchmarkRecord:
+def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
+                interrupted: bool = False) -> BenchmarkRecord:
+    """The record of a cell: its trials combined, with statistics when they all succeeded."""
     stats = None
-    warnings: tuple[str, ...] = ()
-    if result is not None and result.status == STATUS_OK and result.samples_ms:
-        stats = summarize(result.samples_ms)
-        warnings = tuple(stability_warnings(stats))
+    result = None
+    status, reason = cell.status, cell.reason
+    if cell.trials:
+        result = combine_trials(cell.trials, planned_trials)
+        status, reason = result.status, result.error
+        if result.ok and cell.artifact.status == ARTIFACT_NUMERICS_FAILED:
+            reason = f"measured, but {cell.artifact.reason}"
+        if result.ok and result.samples_ms:
+            stats = summarize_trials([t.samples_ms for t in cell.trials])
+        if interrupted and len(cell.trials) < planned_trials:
+            note = f"interrupted after {len(cell.trials)} of {planned_trials} trials"
+            reason = f"{reason}; {note}" if reason else note
     return BenchmarkRecord(
         run_id=run_id,
-        model=spec.name,
-        format=fmt.name,
+        model=cell.spec.name,
+        format=cell.fmt.name,
         device_id=device_id,
         status=status,
         reason=reason,
-        artifact=artifact.to_dict(),
-        model_info=info,
+        artifact=cell.artifact.to_dict(),
+        model_info=cell.info,
         result=result,
         stats=stats,
-        warnings=warnings,
+        warnings=tuple(measurement_warnings(stats, result, cell.trials)) if stats else (),
+        trials=tuple(cell.trials),
     )
 
 
@@ -154,7 +182,15 @@ def run_benchmarks(
     argv: str = "",
     observer: RunObserver | None = None,
 ) -> str:
-    """Run the whole matrix; returns the run id. Re-raises KeyboardInterrupt after storing."""
+    """Run the whole matrix; returns the run id. Re-raises KeyboardInterrupt after storing.
+
+    Cells are measured in the order `harness.bench.protocol.schedule` gives: one cell's trials
+    back to back, or (`config.interleave`) round-robin over all cells, every artifact exported
+    first so the rounds are alike. Before a measurement of another model than the last one
+    measured, the runner's `cooldown()` runs (a pause and/or thermal gate). A cell is stored
+    as soon as its last trial is done, or its first failed; when the run is stopped, every cell
+    with at least one finished trial is stored, its reason saying how many of its trials ran.
+    """
     observer = observer or RunObserver()
     runner.prepare()
     run_config = {
@@ -169,24 +205,55 @@ def run_benchmarks(
         git_sha=git_sha(),
         harness_version=harness.__version__,
     )
-    observer.run_started(run_id, len(specs) * len(formats))
+    cells = [Cell(spec, fmt) for spec in specs for fmt in formats]
+    observer.run_started(run_id, len(cells))
+    builds: dict[str, LazyModel] = {}
+    infos: dict[str, dict] = {}
+
+    def export(cell: Cell) -> None:
+        name = cell.spec.name
+        if name not in builds:
+            builds[name] = LazyModel(cell.spec, config.seed)
+            infos[name] = model_info(cell.spec, cache, builds[name])
+        cell.info = infos[name]
+        observer.cell_started(name, cell.fmt.name, "export")
+        cell.artifact = export_artifact(cell.spec, cell.fmt, cache, builds[name], seed=config.seed)
+        prepare_cell(cell, runner, config)
+
+    def finish(cell: Cell, interrupted: bool = False) -> None:
+        record = cell_record(run_id, cell, runner.device.device_id, config.trials, interrupted)
+        record = dataclasses.replace(record, id=store.add_record(record))
+        cell.stored = True
+        observer.cell_finished(record)
+
     status = RUN_INTERRUPTED
     try:
-        for i, spec in enumerate(specs):
-            build = LazyModel(spec, config.seed)
-            info = model_info(spec, cache, build)
-            for fmt in formats:
-                observer.cell_started(spec.name, fmt.name, "export")
-                artifact = export_artifact(spec, fmt, cache, build, seed=config.seed)
-                observer.cell_started(spec.name, fmt.name, "measure")
-                cell_status, reason, result = measure_cell(spec, fmt, artifact, runner, config)
-                record = make_record(run_id, spec, fmt, artifact, info, runner.device.device_id,
-                                     cell_status, reason, result)
-                record = dataclasses.replace(record, id=store.add_record(record))
-                observer.cell_finished(record)
-            if i + 1 < len(specs):
+        if config.interleave:
+            for cell in cells:
+                export(cell)
+        last_model = None
+        for index, trial in schedule(len(cells), config.trials, config.interleave):
+            cell = cells[index]
+            if not cell.prepared:
+                export(cell)
+            if cell.stored:
+                continue
+            if cell.request is None:
+                finish(cell)
+                continue
+            if last_model is not None and last_model != cell.spec.name:
                 runner.cooldown()
+            observer.cell_started(cell.spec.name, cell.fmt.name, f"trial {trial + 1}/{config.trials}")
+            cell.trials.append(interpret_sensors(runner.run(cell.request)))
+            last_model = cell.spec.name
+            if cell.failed or len(cell.trials) == config.trials:
+                finish(cell)
         status = RUN_COMPLETE
+    except BaseException:
+        for cell in cells:
+            if cell.trials and not cell.stored:
+                finish(cell, interrupted=True)
+        raise
     finally:
         store.finish_run(run_id, status)
     return run_id

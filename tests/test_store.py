@@ -89,3 +89,96 @@ def test_unknown_and_ambiguous_run_ids(tmp_path):
         with pytest.raises(StoreError, match="No run"):
             store.get_run("1999")
         assert store.get_run("latest").id in ("20260101-000000-aaaa", "20260101-000000-aaab")
+
+
+# The version-1 schema, as the first release created it.
+_V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (id TEXT PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL,
+    status TEXT NOT NULL, device_id TEXT NOT NULL, device_json TEXT NOT NULL,
+    config_json TEXT NOT NULL, argv TEXT NOT NULL, git_sha TEXT, harness_version TEXT,
+    hostname TEXT, pid INTEGER);
+CREATE TABLE records (id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id), created_at REAL NOT NULL, model TEXT NOT NULL,
+    format TEXT NOT NULL, device_id TEXT NOT NULL, status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '', artifact_sha256 TEXT, artifact_json TEXT NOT NULL,
+    result_json TEXT, model_json TEXT NOT NULL, median_ms REAL, ci_low_ms REAL, ci_high_ms REAL,
+    unstable INTEGER, stats_json TEXT);
+CREATE INDEX records_by_run ON records(run_id);
+CREATE INDEX records_by_cell ON records(device_id, model, format);
+CREATE TABLE samples (record_id INTEGER NOT NULL REFERENCES records(id), phase TEXT NOT NULL,
+    idx INTEGER NOT NULL, ms REAL NOT NULL, PRIMARY KEY (record_id, phase, idx)) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema_version', '1');
+"""
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_samples(tmp_path):
+    import json
+
+    from harness.store import SCHEMA_VERSION
+
+    path = tmp_path / "v1.sqlite"
+    result = _record("r1").result
+    stats = summarize(result.samples_ms)
+    conn = sqlite3.connect(path)
+    conn.executescript(_V1_SCHEMA)
+    conn.execute("INSERT INTO runs VALUES ('r1', 1.0, 2.0, 'complete', 'host', ?, '{}', 'harness run',"
+                 " NULL, '0.1', 'h', 1)", (json.dumps(DEVICE),))
+    conn.execute("INSERT INTO records(run_id, created_at, model, format, device_id, status,"
+                 " artifact_json, result_json, model_json, median_ms, stats_json)"
+                 " VALUES ('r1', 1.5, 'm', 'executorch', 'host', 'ok', '{}', ?, '{}', ?, ?)",
+                 (result.to_json(), stats.median, json.dumps(stats.to_dict())))
+    conn.executemany("INSERT INTO samples VALUES (1, 'timed', ?, ?)", enumerate(result.samples_ms))
+    conn.executemany("INSERT INTO samples VALUES (1, 'warmup', ?, ?)",
+                     enumerate(result.warmup_samples_ms))
+    conn.commit()
+    conn.close()
+
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+        [rec] = store.records("r1", recompute=True)
+        assert store.samples(rec.id) == list(result.samples_ms)
+        assert store.samples(rec.id, trial=0) == list(result.samples_ms)
+        assert store.trial_samples(rec.id, "warmup") == [list(result.warmup_samples_ms)]
+        assert rec.trials == () and rec.trial_results == (rec.result,)
+        assert rec.stats.median == stats.median and rec.stats.trial_medians == ()
+        # New records with trials go into the migrated tables.
+        run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
+        new_id = store.add_record(_trial_record(run_id))
+        assert store.trial_samples(new_id) == [[1.0, 1.2], [2.0, 2.2, 2.4]]
+    with sqlite3.connect(path) as raw:
+        columns = [r[1] for r in raw.execute("PRAGMA table_info(samples)")]
+        assert columns == ["record_id", "phase", "trial", "idx", "ms"]
+
+
+def _trial_record(run_id):
+    from harness.bench.stats import summarize_trials
+    from harness.bench.trials import combine_trials
+
+    def trial(samples, warmup):
+        return RunResult(model="m", format="executorch", status="ok",
+                         device=DeviceInfo("host", "linux"), load_ms=5.0, samples_ms=samples,
+                         warmup_samples_ms=warmup, context={"pid": len(samples)})
+
+    trials = (trial((1.0, 1.2), (3.0,)), trial((2.0, 2.2, 2.4), (4.0, 3.5)))
+    return BenchmarkRecord(run_id=run_id, model="m", format="executorch", device_id="host",
+                           status="ok", reason="", artifact={"sha256": "abc"}, model_info={},
+                           result=combine_trials(list(trials)), trials=trials,
+                           stats=summarize_trials([t.samples_ms for t in trials]))
+
+
+def test_every_trial_round_trips_with_its_own_samples(tmp_path):
+    with Store(tmp_path / "db.sqlite") as store:
+        run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
+        rid = store.add_record(_trial_record(run_id))
+        [rec] = store.records(run_id, recompute=True)
+        assert rec.id == rid
+        assert [t.samples_ms for t in rec.trials] == [(1.0, 1.2), (2.0, 2.2, 2.4)]
+        assert [t.warmup_samples_ms for t in rec.trials] == [(3.0,), (4.0, 3.5)]
+        assert [t.context["pid"] for t in rec.trials] == [2, 3]
+        assert rec.result.samples_ms == (1.0, 1.2, 2.0, 2.2, 2.4)
+        assert store.samples(rid, trial=1) == [2.0, 2.2, 2.4]
+        assert rec.stats.trial_medians == (1.1, 2.2)
+        # The samples are stored once, in the samples table, not again inside the JSON.
+        raw = store.conn.execute("SELECT result_json, trials_json FROM records").fetchone()
+        assert "2.4" not in raw[0] and "2.4" not in raw[1]

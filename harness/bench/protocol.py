@@ -1,8 +1,19 @@
 """The measurement protocol a run asks every runner to follow.
 
-Warm up, then time iterations until both a minimum count and a minimum duration are reached
-(bounded by a maximum of each), keeping every sample. The loop itself runs inside the runner,
-next to the runtime; this module only decides its parameters and builds the request.
+One trial: warm up (a fixed count, or until the running median settles), then time iterations
+until both a minimum count and a minimum duration are reached (bounded by a maximum of each),
+keeping every sample. The loop itself runs inside the runner, next to the runtime.
+
+A cell (model, format) is measured in `trials` independent trials: each one a fresh worker
+process on the host, a fresh load on a device. Their samples are pooled for the statistics and
+their medians compared for the trial-to-trial spread (`harness.bench.stats`). Trials of a run's
+cells go in one of two orders (`schedule`):
+
+    sequential   A1 A2 A3 B1 B2 B3     one cell at a time; each cell stored as soon as it is done
+    interleaved  A1 B1 A2 B2 A3 B3     slow drift (heat, background load) falls on every cell
+                                       alike, so comparisons between cells are fair
+
+This module decides the parameters and the order and builds the requests; it measures nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +26,15 @@ from device_runners.contract import RunRequest
 @dataclass(frozen=True)
 class BenchConfig:
     warmup_iterations: int = 10
+    # Warm up until the running median settles (device_runners.timing); `warmup_iterations` is
+    # then the minimum count.
+    warmup_until_settled: bool = False
     min_iterations: int = 50
-    min_duration_s: float = 2.0
+    min_duration_s: float = 1.0
     max_iterations: int = 100_000
     max_duration_s: float = 120.0
+    trials: int = 3
+    interleave: bool = False
     threads: int = 1
     cpu_affinity: tuple[int, ...] | None = None
     seed: int = 0
@@ -27,6 +43,8 @@ class BenchConfig:
     def __post_init__(self):
         if self.warmup_iterations < 0:
             raise ValueError("warmup_iterations cannot be negative.")
+        if self.trials < 1:
+            raise ValueError("trials must be at least 1.")
         if self.min_iterations < 1:
             raise ValueError("min_iterations must be at least 1.")
         if self.threads < 1:
@@ -67,4 +85,12 @@ class BenchConfig:
             timeout_s=self.timeout_s,
             backend=backend,
             precision=precision,
+            warmup_until_settled=self.warmup_until_settled,
         )
+
+
+def schedule(cells: int, trials: int, interleave: bool) -> list[tuple[int, int]]:
+    """The order of (cell index, trial index) measurements in a run (see the module docstring)."""
+    if interleave:
+        return [(c, t) for t in range(trials) for c in range(cells)]
+    return [(c, t) for c in range(cells) for t in range(trials)]

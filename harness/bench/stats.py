@@ -7,7 +7,7 @@ returning sentences (pyperf's approach): a number that should not be trusted say
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -17,6 +17,14 @@ MAX_CI_WIDTH_FRACTION = 0.05
 # A coefficient of variation above this flags the run unstable too: a spread this wide means the
 # machine was busy or throttling, even if many samples made the CI of the median narrow.
 MAX_CV = 0.20
+# Trial medians (each trial a fresh process or a fresh load) spread over more than this fraction
+# of the overall median flag the result unstable: the machine's state changed between trials,
+# which no number of samples inside one trial can show.
+MAX_TRIAL_SPREAD = 0.05
+# A 1-minute load average above this many runnable tasks per CPU before a trial means other
+# programs were competing for the CPUs the model ran on (the harness's own previous worker adds
+# at most 1 to it).
+MAX_LOAD_PER_CPU = 1.0
 BOOTSTRAP_RESAMPLES = 2000
 # Tukey's fences: a sample beyond 1.5 IQR from the quartiles counts as an outlier.
 OUTLIER_IQR_FACTOR = 1.5
@@ -40,17 +48,63 @@ class SampleStats:
     ci_high: float
     ci_level: float
     outliers: int
+    # The median of each independent trial, in order; empty for a single trial (stats stored
+    # before trials existed have none either).
+    trial_medians: tuple[float, ...] = ()
 
     @property
     def ci_width_fraction(self) -> float:
         return (self.ci_high - self.ci_low) / self.median if self.median > 0 else float("inf")
 
+    @property
+    def trials(self) -> int:
+        return max(1, len(self.trial_medians))
+
+    @property
+    def trial_spread(self) -> float | None:
+        """(highest - lowest trial median) / overall median; None with fewer than two trials."""
+        if len(self.trial_medians) < 2 or self.median <= 0:
+            return None
+        return (max(self.trial_medians) - min(self.trial_medians)) / self.median
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["trial_medians"] = list(self.trial_medians)
+        return d
 
     @classmethod
     def from_dict(cls, data: dict) -> "SampleStats":
+        data = dict(data)
+        data["trial_medians"] = tuple(data.get("trial_medians") or ())
         return cls(**data)
+
+
+def bootstrap_medians(
+    samples, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> np.ndarray:
+    """The medians of `resamples` bootstrap resamples of `samples` (seeded, so reproducible).
+
+    Resampling runs in chunks to bound memory for long runs.
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    n = samples.size
+    if n == 1:
+        return np.full(resamples, samples[0])
+    rng = np.random.default_rng(seed)
+    medians = np.empty(resamples)
+    chunk = max(1, min(resamples, 4_000_000 // n))
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        medians[start:stop] = np.median(samples[idx], axis=1)
+    return medians
+
+
+def percentile_interval(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
+    """The central `level` interval of a bootstrap distribution."""
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return float(low), float(high)
 
 
 def bootstrap_median_ci(
@@ -62,22 +116,23 @@ def bootstrap_median_ci(
     """Percentile bootstrap confidence interval of the median.
 
     Seeded, so the same samples always give the same interval (reports must be reproducible).
-    Resampling runs in chunks to bound memory for long runs.
     """
-    samples = np.asarray(samples, dtype=np.float64)
-    n = samples.size
-    if n == 1:
-        return float(samples[0]), float(samples[0])
-    rng = np.random.default_rng(seed)
-    medians = np.empty(resamples)
-    chunk = max(1, min(resamples, 4_000_000 // n))
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        medians[start:stop] = np.median(samples[idx], axis=1)
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(medians, [alpha, 1.0 - alpha])
-    return float(low), float(high)
+    return percentile_interval(bootstrap_medians(samples, resamples, seed), level)
+
+
+def summarize_trials(trials, seed: int = 0) -> SampleStats:
+    """Statistics of several independent trials of one cell: all samples pooled, plus each
+    trial's median so the trial-to-trial spread can be judged. Empty trials are skipped.
+
+    The CI comes from the pooled samples, so it says how well the median of *these* trials is
+    known; whether another trial would land elsewhere is what the trial spread shows.
+    """
+    trials = [list(t) for t in trials if len(t)]
+    pooled = [v for t in trials for v in t]
+    stats = summarize(pooled, seed=seed)
+    if len(trials) < 2:
+        return stats
+    return replace(stats, trial_medians=tuple(float(np.median(t)) for t in trials))
 
 
 def summarize(samples, seed: int = 0) -> SampleStats:
@@ -133,7 +188,57 @@ def stability_warnings(stats: SampleStats, min_samples: int = 10) -> list[str]:
             f"the standard deviation is {stats.cv:.0%} of the mean (limit {MAX_CV:.0%}): the"
             " machine was busy or throttling; close other programs or pin the CPU (--affinity)."
         )
+    spread = stats.trial_spread
+    if spread is not None and spread > MAX_TRIAL_SPREAD:
+        warnings.append(
+            f"the medians of the {stats.trials} trials spread over {spread:.1%} of the median"
+            f" (limit {MAX_TRIAL_SPREAD:.0%}): the machine changed between trials (other"
+            " programs, frequency scaling, heat); quiet it, or add --cooldown or --interleave."
+        )
     return warnings
+
+
+def result_warnings(result, trials=()) -> list[str]:
+    """Sentences about how a measurement was taken, beyond its samples: a device that throttled,
+    a machine busy with other work, a warm-up that never settled.
+
+    `result` is a cell's (combined) `RunResult`; `trials` its trials' own results, whose
+    contexts are checked one by one (the combined one carries the first trial's).
+    """
+    warnings = []
+    thermal = result.thermal
+    if thermal.throttled:
+        hottest = max((t for t in (thermal.max_temp_c_before, thermal.max_temp_c_after)
+                       if t is not None), default=None)
+        where = f" (hottest zone {hottest:.0f} °C)" if hottest is not None else ""
+        warnings.append(
+            f"the device was throttling{where}, thermal state {thermal.before} -> {thermal.after}:"
+            " let it cool first (--cooldown) or improve its cooling."
+        )
+    trials = tuple(trials) or (result,)
+    cpus = result.device.cpu_count
+    loads = [t.context.get("loadavg_before", {}).get("1min") for t in trials]
+    busiest = max((x for x in loads if x is not None), default=None)
+    if busiest is not None and cpus and busiest > cpus * MAX_LOAD_PER_CPU:
+        warnings.append(
+            f"the load average before a trial was {busiest:.1f} on {cpus} CPUs: other programs"
+            " were competing for the CPU; close them, or run when the machine is idle."
+        )
+    unsettled = [t.context.get("warmup", {}) for t in trials]
+    unsettled = [w for w in unsettled if w.get("mode") == "settle" and w.get("settled") is False]
+    if unsettled:
+        warnings.append(
+            f"the warm-up median had not settled after {unsettled[0].get('iterations')} iterations"
+            f" in {len(unsettled)} of {len(trials)} trials: the timed samples may still include"
+            " warm-up effects; raise --warmup."
+        )
+    return warnings
+
+
+def measurement_warnings(stats: SampleStats | None, result=None, trials=()) -> list[str]:
+    """Every reason a stored cell should not be trusted: its samples' and its run's."""
+    warnings = stability_warnings(stats) if stats is not None else []
+    return warnings + (result_warnings(result, trials) if result is not None else [])
 
 
 def is_unstable(stats: SampleStats) -> bool:

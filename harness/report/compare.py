@@ -1,0 +1,282 @@
+"""`harness compare A B`: per cell, did run B get faster or slower than run A, and is it real?
+
+For every (device, model, format) cell measured in both runs:
+
+    ratio      median(B) / median(A); above 1 means B is slower.
+    ratio CI   95% percentile bootstrap: A's and B's samples (all trials pooled) are resampled
+               independently, 2000 times, seeded, and the ratio of the resampled medians taken.
+    p          two-sided Mann-Whitney U test (are B's samples systematically larger or smaller
+               than A's?), normal approximation with tie and continuity correction.
+
+The rule, with THRESHOLD = 5% and ALPHA = 0.01 (both options):
+
+    slower     the whole ratio CI is above 1 + THRESHOLD, and p < ALPHA
+    faster     the whole ratio CI is below 1 - THRESHOLD, and p < ALPHA
+    no change  anything else: no difference, or one too small or too uncertain to act on
+    broken     measured in A, failed in B (run_failed, export_failed, ...)
+
+`harness compare` exits 1 when any cell is slower or broken. Both conditions are needed: with
+thousands of samples a 0.5% shift is "significant" (tiny p) yet within what separate runs of
+one build differ by; the CI alone says the shift is large, the test that it is systematic
+rather than a few outliers. 5% sits above the 3% spread of medians between separate runs that
+`benchmarks/stability.py` targets on a quiet host, so two runs of one build compare as no change.
+Cells in one run only are listed, not classed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness.bench.stats import bootstrap_medians, percentile_interval
+from harness.report.format import fmt_ms
+from harness.store import BenchmarkRecord, RunInfo, Store
+
+THRESHOLD = 0.05
+ALPHA = 0.01
+
+SLOWER = "slower"
+FASTER = "faster"
+NO_CHANGE = "no change"
+BROKEN = "broken"
+ONLY_A = "only in A"
+ONLY_B = "only in B"
+NOT_MEASURED = "not measured"
+REGRESSIONS = (SLOWER, BROKEN)
+
+
+# ----------------------------------------------------------------------------------------------
+# Mann-Whitney U
+
+
+@dataclass(frozen=True)
+class MannWhitney:
+    u: float  # U of the first sample: pairs (x_i, y_j) with x_i > y_j, ties counted as 1/2
+    z: float  # signed: negative when the first sample tends to be smaller
+    p_value: float  # two-sided
+
+
+def average_ranks(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """1-based ranks with ties given their average rank, and the tie term sum(t^3 - t) over
+    groups of t equal values."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(ordered)) + 1]
+    ends = np.r_[starts[1:], n]
+    sizes = ends - starts
+    # A group of equal values takes the ranks starts+1 .. ends; each gets their mean.
+    ranks = np.empty(n)
+    ranks[order] = np.repeat((starts + 1 + ends) / 2.0, sizes)
+    return ranks, float(np.sum(sizes.astype(np.float64) ** 3 - sizes))
+
+
+def mann_whitney_u(x, y) -> MannWhitney:
+    """Two-sided Mann-Whitney U test by the normal approximation, corrected for ties and for
+    continuity (the statistic moves half a unit towards its mean). Matches
+    `scipy.stats.mannwhitneyu(x, y, method="asymptotic")`; good from about 8 samples a side."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n1, n2 = x.size, y.size
+    if n1 == 0 or n2 == 0:
+        raise ValueError("The Mann-Whitney U test needs samples on both sides.")
+    ranks, ties = average_ranks(np.concatenate([x, y]))
+    u = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
+    n = n1 + n2
+    mean = n1 * n2 / 2.0
+    variance = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
+    if variance <= 0:  # every value equal: no evidence either way
+        return MannWhitney(u, 0.0, 1.0)
+    shift = u - mean
+    z = math.copysign(max(abs(shift) - 0.5, 0.0), shift) / math.sqrt(variance)
+    return MannWhitney(u, z, min(1.0, math.erfc(abs(z) / math.sqrt(2.0))))
+
+
+# ----------------------------------------------------------------------------------------------
+# Ratio of medians
+
+
+def median_ratio_ci(a, b, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """median(b) / median(a) and its percentile bootstrap interval."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if np.median(a) <= 0:
+        raise ValueError("The baseline median must be positive to form a ratio.")
+    # Different seeds: with equal sample counts one seed would resample both sides alike.
+    ratios = bootstrap_medians(b, seed=seed + 1) / bootstrap_medians(a, seed=seed)
+    low, high = percentile_interval(ratios, level)
+    return float(np.median(b) / np.median(a)), low, high
+
+
+def classify(ratio_low: float, ratio_high: float, p_value: float,
+             threshold: float = THRESHOLD, alpha: float = ALPHA) -> str:
+    """The verdict for one cell (the rule is in the module docstring)."""
+    if p_value < alpha and ratio_low > 1.0 + threshold:
+        return SLOWER
+    if p_value < alpha and ratio_high < 1.0 - threshold:
+        return FASTER
+    return NO_CHANGE
+
+
+# ----------------------------------------------------------------------------------------------
+# Runs
+
+
+@dataclass(frozen=True)
+class CellComparison:
+    device_id: str
+    model: str
+    format: str
+    verdict: str
+    a_median: float | None = None
+    b_median: float | None = None
+    ratio: float | None = None
+    ratio_ci: tuple[float, float] | None = None
+    p_value: float | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Comparison:
+    run_a: str
+    run_b: str
+    threshold: float
+    alpha: float
+    cells: tuple[CellComparison, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def regressions(self) -> tuple[CellComparison, ...]:
+        return tuple(c for c in self.cells if c.verdict in REGRESSIONS)
+
+    def count(self, verdict: str) -> int:
+        return sum(c.verdict == verdict for c in self.cells)
+
+
+def _cell_key(r: BenchmarkRecord) -> tuple[str, str, str]:
+    return (r.device_id, r.model, r.format)
+
+
+def _measured(r: BenchmarkRecord | None) -> bool:
+    return r is not None and r.stats is not None and r.result is not None and bool(r.result.samples_ms)
+
+
+def _notes(a: BenchmarkRecord, b: BenchmarkRecord) -> tuple[str, ...]:
+    notes = []
+    if a.artifact.get("sha256") != b.artifact.get("sha256"):
+        notes.append("artifact changed")
+    if a.result and b.result and a.result.threads != b.result.threads:
+        notes.append(f"threads {a.result.threads} -> {b.result.threads}")
+    for side, r in (("A", a), ("B", b)):
+        if r.unstable:
+            notes.append(f"{side} unstable")
+        if r.result is not None and r.result.thermal.throttled:
+            notes.append(f"{side} throttled")
+    return tuple(notes)
+
+
+def compare_cell(a: BenchmarkRecord | None, b: BenchmarkRecord | None,
+                 threshold: float = THRESHOLD, alpha: float = ALPHA) -> CellComparison:
+    """One cell's comparison; either record may be missing."""
+    some = a or b
+    where = dict(device_id=some.device_id, model=some.model, format=some.format)
+    if b is None:
+        return CellComparison(**where, verdict=ONLY_A)
+    if a is None:
+        return CellComparison(**where, verdict=ONLY_B)
+    if not _measured(a):
+        return CellComparison(**where, verdict=NOT_MEASURED,
+                              notes=(f"A: {a.status}",) + ((f"B: {b.status}",) if not _measured(b) else ()))
+    if not _measured(b):
+        return CellComparison(**where, verdict=BROKEN, a_median=a.stats.median,
+                              notes=(f"B: {b.status}" + (f": {b.reason}" if b.reason else ""),))
+    a_samples, b_samples = a.result.samples_ms, b.result.samples_ms
+    ratio, low, high = median_ratio_ci(a_samples, b_samples)
+    test = mann_whitney_u(a_samples, b_samples)
+    return CellComparison(
+        **where,
+        verdict=classify(low, high, test.p_value, threshold, alpha),
+        a_median=a.stats.median,
+        b_median=b.stats.median,
+        ratio=ratio,
+        ratio_ci=(low, high),
+        p_value=test.p_value,
+        notes=_notes(a, b),
+    )
+
+
+def compare_records(a_records: list[BenchmarkRecord], b_records: list[BenchmarkRecord],
+                    threshold: float = THRESHOLD, alpha: float = ALPHA) -> list[CellComparison]:
+    """Cells of both runs, matched by (device, model, format), in A's order then B's extras."""
+    a_cells = {_cell_key(r): r for r in a_records}  # a repeated cell: the last record wins
+    b_cells = {_cell_key(r): r for r in b_records}
+    keys = list(a_cells) + [k for k in b_cells if k not in a_cells]
+    return [compare_cell(a_cells.get(k), b_cells.get(k), threshold, alpha) for k in keys]
+
+
+def _run_warnings(a: RunInfo, b: RunInfo) -> list[str]:
+    warnings = []
+    if a.id == b.id:
+        warnings.append(f"A and B are the same run ({a.id}); every cell compares as no change.")
+    cpu_a, cpu_b = a.device.get("cpu"), b.device.get("cpu")
+    if a.device_id == b.device_id and cpu_a and cpu_b and cpu_a != cpu_b:
+        warnings.append(f"device {a.device_id} is a different machine in A ({cpu_a}) and B ({cpu_b}).")
+    for side, run in (("A", a), ("B", b)):
+        if run.status != "complete":
+            warnings.append(f"run {side} ({run.id}) is {run.status}: some cells may be missing.")
+    return warnings
+
+
+def compare_runs(store: Store, run_a: str, run_b: str,
+                 threshold: float = THRESHOLD, alpha: float = ALPHA) -> Comparison:
+    """Compare two stored runs, named by id, unique id prefix or `latest`."""
+    if not 0 < threshold < 1:
+        raise ValueError("The threshold is a fraction between 0 and 1, e.g. 0.05 for 5%.")
+    if not 0 < alpha < 1:
+        raise ValueError("alpha is a probability between 0 and 1, e.g. 0.01.")
+    a, b = store.get_run(run_a), store.get_run(run_b)
+    cells = compare_records(store.records(a.id), store.records(b.id), threshold, alpha)
+    return Comparison(a.id, b.id, threshold, alpha, tuple(cells), tuple(_run_warnings(a, b)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Presentation
+
+
+COLUMNS = ("device", "model", "format", "A median ms", "B median ms", "B/A [95% CI]", "p",
+           "verdict", "notes")
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return "<1e-6" if p < 1e-6 else f"{p:.2g}"
+
+
+def comparison_rows(comparison: Comparison) -> list[list[str]]:
+    rows = []
+    for c in comparison.cells:
+        ratio = "n/a"
+        if c.ratio is not None:
+            ratio = f"{c.ratio:.3f} [{c.ratio_ci[0]:.3f}, {c.ratio_ci[1]:.3f}]"
+        rows.append([c.device_id, c.model, c.format, fmt_ms(c.a_median), fmt_ms(c.b_median),
+                     ratio, fmt_p(c.p_value), c.verdict, "; ".join(c.notes)])
+    return rows
+
+
+def rule_text(threshold: float, alpha: float) -> str:
+    return (f"slower / faster: the 95% CI of B/A lies entirely beyond ±{threshold:.0%} and the "
+            f"Mann-Whitney p < {alpha:g}; broken: measured in A, failed in B")
+
+
+def summary_line(comparison: Comparison) -> str:
+    verdicts = (SLOWER, FASTER, NO_CHANGE, BROKEN, NOT_MEASURED, ONLY_A, ONLY_B)
+    counts = ", ".join(f"{comparison.count(v)} {v}" for v in verdicts if comparison.count(v))
+    line = f"B {comparison.run_b} against A {comparison.run_a}: {counts or 'no cells in common'}."
+    if comparison.regressions:
+        names = ", ".join(f"{c.model}/{c.format}" for c in comparison.regressions)
+        line += f" Regressions: {names}."
+    return line

@@ -1,0 +1,98 @@
+"""Reports put memory, energy (or n/a, never 0) and thermal flags beside every latency."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from device_runners.contract import DeviceInfo, EnergyInfo, RunResult, ThermalInfo
+from harness.bench.stats import measurement_warnings, summarize_trials
+from harness.bench.trials import combine_trials
+from harness.cli import main
+from harness.report.format import fmt_context, fmt_energy_mj, fmt_power_w, fmt_thermal
+from harness.report.leaderboard import COLUMNS, DETAIL_COLUMNS, detail_rows, leaderboard_rows, render_markdown
+from harness.store import BenchmarkRecord, Store
+
+HOST = DeviceInfo("host", "linux", cpu="Test CPU")
+RAPL = EnergyInfo("rapl", joules_per_inference=0.0123, joules_per_inference_uncertainty=0.0004,
+                  avg_power_w=4.56, avg_power_w_uncertainty=0.07, idle_power_w=1.0, duration_s=2.0)
+HOT = ThermalInfo("none", "severe", 70.0, 91.0, throttled=True)
+WARM = ThermalInfo("unknown", "unknown", 48.0, 61.0, throttled=False)
+
+
+def _record(model, samples, energy=EnergyInfo(), thermal=ThermalInfo(), trials=1):
+    results = [RunResult(model=model, format="executorch", status="ok", device=HOST, load_ms=12.0,
+                         first_inference_ms=3.0, samples_ms=tuple(s * (1 + 0.01 * t) for s in samples),
+                         peak_rss_load_kb=40 * 1024, peak_rss_inference_kb=52 * 1024,
+                         energy=energy, thermal=thermal, runtime_versions={"executorch": "1.5.1"},
+                         context={"loadavg_before": {"1min": 0.25}, "cpu": {"governors": ["performance"]}})
+               for t in range(trials)]
+    result = combine_trials(results)
+    stats = summarize_trials([r.samples_ms for r in results])
+    return BenchmarkRecord(run_id="r", model=model, format="executorch", device_id="host",
+                           status="ok", reason="", artifact={"sha256": "x"}, model_info={},
+                           result=result, stats=stats, trials=tuple(results),
+                           warnings=tuple(measurement_warnings(stats, result)))
+
+
+def _failed(model):
+    return BenchmarkRecord(run_id="r", model=model, format="executorch", device_id="host",
+                           status="export_failed", reason="unsupported op", artifact={}, model_info={})
+
+
+def test_energy_is_na_without_a_sensor_and_never_zero():
+    assert fmt_energy_mj(EnergyInfo()) == "n/a" and fmt_power_w(EnergyInfo()) == "n/a"
+    assert fmt_energy_mj(None) == "n/a"
+    assert fmt_energy_mj(RAPL) == "12.3 ± 0.4"
+    assert fmt_power_w(RAPL) == "4.56 ± 0.07"
+
+
+def test_thermal_flags():
+    assert fmt_thermal(HOT) == "THROTTLED"
+    assert fmt_thermal(WARM) == "ok 48->61 °C"
+    assert fmt_thermal(ThermalInfo("nominal", "nominal")) == "ok (nominal)"
+    assert fmt_thermal(ThermalInfo()) == "n/a"  # no sensor: no claim either way
+
+
+def test_leaderboard_rows_carry_memory_energy_and_thermal_beside_the_latency():
+    rows = leaderboard_rows([_record("cool", [1.0] * 50, RAPL, WARM, trials=3),
+                             _record("hot", [2.0] * 50, thermal=HOT), _failed("broken")])
+    by_model = {r[0]: dict(zip(COLUMNS, r)) for r in rows}
+    cool, hot, broken = by_model["cool"], by_model["hot"], by_model["broken"]
+    assert cool["peak RSS MB load / inference"] == "40 / 52"
+    # Three independent trials of equal length: each uncertainty shrinks by sqrt(3).
+    assert cool["energy mJ/inference"] == "12.3 ± 0.23" and cool["power W"] == "4.56 ± 0.04"
+    assert cool["thermal"] == "ok 48->61 °C"
+    assert cool["trials"] == "3 trials, 2.0%"
+    assert hot["energy mJ/inference"] == "n/a" and hot["power W"] == "n/a"
+    assert hot["thermal"] == "THROTTLED"
+    assert "(unstable)" in hot["median ms [95% CI]"] and "throttling" in hot["status"]
+    assert broken["peak RSS MB load / inference"] == "n/a" and broken["thermal"] == "n/a"
+    assert [r[0] for r in rows] == ["cool", "hot", "broken"]  # fastest first, failures last
+
+
+def test_markdown_and_show_print_the_same_columns(tmp_path):
+    text = render_markdown([_record("cool", [1.0] * 50, RAPL, WARM)])
+    assert "energy mJ/inference" in text and "| 12.3 ± 0.4 |" in text and "| 40 / 52 |" in text
+    rows = detail_rows([_record("cool", [1.0] * 50, RAPL, WARM), _failed("broken")])
+    assert all(len(r) == len(DETAIL_COLUMNS) for r in rows)
+    assert rows[1][-1] == "unsupported op"
+
+    db = tmp_path / "db.sqlite"
+    with Store(db) as store:
+        run_id = store.begin_run({"device_id": "host", "platform": "linux", "cpu": "Test CPU"},
+                                 {}, "harness run", None, "0.1")
+        for record in (_record("cool", [1.0] * 50, RAPL, WARM, trials=2),
+                       _record("hot", [2.0] * 50, thermal=HOT)):
+            store.add_record(record.__class__(**{**record.__dict__, "run_id": run_id}))
+        store.finish_run(run_id)
+    out = CliRunner().invoke(main, ["show", "latest", "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    for text in ("12.3 ± 0.28", "4.56 ± 0.049", "40 / 52", "THROTTLED", "2 trials, 1.0%",
+                 "governor performance", "load 0.25", "executorch 1.5.1"):
+        assert text in out.output, text
+
+
+def test_context_line():
+    result = _record("m", [1.0] * 20).result
+    assert fmt_context(result) == ("threads 1; governor performance; load 0.25; executorch 1.5.1")
+    assert fmt_context(None) == "n/a"
