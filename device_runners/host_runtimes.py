@@ -6,6 +6,9 @@ loop measures the runtime call and nothing of ours. `infer(inputs)` returns nump
 numerics checks.
 
 Imports of the runtimes are local to each loader: a machine needs only the runtimes it uses.
+
+`backend` (the request's backend field) picks a variant where a runtime has several: for Core ML
+packages, `coreml:<compute units>` with the units one of `COREML_COMPUTE_UNITS`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+
+# Core ML compute units, as coremltools spells them (lower case), in the order a sweep times them.
+COREML_COMPUTE_UNITS = ("cpu_only", "cpu_and_gpu", "cpu_and_ne", "all")
 
 
 class UnsupportedArtifact(RuntimeError):
@@ -66,6 +73,24 @@ def _load_executorch(path: Path, threads: int) -> LoadedModel:
     )
 
 
+def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """Float input to an integer input tensor with its scale and zero point (int8 models take
+    quantized images, as an app would feed them); other inputs are only cast."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if dtype.kind not in "iu" or not scale:
+        return x.astype(dtype, copy=False)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    if y.dtype.kind not in "iu" or not scale:
+        return y
+    return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
 def _load_litert(path: Path, threads: int) -> LoadedModel:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -78,14 +103,15 @@ def _load_litert(path: Path, threads: int) -> LoadedModel:
         if len(inputs) != len(input_details):
             raise ValueError(f"model takes {len(input_details)} inputs, got {len(inputs)}")
         for detail, x in zip(input_details, inputs):
-            interpreter.set_tensor(detail["index"], x.astype(detail["dtype"], copy=False))
+            interpreter.set_tensor(detail["index"], _quantize(x, detail))
         return interpreter.invoke
 
     def infer(inputs):
         bind(inputs)()
-        return [np.array(interpreter.get_tensor(d["index"])) for d in output_details]
+        return [_dequantize(np.array(interpreter.get_tensor(d["index"])), d) for d in output_details]
 
-    return LoadedModel("litert", {"ai-edge-litert": _version("ai-edge-litert")}, bind, infer)
+    io_dtypes = {"input_dtypes": [np.dtype(d["dtype"]).name for d in input_details]}
+    return LoadedModel("litert", {"ai-edge-litert": _version("ai-edge-litert")}, bind, infer, io_dtypes)
 
 
 def _load_onnx(path: Path, threads: int) -> LoadedModel:
@@ -126,34 +152,53 @@ def _load_torch_export(path: Path, threads: int) -> LoadedModel:
     return LoadedModel("torch", {"torch": torch.__version__}, bind, infer)
 
 
-def _load_coreml(path: Path, threads: int, compute_units: str = "all") -> LoadedModel:
+def coreml_compute_units(backend: str) -> str:
+    """The compute units named by a backend string (`coreml:cpu_and_ne`); `all` by default."""
+    _, _, units = backend.partition(":")
+    units = units or "all"
+    if units not in COREML_COMPUTE_UNITS:
+        raise ValueError(f"unknown Core ML compute units {units!r}; use one of {', '.join(COREML_COMPUTE_UNITS)}")
+    return units
+
+
+def _load_coreml(path: Path, threads: int, backend: str = "") -> LoadedModel:
+    """Core ML package on macOS, on the compute units the backend names.
+
+    Core ML schedules its own threads; `threads` cannot be honoured and is not recorded as such.
+    Outputs may be fp16 (ML programs targeting iOS 16 keep fp16 outputs); they are widened to
+    fp32 for comparisons.
+    """
     if platform.system() != "Darwin":
         raise UnsupportedArtifact("Core ML packages run on macOS/iOS only.")
     import coremltools as ct
 
-    model = ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, compute_units.upper()))
+    units = coreml_compute_units(backend)
+    model = ct.models.MLModel(str(path), compute_units=getattr(ct.ComputeUnit, units.upper()))
     spec = model.get_spec()
     input_names = [i.name for i in spec.description.input]
     output_names = [o.name for o in spec.description.output]
 
     def bind(inputs):
-        feed = dict(zip(input_names, inputs))
+        feed = {name: np.ascontiguousarray(x, dtype=np.float32) for name, x in zip(input_names, inputs)}
         return functools.partial(model.predict, feed)
 
     def infer(inputs):
         out = bind(inputs)()
-        return [np.asarray(out[name]) for name in output_names]
+        return [np.asarray(out[name], dtype=np.float32) for name in output_names]
 
-    return LoadedModel("coreml", {"coremltools": ct.__version__}, bind, infer)
+    return LoadedModel("coreml", {"coremltools": ct.__version__, "macos": platform.mac_ver()[0]},
+                       bind, infer, {"compute_units": units})
 
 
-_LOADERS: dict[str, Callable[[Path, int], LoadedModel]] = {
+_LOADERS: dict[str, Callable[..., LoadedModel]] = {
     ".pte": _load_executorch,
     ".tflite": _load_litert,
     ".onnx": _load_onnx,
     ".pt2": _load_torch_export,
     ".mlpackage": _load_coreml,
 }
+# Loaders that take a backend variant; the others have one way to run.
+_TAKES_BACKEND = {".mlpackage"}
 
 
 def runtime_for(path: str | Path) -> str:
@@ -165,11 +210,13 @@ def runtime_for(path: str | Path) -> str:
     return names[suffix]
 
 
-def load_artifact(path: str | Path, threads: int = 1) -> LoadedModel:
+def load_artifact(path: str | Path, threads: int = 1, backend: str = "") -> LoadedModel:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"artifact not found: {path}")
     loader = _LOADERS.get(path.suffix)
     if loader is None:
         raise UnsupportedArtifact(f"No host runtime for {path.suffix!r} files.")
+    if path.suffix in _TAKES_BACKEND:
+        return loader(path, threads, backend)
     return loader(path, threads)

@@ -2,7 +2,7 @@
 
 A format module (executorch.py, tflite.py, ...) registers one `FormatSpec` per CLI name with
 `register_format`; every module in `harness.export` is imported on first use, so a new format is
-one new file.
+one new file (or one more `register_format` call for a variant of an existing runtime).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ ARTIFACT_UNSUPPORTED = "unsupported"
 ARTIFACT_NUMERICS_FAILED = "numerics_failed"  # exported and measurable, but outputs disagree
 
 # Modules of this package that are infrastructure, not formats.
-_NOT_FORMATS = {"base", "cache", "numerics", "pipeline"}
+_NOT_FORMATS = {"base", "cache", "calibration", "numerics", "pipeline", "reasons"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Numerics:
     inputs: int
     passed: bool
     min_cosine: float
+    min_top5: float | None = None  # None: top-5 agreement reported, not gated
 
     @classmethod
     def from_dict(cls, data: dict) -> "Numerics":
@@ -82,7 +83,7 @@ class Artifact:
         return replace(self, **changes)
 
 
-ExportFn = Callable[[nn.Module, tuple[torch.Tensor, ...], Path], dict]
+ExportFn = Callable[..., dict]
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,9 @@ class FormatSpec:
     """A CLI format name and how to build it.
 
     `export(model, example_inputs, path)` writes the artifact to `path` and returns details
-    (delegation coverage, operator counts) to store beside it; it raises on failure.
+    (delegation coverage, operator counts) to store beside it; it raises on failure. A format
+    with `needs_calibration` is called as `export(model, example_inputs, path, calibration=...)`
+    with a `harness.export.calibration.CalibrationSet`.
     """
 
     name: str
@@ -100,9 +103,25 @@ class FormatSpec:
     export: ExportFn = field(compare=False, repr=False)
     versions: Callable[[], dict[str, str]] = field(compare=False, repr=False)
     host_runnable: bool = True
-    # Minimum cosine similarity against eager for the numerics check to pass.
-    min_cosine: float = 0.999
+    # Minimum cosine against eager; None takes the precision's threshold from numerics.THRESHOLDS.
+    min_cosine: float | None = None
     description: str = ""
+    needs_calibration: bool = False
+    # Why an artifact that is not host-runnable cannot run here, for the matrix and reports.
+    not_runnable_reason: str = ""
+    # Backends the host runtime can run this artifact on, each checked for numerics on its
+    # own (Core ML on macOS: one per compute unit); empty means the runtime's default only.
+    runtime_variants: tuple[str, ...] = ()
+
+    @property
+    def threshold(self):
+        """The `numerics.Threshold` this format's outputs must reach."""
+        from harness.export.numerics import Threshold, threshold_for
+
+        base = threshold_for(self.precision)
+        if self.min_cosine is None:
+            return base
+        return Threshold(min_cosine=self.min_cosine, min_top5=base.min_top5)
 
 
 _FORMATS: dict[str, FormatSpec] = {}

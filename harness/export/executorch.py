@@ -1,12 +1,23 @@
-"""ExecuTorch `.pte` exports.
+"""ExecuTorch `.pte` exports, each lowered with `to_edge_transform_and_lower` as the ExecuTorch
+documentation recommends.
 
-`executorch`: XNNPACK delegate, fp32, lowered with `to_edge_transform_and_lower` as the
-ExecuTorch documentation recommends for mobile CPUs.
+- `executorch`: XNNPACK delegate, fp32 (mobile CPUs).
+- `executorch-int8`: XNNPACK with static int8 quantization through the PT2E flow: the
+  `XNNPACKQuantizer` with its symmetric config (per-channel weights), `prepare_pt2e` on the
+  exported module, calibration, `convert_pt2e`, then export and lowering as for fp32.
+- `executorch-coreml`: Core ML delegate, fp16 compute, iOS 16 deployment target. It lowers on
+  Linux; the `.pte` runs only where the ExecuTorch runtime has the Core ML backend (macOS/iOS).
+- `executorch-portable`: no delegate, the portable kernels; the reference for what the delegates
+  buy.
+
+Every variant stores its delegation coverage: nodes delegated versus total, the delegate calls,
+and the operators left outside any delegate.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import platform
 from pathlib import Path
 
 import torch
@@ -14,12 +25,22 @@ from torch import nn
 
 from harness.export.base import FormatSpec, register_format
 
+APPLE_ONLY = "runs on macOS/iOS only"
+
 
 def _versions() -> dict[str, str]:
     return {"executorch": importlib.metadata.version("executorch"), "torch": torch.__version__}
 
 
-def delegation_summary(graph_module) -> dict:
+def _versions_int8() -> dict[str, str]:
+    return {**_versions(), "torchao": importlib.metadata.version("torchao")}
+
+
+def _versions_coreml() -> dict[str, str]:
+    return {**_versions(), "coremltools": importlib.metadata.version("coremltools")}
+
+
+def delegation_summary(graph_module, backend: str = "") -> dict:
     """Nodes delegated versus total, and the operators left outside any delegate."""
     from executorch.devtools.backend_debug import get_delegation_info
 
@@ -30,6 +51,7 @@ def delegation_summary(graph_module) -> dict:
         if counts.non_delegated
     }
     return {
+        "backend": backend,
         "delegated_nodes": info.num_delegated_nodes,
         "total_nodes": info.num_delegated_nodes + info.num_non_delegated_nodes,
         "delegate_calls": info.num_delegated_subgraphs,
@@ -37,11 +59,11 @@ def delegation_summary(graph_module) -> dict:
     }
 
 
-def lower_to_pte(exported_program, partitioners: list, path: Path) -> dict:
+def lower_to_pte(exported_program, partitioners: list, path: Path, backend: str = "") -> dict:
     from executorch.exir import to_edge_transform_and_lower
 
     edge = to_edge_transform_and_lower(exported_program, partitioner=partitioners)
-    details = {"delegation": delegation_summary(edge.exported_program().graph_module)}
+    details = {"delegation": delegation_summary(edge.exported_program().graph_module, backend)}
     program = edge.to_executorch()
     path.write_bytes(program.buffer)
     return details
@@ -51,7 +73,53 @@ def export_executorch_xnnpack(model: nn.Module, example_inputs, path: Path) -> d
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
     ep = torch.export.export(model, tuple(example_inputs))
-    return lower_to_pte(ep, [XnnpackPartitioner()], path)
+    return lower_to_pte(ep, [XnnpackPartitioner()], path, "XNNPACK")
+
+
+def quantize_pt2e_xnnpack(model: nn.Module, example_inputs, calibration) -> nn.Module:
+    """The model with int8 quantize/dequantize pairs XNNPACK fuses into int8 kernels."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    captured = torch.export.export(model, tuple(example_inputs)).module()
+    prepared = prepare_pt2e(captured, quantizer)
+    with torch.no_grad():
+        for x in calibration.inputs:
+            prepared(torch.from_numpy(x))
+    return convert_pt2e(prepared)
+
+
+def export_executorch_int8(model: nn.Module, example_inputs, path: Path, calibration) -> dict:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    quantized = quantize_pt2e_xnnpack(model, example_inputs, calibration)
+    ep = torch.export.export(quantized, tuple(example_inputs))
+    return lower_to_pte(ep, [XnnpackPartitioner()], path, "XNNPACK")
+
+
+def export_executorch_coreml(model: nn.Module, example_inputs, path: Path) -> dict:
+    from harness.export.coreml import quiet_coremltools
+
+    ep = torch.export.export(model, tuple(example_inputs))
+    with quiet_coremltools():
+        import coremltools as ct
+        from executorch.backends.apple.coreml.compiler import CoreMLBackend
+        from executorch.backends.apple.coreml.partition import CoreMLPartitioner
+
+        compile_specs = CoreMLBackend.generate_compile_specs(
+            minimum_deployment_target=ct.target.iOS16,
+            compute_precision=ct.precision.FLOAT16,
+        )
+        return lower_to_pte(ep, [CoreMLPartitioner(compile_specs=compile_specs)], path, "Core ML")
+
+
+def export_executorch_portable(model: nn.Module, example_inputs, path: Path) -> dict:
+    ep = torch.export.export(model, tuple(example_inputs))
+    return lower_to_pte(ep, [], path, "portable")
 
 
 register_format(
@@ -62,7 +130,46 @@ register_format(
         precision="fp32",
         export=export_executorch_xnnpack,
         versions=_versions,
-        min_cosine=0.999,
         description="ExecuTorch, XNNPACK delegate, fp32",
+    )
+)
+
+register_format(
+    FormatSpec(
+        name="executorch-int8",
+        suffix=".pte",
+        backend="xnnpack",
+        precision="int8",
+        export=export_executorch_int8,
+        versions=_versions_int8,
+        needs_calibration=True,
+        description="ExecuTorch, XNNPACK delegate, static int8 (PT2E, XNNPACKQuantizer)",
+    )
+)
+
+register_format(
+    FormatSpec(
+        name="executorch-coreml",
+        suffix=".pte",
+        backend="coreml",
+        precision="fp16",
+        export=export_executorch_coreml,
+        versions=_versions_coreml,
+        # The ExecuTorch runtime has the Core ML backend only on Apple platforms.
+        host_runnable=platform.system() == "Darwin",
+        not_runnable_reason=APPLE_ONLY,
+        description="ExecuTorch, Core ML delegate, fp16, iOS 16",
+    )
+)
+
+register_format(
+    FormatSpec(
+        name="executorch-portable",
+        suffix=".pte",
+        backend="portable",
+        precision="fp32",
+        export=export_executorch_portable,
+        versions=_versions,
+        description="ExecuTorch, portable kernels, no delegate (the reference)",
     )
 )

@@ -1,14 +1,18 @@
 """Export one model to one format: cache lookup, export, numerics check, cache commit.
 
 A converter error never escapes: it becomes an `Artifact` with status `export_failed` and a
-one-line reason, and the full traceback goes to the `harness` logger (the run's log file).
+one-line reason (`reasons.one_line_reason`), and the full traceback goes to the `harness`
+logger (the run's log file). `export_matrix` does this for every model and format.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import time
 import traceback
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -21,44 +25,56 @@ from harness.export.base import (
     Artifact,
     FormatSpec,
 )
-from harness.export.cache import ArtifactCache, cache_key, sha256_of, size_of
-from harness.export.numerics import compare_outputs, eager_outputs, seeded_inputs
-from harness.zoo.registry import ModelSpec
+from harness.export.cache import ArtifactCache, key_inputs, key_of, sha256_of, size_of
+from harness.export.calibration import calibration_set
+from harness.export.numerics import compare_outputs, eager_outputs, numerics_miss, seeded_inputs
+from harness.export.reasons import one_line_reason
+from harness.zoo.registry import ModelSpec, create_model
 
 log = logging.getLogger("harness.export")
 
-MAX_REASON_CHARS = 300
 
+def _run_on_host(path: str, backend: str, inputs) -> list:
+    from device_runners.host_runtimes import load_artifact
 
-def one_line_reason(exc: BaseException) -> str:
-    """The exception type and the first meaningful line of its message."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
+    loaded = load_artifact(path, threads=1, backend=backend)
+    return [loaded.infer([x])[0] for x in inputs]
 
 
 def check_numerics(artifact: Artifact, fmt: FormatSpec, model: nn.Module, input_shape) -> Artifact:
-    from device_runners.host_runtimes import load_artifact
+    """Run the artifact on seeded inputs beside eager; on each runtime variant when it has several.
 
+    The artifact's `numerics` is the first failing variant's, else the worst one's (lowest
+    cosine); with several variants, each one's figures are kept in `details["numerics_by_variant"]`.
+    """
     inputs = seeded_inputs(input_shape)
     expected = eager_outputs(model, inputs)
-    try:
-        loaded = load_artifact(artifact.path, threads=1)
-        actual = [loaded.infer([x])[0] for x in inputs]
-    except Exception as exc:
-        log.error("numerics check of %s/%s failed to run:\n%s", artifact.model, artifact.format,
-                  traceback.format_exc())
-        return artifact.with_(
-            status=ARTIFACT_NUMERICS_FAILED,
-            reason=f"exported, but could not run for the numerics check: {one_line_reason(exc)}",
-        )
-    numerics = compare_outputs(expected, actual, fmt.min_cosine)
-    if numerics.passed:
-        return artifact.with_(numerics=numerics)
+    by_variant = {}
+    for variant in fmt.runtime_variants or ("",):
+        try:
+            actual = _run_on_host(artifact.path, variant, inputs)
+        except Exception as exc:
+            log.error("numerics check of %s/%s%s failed to run:\n%s", artifact.model, artifact.format,
+                      f" ({variant})" if variant else "", traceback.format_exc())
+            where = f" on {variant}" if variant else ""
+            return artifact.with_(
+                status=ARTIFACT_NUMERICS_FAILED,
+                reason=f"exported, but could not run{where} for the numerics check: {one_line_reason(exc)}",
+            )
+        by_variant[variant] = compare_outputs(expected, actual, fmt.threshold)
+    if len(by_variant) > 1:
+        details = dict(artifact.details)
+        details["numerics_by_variant"] = {v: dataclasses.asdict(n) for v, n in by_variant.items()}
+        artifact = artifact.with_(details=details)
+    failing = [v for v, n in by_variant.items() if not n.passed]
+    if not failing:
+        return artifact.with_(numerics=min(by_variant.values(), key=lambda n: n.cosine))
+    variant = failing[0]
+    where = f" on {variant}" if variant else ""
     return artifact.with_(
         status=ARTIFACT_NUMERICS_FAILED,
-        numerics=numerics,
-        reason=f"outputs disagree with eager: cosine {numerics.cosine:.5f} < {fmt.min_cosine}",
+        numerics=by_variant[variant],
+        reason=f"outputs disagree with eager{where}: {numerics_miss(by_variant[variant])}",
     )
 
 
@@ -68,8 +84,17 @@ def export_artifact(
     cache: ArtifactCache,
     build_model: Callable[[], nn.Module],
     seed: int = 0,
+    calibration_dir: Path | None = None,
 ) -> Artifact:
-    key = cache_key(spec, fmt, seed)
+    """The cached artifact of `spec` in `fmt`, exported and checked first when not cached.
+
+    `calibration_dir` only matters to formats with `needs_calibration`; without it they are
+    calibrated on seeded random inputs, and the artifact's details say which it was.
+    """
+    calibration = calibration_set(calibration_dir, spec.input_shape) if fmt.needs_calibration else None
+    extra = {"calibration": calibration.digest} if calibration else None
+    inputs = key_inputs(spec, fmt, seed, extra)
+    key = key_of(inputs)
     hit = cache.lookup(key)
     if hit is not None:
         return hit
@@ -89,12 +114,15 @@ def export_artifact(
     try:
         model = build_model()
         example = torch.from_numpy(seeded_inputs(spec.input_shape, count=1, seed=seed)[0])
-        details = fmt.export(model, (example,), path) or {}
+        options = {"calibration": calibration} if calibration else {}
+        details = dict(fmt.export(model, (example,), path, **options) or {})
     except Exception as exc:
         log.error("export of %s to %s failed:\n%s", spec.name, fmt.name, traceback.format_exc())
         failed = base.with_(status=ARTIFACT_EXPORT_FAILED, reason=one_line_reason(exc),
                             export_s=time.perf_counter() - t0)
-        return cache.commit(key, staging, failed)
+        return cache.commit(key, staging, failed, inputs)
+    if calibration:
+        details["calibration"] = calibration.record()
     artifact = base.with_(
         path=str(path),
         sha256=sha256_of(path),
@@ -104,4 +132,27 @@ def export_artifact(
     )
     if fmt.host_runnable:
         artifact = check_numerics(artifact, fmt, model, spec.input_shape)
-    return cache.commit(key, staging, artifact)
+    else:
+        artifact = artifact.with_(reason=fmt.not_runnable_reason)
+    log.info("exported %s to %s: %s in %.1f s", spec.name, fmt.name, artifact.status, artifact.export_s)
+    return cache.commit(key, staging, artifact, inputs)
+
+
+def export_matrix(
+    specs: list[ModelSpec],
+    formats: list[FormatSpec],
+    cache: ArtifactCache,
+    seed: int = 0,
+    calibration_dir: Path | None = None,
+    on_cell: Callable[[Artifact], None] | None = None,
+) -> list[Artifact]:
+    """Every model in every format, model by model; each model is built at most once."""
+    artifacts = []
+    for spec in specs:
+        build = functools.cache(lambda spec=spec: create_model(spec, seed=seed))
+        for fmt in formats:
+            artifact = export_artifact(spec, fmt, cache, build, seed=seed, calibration_dir=calibration_dir)
+            artifacts.append(artifact)
+            if on_cell is not None:
+                on_cell(artifact)
+    return artifacts

@@ -1,0 +1,146 @@
+"""The export matrix as `harness export` prints it: one row per model and format with status,
+artifact size, export seconds, numerics, delegation coverage and reason; and per-format totals.
+
+Pure functions of `Artifact`s, so the same text reaches the terminal, tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.markup import escape
+from rich.table import Table
+
+from harness.export.base import (
+    ARTIFACT_EXPORT_FAILED,
+    ARTIFACT_NUMERICS_FAILED,
+    ARTIFACT_OK,
+    ARTIFACT_UNSUPPORTED,
+    Artifact,
+)
+
+COLUMNS = ("model", "format", "status", "size", "export s", "numerics", "coverage", "reason")
+# How many operator types a coverage cell names when XNNPACK or Core ML leaves some behind.
+NAMED_OPERATORS = 3
+
+
+def fmt_size(size_bytes: int) -> str:
+    if not size_bytes:
+        return "n/a"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size_bytes >= scale:
+            return f"{size_bytes / scale:.2f} {unit}"
+    return f"{size_bytes} B"
+
+
+def status_text(artifact: Artifact) -> str:
+    text = artifact.status
+    if artifact.status == ARTIFACT_OK and not artifact.host_runnable:
+        text = "ok (built, not run here)"
+    return text + (" (cached)" if artifact.cached else "")
+
+
+def numerics_text(artifact: Artifact) -> str:
+    n = artifact.numerics
+    if n is None:
+        return "n/a"
+    top5 = f" top5 {n.top5_agreement:.2f}" if n.top5_agreement is not None else ""
+    return f"cos {n.cosine:.5f}{top5} max|d| {n.max_abs_error:.2g}"
+
+
+def _most_common(counts: dict[str, int]) -> str:
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    names = ", ".join(f"{op} {n}" for op, n in ranked[:NAMED_OPERATORS])
+    return names + (", ..." if len(ranked) > NAMED_OPERATORS else "")
+
+
+def coverage_text(artifact: Artifact) -> str:
+    """`XNNPACK 22/23 nodes (left: getitem 1)`, `Core ML 7 ops fp16`, `ONNX 7 ops`, or n/a."""
+    details = artifact.details or {}
+    delegation = details.get("delegation")
+    if delegation:
+        backend = delegation.get("backend") or artifact.backend
+        text = f"{backend} {delegation['delegated_nodes']}/{delegation['total_nodes']} nodes"
+        left = {op: n for op, n in delegation.get("not_delegated_ops", {}).items() if op != "getitem"}
+        if left and delegation["delegated_nodes"]:
+            text += f" (left: {_most_common(left)})"
+        return text
+    if "compute_precision" in details:  # Core ML package
+        return f"Core ML {details['compute_ops']} ops {details['compute_precision']}"
+    operators = details.get("operators")
+    if operators:
+        runtime = "ONNX" if artifact.format.startswith("onnx") else "ATen"
+        return f"{runtime} {sum(operators.values())} ops"
+    return "n/a"
+
+
+def matrix_rows(artifacts: list[Artifact]) -> list[list[str]]:
+    return [
+        [
+            a.model,
+            a.format,
+            status_text(a),
+            fmt_size(a.size_bytes),
+            f"{a.export_s:.1f}",
+            numerics_text(a),
+            coverage_text(a),
+            a.reason,
+        ]
+        for a in artifacts
+    ]
+
+
+def render_matrix(artifacts: list[Artifact], title: str = "Export matrix") -> Table:
+    table = Table(title=title)
+    for col in COLUMNS:
+        table.add_column(col, overflow="fold", no_wrap=col in ("model", "format", "status", "numerics"))
+    previous = None
+    for artifact, row in zip(artifacts, matrix_rows(artifacts)):
+        if previous is not None and artifact.model != previous:
+            table.add_section()
+        previous = artifact.model
+        style = {ARTIFACT_EXPORT_FAILED: "red", ARTIFACT_NUMERICS_FAILED: "yellow",
+                 ARTIFACT_UNSUPPORTED: "dim"}.get(artifact.status)
+        # Converter messages are full of brackets rich would read as markup.
+        table.add_row(*(escape(cell) for cell in row), style=style)
+    return table
+
+
+@dataclass(frozen=True)
+class FormatTotal:
+    format: str
+    ok: int
+    numerics_failed: int
+    failed: int
+    export_s: float
+
+    @property
+    def cells(self) -> int:
+        return self.ok + self.numerics_failed + self.failed
+
+
+def format_totals(artifacts: list[Artifact]) -> list[FormatTotal]:
+    """Per format, in first-seen order: ok, numerics_failed, failed (any other status), seconds."""
+    order: dict[str, list[Artifact]] = {}
+    for a in artifacts:
+        order.setdefault(a.format, []).append(a)
+    return [
+        FormatTotal(
+            format=fmt,
+            ok=sum(a.status == ARTIFACT_OK for a in group),
+            numerics_failed=sum(a.status == ARTIFACT_NUMERICS_FAILED for a in group),
+            failed=sum(a.status not in (ARTIFACT_OK, ARTIFACT_NUMERICS_FAILED) for a in group),
+            export_s=sum(a.export_s for a in group),
+        )
+        for fmt, group in order.items()
+    ]
+
+
+def summary_line(artifacts: list[Artifact]) -> str:
+    totals = format_totals(artifacts)
+    ok = sum(t.ok for t in totals)
+    flagged = sum(t.numerics_failed for t in totals)
+    failed = sum(t.failed for t in totals)
+    cached = sum(a.cached for a in artifacts)
+    return (f"{len(artifacts)} cells: {ok} ok, {flagged} numerics_failed, {failed} failed; "
+            f"{cached} from the cache")
