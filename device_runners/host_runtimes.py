@@ -210,6 +210,31 @@ def runtime_for(path: str | Path) -> str:
     return names[suffix]
 
 
+# The Python modules each loader imports. Importing them is a cost of Python, not of loading a
+# model (an app links the runtime), so the worker imports them before it starts the load clock.
+_RUNTIME_MODULES = {
+    ".pte": ("torch", "executorch.extension.pybindings.portable_lib", "executorch.runtime"),
+    ".tflite": ("ai_edge_litert.interpreter",),
+    ".onnx": ("onnxruntime",),
+    ".pt2": ("torch",),
+    ".mlpackage": ("coremltools",),
+}
+
+
+def import_runtime(path: str | Path) -> float:
+    """Import the runtime for this artifact; returns the milliseconds it took (0 if unknown)."""
+    import importlib
+    import time
+
+    t0 = time.perf_counter_ns()
+    for module in _RUNTIME_MODULES.get(Path(path).suffix, ()):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            break  # load_artifact raises the error the user should see
+    return (time.perf_counter_ns() - t0) / 1e6
+
+
 def load_artifact(path: str | Path, threads: int = 1, backend: str = "") -> LoadedModel:
     path = Path(path)
     if not path.exists():

@@ -81,14 +81,17 @@ def warm_up(run_once, request: RunRequest) -> tuple[list[float], dict]:
 
 
 def measure(request: RunRequest) -> RunResult:
-    from device_runners.host_runtimes import UnsupportedArtifact, load_artifact
+    from device_runners.host_runtimes import UnsupportedArtifact, import_runtime, load_artifact
 
     if request.cpu_affinity:
         os.sched_setaffinity(0, request.cpu_affinity)
-    context: dict = {"rss_before_load_kb": procinfo.read_status_kb("VmRSS"), "pid": os.getpid()}
+    # Load time is the runtime reading the artifact, not Python importing the runtime.
+    import_ms = import_runtime(request.artifact_path)
+    context: dict = {"rss_before_load_kb": procinfo.read_status_kb("VmRSS"), "pid": os.getpid(),
+                     "runtime_import_ms": import_ms}
     try:
         t0 = time.perf_counter_ns()
-        loaded = load_artifact(request.artifact_path, request.threads)
+        loaded = load_artifact(request.artifact_path, request.threads, backend=request.backend)
         load_ms = (time.perf_counter_ns() - t0) / 1e6
     except UnsupportedArtifact as exc:
         return RunResult.failed(request, _WORKER_DEVICE, STATUS_UNSUPPORTED, str(exc))
