@@ -3,6 +3,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -24,3 +26,14 @@ def tmp_results(tmp_path, monkeypatch):
 def shared_cache(tmp_path_factory):
     """An artifact cache shared by tests that export the same tiny models."""
     return tmp_path_factory.mktemp("shared-cache")
+
+
+def randomise_batchnorms(module: nn.Module) -> None:
+    """Wide random BN statistics and affine terms, so a wrong fold cannot hide behind identity BNs."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)

@@ -17,6 +17,7 @@ from harness.zoo.emo import (
     grid_reverse,
 )
 from harness.zoo.registry import fuse_model
+from conftest import randomise_batchnorms
 
 
 def _official_partition(x: torch.Tensor, ws: int, n_h: int, n_w: int) -> torch.Tensor:
@@ -68,20 +69,10 @@ def test_window_attention_matches_official_formula(size):
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
-def _randomise_batchnorms(module: nn.Module) -> None:
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-
-
 def test_plain_block_folds_its_pre_norm_into_the_expansion_conv():
     torch.manual_seed(0)
     block = InvertedResidualMobileBlock(16, 16, exp_ratio=2.0, norm=nn.BatchNorm2d)
-    _randomise_batchnorms(block)
+    randomise_batchnorms(block)
     block.eval()
     x = torch.randn(2, 16, 9, 9)
     with torch.no_grad():
@@ -103,7 +94,7 @@ def _tiny_emo() -> EMO:
 def test_deploy_form_has_no_batchnorm_and_matches_training_form():
     torch.manual_seed(0)
     model = _tiny_emo()
-    _randomise_batchnorms(model)
+    randomise_batchnorms(model)
     model.eval()
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():

@@ -14,18 +14,9 @@ from torch import nn
 
 from harness.zoo.mobilevit import MobileViT, MobileViTBlock, fold_patches, unfold_patches
 from harness.zoo.registry import fuse_model
+from conftest import randomise_batchnorms
 
 ATOL = 1e-5
-
-
-def _randomise_batchnorms(module: nn.Module) -> None:
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
 
 
 def test_unfold_groups_pixels_by_position_inside_the_patch():
@@ -56,7 +47,7 @@ def _tiny_mobilevit() -> MobileViT:
 def test_deploy_form_has_no_batchnorm_and_matches():
     torch.manual_seed(0)
     model = _tiny_mobilevit()
-    _randomise_batchnorms(model)
+    randomise_batchnorms(model)
     model.eval()
     deploy = fuse_model(copy.deepcopy(model)).eval()
     assert not any(isinstance(m, nn.BatchNorm2d) for m in deploy.modules())

@@ -54,7 +54,9 @@ def _load_factory_from_module(module_path: str, attr: str) -> Callable[[], nn.Mo
 
 def _timm_factory(name: str) -> Callable[[], nn.Module]:
     try:
-        import timm
+        # Imported by name, only when asked for: timm is optional and fails to import on
+        # machines whose torchvision build is broken.
+        timm = importlib.import_module("timm")
     except Exception as exc:  # timm fails at import when torchvision's compiled part is broken
         raise HarnessError(
             f"timm:{name} needs timm, which cannot be imported here ({type(exc).__name__}: "
