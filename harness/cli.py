@@ -50,6 +50,13 @@ weights_option = click.option(
 )
 
 
+calibration_option = click.option(
+    "--calibration-images", type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None, help="Images (or .npy arrays) to calibrate the int8 formats on; "
+                       "default: seeded random inputs.",
+)
+
+
 def cache_option(fn):
     return click.option(
         "--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HARNESS_CACHE",
@@ -239,13 +246,14 @@ def android_options(fn):
 @click.option("--leaderboard", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("results") / "leaderboard.md", show_default=True)
 @android_options
+@calibration_option
 @weights_option
 @db_option
 @cache_option
 @translate_errors
 def run(device, model_selector, format_selector, threads, affinity, warmup, warmup_until_settled,
         iterations, min_time, trials, interleave, cooldown, timeout, seed, input_shape, leaderboard,
-        db, cache_dir, weights, **android):
+        db, cache_dir, weights, calibration_images, **android):
     """Export, run, measure and store every model in every format on one device."""
     from harness.bench.protocol import BenchConfig
     from harness.devices import open_runner
@@ -278,7 +286,8 @@ def run(device, model_selector, format_selector, threads, affinity, warmup, warm
             observer = ProgressObserver(progress)
             try:
                 run_benchmarks(specs, formats, runner, store, cache, config,
-                               argv=shlex.join(sys.argv), observer=observer)
+                               argv=shlex.join(sys.argv), observer=observer,
+                               calibration_dir=calibration_images)
             except KeyboardInterrupt:
                 interrupted = True
             finally:
@@ -440,9 +449,7 @@ def _export_log(path: Path):
               help="Comma list of formats, or all.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random weights.")
 @click.option("--input-shape", default=None, help="Input shape for external models, e.g. 1,3,224,224.")
-@click.option("--calibration-images", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=None, help="Images (or .npy arrays) to calibrate the int8 formats on; "
-                                 "default: seeded random inputs.")
+@calibration_option
 @weights_option
 @cache_option
 @translate_errors

@@ -100,6 +100,8 @@ class Cell:
 
     spec: ModelSpec
     fmt: FormatSpec
+    # The runtime variant measured (Core ML on a Mac: `coreml:cpu_and_ne`); "" is the format's own.
+    variant: str = ""
     artifact: Artifact | None = None
     info: dict = field(default_factory=dict)
     request: RunRequest | None = None  # None once prepared: the cell cannot be measured
@@ -107,6 +109,13 @@ class Cell:
     reason: str = ""
     trials: list[RunResult] = field(default_factory=list)
     stored: bool = False
+
+    @property
+    def label(self) -> str:
+        """The format as records and reports name it: `coreml@cpu_and_ne` for a variant."""
+        if not self.variant:
+            return self.fmt.name
+        return f"{self.fmt.name}@{self.variant.partition(':')[2] or self.variant}"
 
     @property
     def prepared(self) -> bool:
@@ -135,7 +144,7 @@ def prepare_cell(cell: Cell, runner, config: BenchConfig) -> None:
             artifact_path=artifact.path,
             artifact_sha256=artifact.sha256,
             input_shape=spec.input_shape,
-            backend=fmt.backend,
+            backend=cell.variant or fmt.backend,
             precision=fmt.precision,
         )
 
@@ -159,7 +168,7 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
     return BenchmarkRecord(
         run_id=run_id,
         model=cell.spec.name,
-        format=cell.fmt.name,
+        format=cell.label,
         device_id=device_id,
         status=status,
         reason=reason,
@@ -172,6 +181,18 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
     )
 
 
+def measured_variants(fmt: FormatSpec, runner) -> tuple[str, ...]:
+    """The runtime variants a format is measured in on this runner, "" for the format's own.
+
+    On the host, every variant the format declares (Core ML on macOS: one cell per compute unit,
+    cpu_only, cpu_and_gpu, cpu_and_ne, all), because which units a model lands on is the first
+    question about Core ML latency. A phone runner measures the format as built.
+    """
+    if runner.kind == "host" and fmt.runtime_variants:
+        return fmt.runtime_variants
+    return ("",)
+
+
 def run_benchmarks(
     specs: list[ModelSpec],
     formats: list[FormatSpec],
@@ -181,6 +202,7 @@ def run_benchmarks(
     config: BenchConfig,
     argv: str = "",
     observer: RunObserver | None = None,
+    calibration_dir: Path | None = None,
 ) -> str:
     """Run the whole matrix; returns the run id. Re-raises KeyboardInterrupt after storing.
 
@@ -190,6 +212,7 @@ def run_benchmarks(
     measured, the runner's `cooldown()` runs (a pause and/or thermal gate). A cell is stored
     as soon as its last trial is done, or its first failed; when the run is stopped, every cell
     with at least one finished trial is stored, its reason saying how many of its trials ran.
+    `calibration_dir` holds the images int8 formats calibrate on (seeded random inputs without).
     """
     observer = observer or RunObserver()
     runner.prepare()
@@ -197,6 +220,7 @@ def run_benchmarks(
         "bench": config.to_dict(),
         "models": [s.name for s in specs],
         "formats": [f.name for f in formats],
+        "calibration_images": str(calibration_dir) if calibration_dir else None,
     }
     run_id = store.begin_run(
         device=dataclasses.asdict(runner.device),
@@ -205,7 +229,8 @@ def run_benchmarks(
         git_sha=git_sha(),
         harness_version=harness.__version__,
     )
-    cells = [Cell(spec, fmt) for spec in specs for fmt in formats]
+    cells = [Cell(spec, fmt, variant) for spec in specs for fmt in formats
+             for variant in measured_variants(fmt, runner)]
     observer.run_started(run_id, len(cells))
     builds: dict[str, LazyModel] = {}
     infos: dict[str, dict] = {}
@@ -216,8 +241,9 @@ def run_benchmarks(
             builds[name] = LazyModel(cell.spec, config.seed)
             infos[name] = model_info(cell.spec, cache, builds[name])
         cell.info = infos[name]
-        observer.cell_started(name, cell.fmt.name, "export")
-        cell.artifact = export_artifact(cell.spec, cell.fmt, cache, builds[name], seed=config.seed)
+        observer.cell_started(name, cell.label, "export")
+        cell.artifact = export_artifact(cell.spec, cell.fmt, cache, builds[name], seed=config.seed,
+                                        calibration_dir=calibration_dir)
         prepare_cell(cell, runner, config)
 
     def finish(cell: Cell, interrupted: bool = False) -> None:
@@ -243,7 +269,7 @@ def run_benchmarks(
                 continue
             if last_model is not None and last_model != cell.spec.name:
                 runner.cooldown()
-            observer.cell_started(cell.spec.name, cell.fmt.name, f"trial {trial + 1}/{config.trials}")
+            observer.cell_started(cell.spec.name, cell.label, f"trial {trial + 1}/{config.trials}")
             cell.trials.append(interpret_sensors(runner.run(cell.request)))
             last_model = cell.spec.name
             if cell.failed or len(cell.trials) == config.trials:

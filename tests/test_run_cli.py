@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -126,3 +127,50 @@ def test_ctrl_c_keeps_finished_records_and_marks_the_run_interrupted(tmp_path):
         assert run.status == RUN_INTERRUPTED
         [record] = store.records(run.id)
         assert record.model == "tiny_models_tiny_convnet" and record.status == "ok"
+
+
+def test_run_calibrates_int8_on_the_images_it_is_given(tmp_results):
+    from PIL import Image
+
+    images = tmp_results / "images"
+    images.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (36, 36, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    out = _run(["run", "--models", TINY, "--formats", "executorch-int8",
+                "--calibration-images", str(images), *FAST])
+    assert out.exit_code == 0, out.output
+    with Store() as store:
+        [run] = store.runs()
+        [record] = store.records(run.id)
+    assert record.status == "ok", record.reason
+    calibration = record.artifact["details"]["calibration"]
+    assert calibration["inputs"] == 3 and "read with Pillow" in calibration["source"]
+    assert run.config["calibration_images"] == str(images)
+
+
+def test_a_format_with_runtime_variants_is_measured_once_per_variant(tmp_results):
+    """What Core ML does on a Mac (one cell per compute unit), shown with a runtime that runs here."""
+    import dataclasses
+
+    from harness.bench.protocol import BenchConfig
+    from harness.export.base import get_format
+    from harness.export.cache import ArtifactCache
+    from harness.run import measured_variants, run_benchmarks
+    from harness.zoo import resolve_models
+    from device_runners.host import HostRunner
+
+    runner = HostRunner()
+    coreml = get_format("coreml")
+    assert measured_variants(coreml, runner) == (coreml.runtime_variants or ("",))
+    eager = dataclasses.replace(get_format("eager"), runtime_variants=("torch:a", "torch:b"))
+    assert measured_variants(eager, runner) == ("torch:a", "torch:b")
+    config = BenchConfig(warmup_iterations=2, min_iterations=10, min_duration_s=0.05, trials=1)
+    with Store() as store:
+        run_id = run_benchmarks(resolve_models(TINY), [eager], runner, store,
+                                ArtifactCache(tmp_results / "cache"), config)
+        records = store.records(run_id)
+    assert sorted(r.format for r in records) == ["eager@a", "eager@b"]
+    assert all(r.status == "ok" for r in records), [r.reason for r in records]
+    assert {r.result.backend for r in records} == {"torch:a", "torch:b"}
+    assert len({r.artifact["cache_key"] for r in records}) == 1  # one artifact, measured twice
