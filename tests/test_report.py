@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from click.testing import CliRunner
 
 from device_runners.contract import DeviceInfo, EnergyInfo, RunResult, ThermalInfo
@@ -68,6 +70,20 @@ def test_leaderboard_rows_carry_memory_energy_and_thermal_beside_the_latency():
     assert "(unstable)" in hot["median ms [95% CI]"] and "throttling" in hot["status"]
     assert broken["peak RSS MB load / inference"] == "n/a" and broken["thermal"] == "n/a"
     assert [r[0] for r in rows] == ["cool", "hot", "broken"]  # fastest first, failures last
+
+
+def test_leaderboard_says_how_much_of_the_graph_was_delegated():
+    record = _record("cool", [1.0] * 50)
+    artifact = {"model": "cool", "format": "executorch", "status": "ok", "cache_key": "k",
+                "backend": "xnnpack", "details": {"delegation": {
+                    "backend": "XNNPACK", "delegated_nodes": 1042, "total_nodes": 1406,
+                    "not_delegated_ops": {"aten.native_layer_norm.default": 40, "getitem": 3}}}}
+    record = dataclasses.replace(record, artifact=artifact)
+    [row] = leaderboard_rows([record])
+    assert dict(zip(COLUMNS, row))["delegated"] == \
+        "XNNPACK 1042/1406 nodes (left: aten.native_layer_norm.default 40)"
+    [row] = leaderboard_rows([_failed("broken")])
+    assert dict(zip(COLUMNS, row))["delegated"] == "n/a"
 
 
 def test_markdown_and_show_print_the_same_columns(tmp_path):

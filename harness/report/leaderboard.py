@@ -22,13 +22,25 @@ from harness.report.format import (
     fmt_top1,
     fmt_trial_spread,
 )
+from harness.export.base import Artifact
+from harness.report.export_matrix import coverage_text
 from harness.store import BenchmarkRecord
 
 COLUMNS = (
     "model", "median ms [95% CI]", "trials", "load ms", "peak RSS MB load / inference",
-    "energy mJ/inference", "power W", "thermal", "params", "MACs", "top-1 (published)",
+    "energy mJ/inference", "power W", "thermal", "params", "MACs", "delegated", "top-1 (published)",
     "latency (published)", "status",
 )
+
+
+def delegation_text(record: BenchmarkRecord) -> str:
+    """How much of the graph the accelerated backend took, from the artifact the record ran.
+
+    A latency means little without it: a model half left to portable kernels is measuring them.
+    """
+    if not (record.artifact or {}).get("details"):
+        return "n/a"
+    return coverage_text(Artifact.from_dict(record.artifact))
 
 
 def leaderboard_rows(records: list[BenchmarkRecord]) -> list[list[str]]:
@@ -54,6 +66,7 @@ def leaderboard_rows(records: list[BenchmarkRecord]) -> list[list[str]]:
             fmt_thermal(result.thermal if result else None),
             fmt_count(info.get("params"), "M"),
             fmt_count(info.get("macs"), "G"),
+            delegation_text(r),
             fmt_top1(info),
             fmt_published_latency(info),
             status,
