@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -5,6 +8,8 @@ from harness.bench.stats import (
     MAX_CI_WIDTH_FRACTION,
     bootstrap_median_ci,
     is_unstable,
+    level_shift,
+    level_shift_warning,
     stability_warnings,
     summarize,
 )
@@ -75,3 +80,38 @@ def test_empty_or_negative_samples_are_refused():
         summarize([])
     with pytest.raises(ValueError):
         summarize([1.0, -1.0])
+
+
+def _levels(pattern, block=50, seed=0):
+    """Samples in time order: `block` samples per entry of `pattern`, each at that level, 2% noise."""
+    rng = np.random.default_rng(seed)
+    return [float(v) for level in pattern for v in level * (1 + 0.02 * rng.standard_normal(block))]
+
+
+def test_a_core_shared_with_another_guest_is_named_from_a_recorded_trace():
+    trace = json.loads((Path(__file__).parent / "data" / "latency_shared_core.json").read_text())
+    shift = level_shift(trace["trials"])
+    assert shift is not None and shift.switches >= 2
+    assert 0.80 < shift.fast_ms < 0.90 and 1.30 < shift.slow_ms < 1.50
+    warning = level_shift_warning(trace["trials"])
+    assert "two levels" in warning and "shared the core" in warning
+
+
+def test_switching_drift_and_steady_samples_are_told_apart():
+    # 20 levels of 50 samples: each block the detector cuts holds exactly one level.
+    switching = [_levels([1.0, 1.0, 1.6, 1.6, 1.0] * 4, seed=s) for s in range(2)]
+    shift = level_shift(switching)
+    assert shift.switches >= 4 and shift.fast_ms == pytest.approx(1.0, rel=0.02)
+    assert shift.slow_ms == pytest.approx(1.6, rel=0.02) and shift.slow_share == pytest.approx(2 / 5)
+    assert "shared the core" in level_shift_warning(switching)
+
+    drift = [_levels([1.0] * 12 + [1.3] * 12)]
+    assert level_shift(drift).switches == 1
+    assert "moved once and stayed" in level_shift_warning(drift)
+
+    steady = [_levels([1.0] * 24, seed=s) for s in range(3)]
+    assert level_shift(steady) is None and level_shift_warning(steady) is None
+    # 10% apart is ordinary noise on a phone, not a level shift.
+    assert level_shift([_levels([1.0, 1.1] * 12)]) is None
+    # Too few samples to cut into blocks: no verdict rather than a guess.
+    assert level_shift([[1.0, 2.0, 1.0, 2.0]]) is None

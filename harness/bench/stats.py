@@ -25,6 +25,13 @@ MAX_TRIAL_SPREAD = 0.05
 # programs were competing for the CPUs the model ran on (the harness's own previous worker adds
 # at most 1 to it).
 MAX_LOAD_PER_CPU = 1.0
+# Two latency levels inside the trials' time series this far apart (slow level / fast level - 1)
+# mean the runtime was sharing its core with something this machine cannot see: another VM on
+# the same host, an SMT sibling, a frequency cap. Judged on medians of consecutive blocks of
+# samples, so single outliers do not count.
+MAX_LEVEL_SHIFT = 0.15
+LEVEL_BLOCKS = 20  # blocks per trial
+MIN_BLOCK_SAMPLES = 10
 BOOTSTRAP_RESAMPLES = 2000
 # Tukey's fences: a sample beyond 1.5 IQR from the quartiles counts as an outlier.
 OUTLIER_IQR_FACTOR = 1.5
@@ -198,6 +205,66 @@ def stability_warnings(stats: SampleStats, min_samples: int = 10) -> list[str]:
     return warnings
 
 
+@dataclass(frozen=True)
+class LevelShift:
+    """Latency that moved between a fast and a slow level during the timed samples."""
+
+    fast_ms: float
+    slow_ms: float
+    slow_share: float  # fraction of the blocks at the slow level
+    switches: int  # times consecutive blocks crossed between the levels, over all trials
+
+    @property
+    def ratio(self) -> float:
+        return self.slow_ms / self.fast_ms
+
+
+def block_medians(samples, blocks: int = LEVEL_BLOCKS, min_block: int = MIN_BLOCK_SAMPLES) -> list[float]:
+    """Medians of consecutive blocks of a trial's samples, in time order (empty when too short)."""
+    x = np.asarray(list(samples), dtype=np.float64)
+    size = max(min_block, x.size // blocks)
+    return [float(np.median(x[i:i + size])) for i in range(0, x.size - size + 1, size)]
+
+
+def level_shift(trials) -> LevelShift | None:
+    """The two levels the latency moved between, when they are MAX_LEVEL_SHIFT or more apart.
+
+    `trials` is each trial's samples in time order. The fast and slow levels are the 10th and
+    90th percentiles of all block medians; the midpoint between them splits the blocks.
+    """
+    per_trial = [block_medians(t) for t in trials]
+    per_trial = [b for b in per_trial if len(b) >= 4]
+    pooled = [m for b in per_trial for m in b]
+    if not pooled:
+        return None
+    low, high = np.percentile(pooled, [10, 90])
+    if low <= 0 or high / low - 1 < MAX_LEVEL_SHIFT:
+        return None
+    cut = (low + high) / 2
+    fast = [m for m in pooled if m < cut]
+    slow = [m for m in pooled if m >= cut]
+    switches = sum(int((a >= cut) != (b >= cut)) for blocks in per_trial for a, b in zip(blocks, blocks[1:]))
+    return LevelShift(float(np.median(fast)), float(np.median(slow)), len(slow) / len(pooled), switches)
+
+
+def level_shift_warning(trials) -> str | None:
+    """A sentence about a level shift in `trials` (each trial's samples), or None."""
+    shift = level_shift(trials)
+    if shift is None:
+        return None
+    if shift.switches >= 2:
+        cause = (f"it switched between them {shift.switches} times, so something outside this"
+                 " process shared the core (another VM on the same host, an SMT sibling, a"
+                 " frequency cap); the median depends on how long each level lasted. Run on a"
+                 " dedicated machine, or compare with --interleave so both sides share it")
+    else:
+        cause = ("it moved once and stayed: the machine drifted (heat, frequency scaling, a"
+                 " program that started or stopped); quiet it, or add --cooldown")
+    return (f"the latency ran at two levels, {shift.fast_ms:.3g} ms and {shift.slow_ms:.3g} ms"
+            f" ({shift.ratio - 1:.0%} apart, {shift.slow_share:.0%} of the time at the slower);"
+            f" {cause}.")
+
+
 def result_warnings(result, trials=()) -> list[str]:
     """Sentences about how a measurement was taken, beyond its samples: a device that throttled,
     a machine busy with other work, a warm-up that never settled.
@@ -238,7 +305,12 @@ def result_warnings(result, trials=()) -> list[str]:
 def measurement_warnings(stats: SampleStats | None, result=None, trials=()) -> list[str]:
     """Every reason a stored cell should not be trusted: its samples' and its run's."""
     warnings = stability_warnings(stats) if stats is not None else []
-    return warnings + (result_warnings(result, trials) if result is not None else [])
+    if result is not None:
+        shift = level_shift_warning([t.samples_ms for t in (tuple(trials) or (result,))])
+        if shift:
+            warnings.append(shift)
+        warnings += result_warnings(result, trials)
+    return warnings
 
 
 def is_unstable(stats: SampleStats) -> bool:
