@@ -24,7 +24,7 @@ ARTIFACT_UNSUPPORTED = "unsupported"
 ARTIFACT_NUMERICS_FAILED = "numerics_failed"  # exported and measurable, but outputs disagree
 
 # Modules of this package that are infrastructure, not formats.
-_NOT_FORMATS = {"base", "cache", "calibration", "numerics", "pipeline", "reasons"}
+_NOT_FORMATS = {"base", "cache", "calibration", "known_limits", "numerics", "pipeline", "reasons"}
 
 
 @dataclass(frozen=True)

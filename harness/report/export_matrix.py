@@ -18,6 +18,7 @@ from harness.export.base import (
     ARTIFACT_UNSUPPORTED,
     Artifact,
 )
+from harness.export.known_limits import pinned_limit
 
 COLUMNS = ("model", "format", "status", "size", "export s", "numerics", "coverage", "reason")
 # How many operator types a coverage cell names when XNNPACK or Core ML leaves some behind.
@@ -37,6 +38,8 @@ def status_text(artifact: Artifact) -> str:
     text = artifact.status
     if artifact.status == ARTIFACT_OK and not artifact.host_runnable:
         text = "ok (built, not run here)"
+    elif pinned_limit(artifact):
+        text += " (pinned)"
     return text + (" (cached)" if artifact.cached else "")
 
 
@@ -74,6 +77,19 @@ def coverage_text(artifact: Artifact) -> str:
     return "n/a"
 
 
+def reason_text(artifact: Artifact) -> str:
+    """The cell's own reason, and the explanation when it is a pinned, known limit."""
+    limit = pinned_limit(artifact)
+    if limit is None:
+        return artifact.reason
+    return f"{artifact.reason} Known limit: {limit.why}."
+
+
+def unexplained(artifacts: list[Artifact]) -> list[Artifact]:
+    """Cells that are neither ok nor a pinned, known limit: new failures to look at."""
+    return [a for a in artifacts if a.status != ARTIFACT_OK and pinned_limit(a) is None]
+
+
 def matrix_rows(artifacts: list[Artifact]) -> list[list[str]]:
     return [
         [
@@ -84,7 +100,7 @@ def matrix_rows(artifacts: list[Artifact]) -> list[list[str]]:
             f"{a.export_s:.1f}",
             numerics_text(a),
             coverage_text(a),
-            a.reason,
+            reason_text(a),
         ]
         for a in artifacts
     ]
@@ -142,5 +158,6 @@ def summary_line(artifacts: list[Artifact]) -> str:
     flagged = sum(t.numerics_failed for t in totals)
     failed = sum(t.failed for t in totals)
     cached = sum(a.cached for a in artifacts)
-    return (f"{len(artifacts)} cells: {ok} ok, {flagged} numerics_failed, {failed} failed; "
-            f"{cached} from the cache")
+    pinned = flagged + failed - len(unexplained(artifacts))
+    return (f"{len(artifacts)} cells: {ok} ok, {flagged} numerics_failed, {failed} failed "
+            f"({pinned} of them pinned known limits); {cached} from the cache")

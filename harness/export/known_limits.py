@@ -1,0 +1,50 @@
+"""Cells of the export matrix known not to work, and why: pinned, so a known limit of a converter
+or runtime is told apart from a new failure.
+
+A limit names the models (a glob over zoo names), the format, the status the cell ends in, and a
+piece of the converter's or runtime's own message that identifies the failure. `pinned_limit`
+returns the limit that explains a cell that is not ok, or None: a cell failing any other way is
+new and needs a look (`benchmarks/export_matrix.py` exits 1 on one). tests/test_known_limits.py
+exports a pinned cell and checks it still fails this way, so a converter release that fixes it
+fails that test and the entry goes. docs/formats.md explains each in prose.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from harness.export.base import ARTIFACT_NUMERICS_FAILED, ARTIFACT_OK, Artifact
+
+
+@dataclass(frozen=True)
+class KnownLimit:
+    models: str  # glob over model names
+    format: str
+    status: str
+    message: str  # a piece of the reason that identifies this failure
+    why: str  # the operator, the format, and the cause, in one sentence
+
+    def explains(self, artifact: Artifact) -> bool:
+        return (fnmatch.fnmatchcase(artifact.model, self.models) and artifact.format == self.format
+                and artifact.status == self.status and self.message in artifact.reason)
+
+
+KNOWN_LIMITS: tuple[KnownLimit, ...] = (
+    KnownLimit(
+        models="edgenext_*",
+        format="tflite-int8",
+        status=ARTIFACT_NUMERICS_FAILED,
+        message="(DIV) failed to invoke",
+        why="EdgeNeXt's XCA L2-normalises q and k (x / max(|x|, eps)); static int8 rounds small "
+            "norms to the zero point and LiteRT's int8 DIV kernel refuses a zero denominator, so "
+            "the model converts but cannot run; use tflite or tflite-fp16 for EdgeNeXt",
+    ),
+)
+
+
+def pinned_limit(artifact: Artifact) -> KnownLimit | None:
+    """The known limit that explains this cell, or None (an ok cell needs none)."""
+    if artifact.status == ARTIFACT_OK:
+        return None
+    return next((limit for limit in KNOWN_LIMITS if limit.explains(artifact)), None)
