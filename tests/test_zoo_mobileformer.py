@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from harness.zoo.counting import count_macs_fvcore
 from harness.zoo.mobileformer import DynamicReLU, MobileFormer
 from harness.zoo.registry import create_model, fuse_model, get_spec
 
@@ -86,30 +86,6 @@ def test_deploy_form_folds_every_batchnorm_and_matches_training_form():
     torch.testing.assert_close(got, expected, atol=ATOL * max(1.0, expected.abs().max().item()), rtol=0)
 
 
-def _fvcore_style_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """fvcore's count on an unfused eval model: matmul/conv MACs, plus 2 per BatchNorm output
-    element, 5 per LayerNorm element and 1 per element entering the global average pool."""
-    extra = 0
-
-    def add(per_element: int):
-        def hook(module, inputs, output):
-            nonlocal extra
-            extra += per_element * output.numel()
-
-        return hook
-
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            m.register_forward_hook(add(2))
-        elif isinstance(m, nn.LayerNorm):
-            m.register_forward_hook(add(5))
-    model.head.act.register_forward_hook(add(1))  # the feature map that the head pools
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.zeros(input_shape))
-    return counter.get_total_flops() // 2 + extra
-
-
 @pytest.mark.parametrize(
     "name, published_m",
     [
@@ -124,5 +100,5 @@ def _fvcore_style_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 )
 def test_published_macs_are_fvcore_counts_of_the_training_form(name, published_m):
     spec = get_spec(name)
-    macs = _fvcore_style_macs(create_model(spec, deploy=False), spec.input_shape)
+    macs = count_macs_fvcore(create_model(spec, deploy=False), spec.input_shape)
     assert round(macs / 1e6, 1) == published_m
