@@ -11,7 +11,14 @@ from harness.bench.stats import measurement_warnings, summarize_trials
 from harness.bench.trials import combine_trials
 from harness.cli import main
 from harness.report.format import fmt_context, fmt_energy_mj, fmt_power_w, fmt_thermal
-from harness.report.leaderboard import COLUMNS, DETAIL_COLUMNS, detail_rows, leaderboard_rows, render_markdown
+from harness.report.leaderboard import (
+    COLUMNS,
+    DETAIL_COLUMNS,
+    detail_rows,
+    leaderboard_rows,
+    render_markdown,
+    side_by_side,
+)
 from harness.store import BenchmarkRecord, Store
 
 HOST = DeviceInfo("host", "linux", cpu="Test CPU")
@@ -112,3 +119,17 @@ def test_context_line():
     result = _record("m", [1.0] * 20).result
     assert fmt_context(result) == ("threads 1; governor performance; load 0.25; executorch 1.5.1")
     assert fmt_context(None) == "n/a"
+
+
+def test_formats_side_by_side_give_each_median_and_its_ratio_to_eager():
+    def cell(model, fmt, ms):
+        return dataclasses.replace(_record(model, [ms] * 50), format=fmt)
+
+    records = [cell("a", "eager", 10.0), cell("a", "executorch", 4.0), cell("a", "tflite", 5.0),
+               cell("b", "executorch", 2.0), dataclasses.replace(_failed("b"), format="tflite")]
+    columns, rows = side_by_side(records)
+    assert columns == ["model", "eager", "executorch", "tflite"]
+    assert rows == [["a", "10.0", "4.00 (0.40x)", "5.00 (0.50x)"],
+                    ["b", "", "2.00", "export_failed"]]  # no eager run of b: no ratio
+    text = render_markdown(records)
+    assert "## host: formats side by side" in text and "| a | 10.0 | 4.00 (0.40x) | 5.00 (0.50x) |" in text

@@ -101,6 +101,53 @@ def detail_rows(records: list[BenchmarkRecord]) -> list[list[str]]:
     return rows
 
 
+# The baseline every ratio in the side-by-side table is read against.
+BASELINE_FORMAT = "eager"
+# Host-runnable formats first, in the order a reader compares them; others follow by name.
+FORMAT_ORDER = ("eager", "executorch", "executorch-int8", "executorch-portable", "tflite",
+                "tflite-fp16", "tflite-int8", "onnx")
+
+
+def _format_key(fmt: str):
+    base = fmt.partition("@")[0]
+    return (FORMAT_ORDER.index(base) if base in FORMAT_ORDER else len(FORMAT_ORDER), fmt)
+
+
+def side_by_side(records: list[BenchmarkRecord]) -> tuple[list[str], list[list[str]]]:
+    """One device's records as a model x format table of medians, each with its ratio to eager.
+
+    A cell reads `12.3 ms (0.45x)`: the median and median / eager median of the same model, so
+    below 1 is faster than PyTorch itself. Unstable medians carry `?`; cells without a
+    measurement show their status. Returns (columns, rows), models in name order.
+    """
+    formats = sorted({r.format for r in records}, key=_format_key)
+    by_cell = {(r.model, r.format): r for r in records}
+    rows = []
+    for model in sorted({r.model for r in records}):
+        base = by_cell.get((model, BASELINE_FORMAT))
+        base_ms = base.stats.median if base is not None and base.stats else None
+        row = [model]
+        for fmt in formats:
+            r = by_cell.get((model, fmt))
+            if r is None:
+                row.append("")
+            elif r.stats is None:
+                row.append(r.status)
+            else:
+                text = fmt_ms(r.stats.median) + ("?" if r.unstable else "")
+                if base_ms and fmt != BASELINE_FORMAT:
+                    text += f" ({r.stats.median / base_ms:.2f}x)"
+                row.append(text)
+        rows.append(row)
+    return ["model", *formats], rows
+
+
+def group_by_device(records: list[BenchmarkRecord]):
+    records = sorted(records, key=lambda r: r.device_id)
+    for device, group in itertools.groupby(records, key=lambda r: r.device_id):
+        yield device, list(group)
+
+
 def group_by_device_format(records: list[BenchmarkRecord]):
     records = sorted(records, key=lambda r: (r.device_id, r.format))
     for (device, fmt), group in itertools.groupby(records, key=lambda r: (r.device_id, r.format)):
@@ -119,6 +166,18 @@ def render_markdown(records: list[BenchmarkRecord], title: str = "Leaderboard") 
              "inference; energy and power are n/a where the device has no energy sensor; "
              "THROTTLED marks a device that was throttling. Every figure traces to raw samples "
              "in the database (`harness show RUN_ID`).", ""]
+    for device, group in group_by_device(records):
+        if len({r.format for r in group}) < 2:
+            continue
+        columns, rows = side_by_side(group)
+        lines += [f"## {device}: formats side by side", "",
+                  f"Median ms of each model in each format, and its ratio to `{BASELINE_FORMAT}` "
+                  "(PyTorch on the same device); `?` marks an unstable median.", ""]
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "---|" * len(columns))
+        for row in rows:
+            lines.append("| " + " | ".join(_md_escape(c) for c in row) + " |")
+        lines.append("")
     for device, fmt, group in group_by_device_format(records):
         lines += [f"## {device} / {fmt}", ""]
         lines.append("| " + " | ".join(COLUMNS) + " |")
