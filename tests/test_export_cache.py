@@ -132,3 +132,22 @@ def test_a_converter_failure_is_one_line_with_the_trace_in_the_log(tmp_path, cap
     # Failures are cached with their reason: the second pass does not convert again.
     again = export_matrix(specs, formats, ArtifactCache(tmp_path / "cache"))
     assert [a.cached for a in again] == [True, True] and again[0].reason == artifacts[0].reason
+
+
+def test_a_cache_copied_elsewhere_still_serves_its_artifacts(tmp_path):
+    import shutil
+
+    model_file = tmp_path / "net.py"
+    model_file.write_text(MODEL_SOURCE.format(channels=4))
+    [spec] = resolve_models(f"{model_file}:net")
+    fmt = get_format("eager")
+    first = export_artifact(spec, fmt, ArtifactCache(tmp_path / "a"), lambda: create_model(spec))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "a")
+
+    def no_build():
+        raise AssertionError("a copied cache must not export again")
+
+    again = export_artifact(spec, fmt, ArtifactCache(tmp_path / "b"), no_build)
+    assert again.cached and again.sha256 == first.sha256
+    assert Path(again.path).parent.parent == tmp_path / "b" and Path(again.path).exists()

@@ -135,8 +135,12 @@ class ArtifactCache:
             artifact = Artifact.from_dict(json.loads(meta.read_text()))
         except (ValueError, TypeError):
             return None  # a damaged entry is rebuilt, not trusted
-        if artifact.path and not Path(artifact.path).exists():
-            return None
+        if artifact.path:
+            # The file is wherever this entry is now: a cache copied or synced elsewhere (a farm
+            # host seeding its cache from another) still serves its artifacts.
+            artifact = artifact.with_(path=str(self.entry_dir(key) / Path(artifact.path).name))
+            if not Path(artifact.path).exists():
+                return None
         os.utime(self.entry_dir(key))  # last use, for `prune --older-than`
         return artifact.with_(cached=True)
 

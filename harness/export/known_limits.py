@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from harness.export.base import ARTIFACT_NUMERICS_FAILED, ARTIFACT_OK, Artifact
+from harness.export.base import ARTIFACT_EXPORT_FAILED, ARTIFACT_NUMERICS_FAILED, ARTIFACT_OK, Artifact
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,18 @@ KNOWN_LIMITS: tuple[KnownLimit, ...] = (
         why="EdgeNeXt's XCA L2-normalises q and k (x / max(|x|, eps)); static int8 rounds small "
             "norms to the zero point and LiteRT's int8 DIV kernel refuses a zero denominator, so "
             "the model converts but cannot run; use tflite or tflite-fp16 for EdgeNeXt",
+    ),
+    KnownLimit(
+        models="convnext_tiny",
+        format="tflite-int8",
+        status=ARTIFACT_EXPORT_FAILED,
+        message="invalid quantization parameters",
+        why="litert-torch 0.10.0 folds the layer scale into the second FULLY_CONNECTED of each "
+            "channels-last MLP block and writes its bias as a 1x1x1xC tensor; ai-edge-quantizer "
+            "0.10.0 gives that bias C per-axis scales along dimension 0 (of size 1) and its own "
+            "validation refuses them (18 blocks, 18 such tensors); atto..nano build the MLP as 1x1 "
+            "convolutions and are not affected; for convnext_tiny use tflite, tflite-fp16 or "
+            "executorch-int8",
     ),
 )
 
