@@ -1,8 +1,9 @@
 """Export the zoo to every format twice: a cold pass into an empty cache, then a cached pass.
 
-Prints, per format, how many cells are ok / numerics_failed / failed and the export seconds of
-the cold pass, every failed cell's one-line reason, and the cached pass's time as a share of the
-cold pass's. Exits 1 when a cell fails in a way no pinned known limit
+Prints, per format, how many cells are ok / numerics_failed / failed and their export seconds
+(each cell's own, stored with its artifact), every failed cell's one-line reason, and the cached
+pass's time as a share of the cells' cold export time (so a matrix filled by earlier invocations
+into `--cache-dir` is judged the same way). Exits 1 when a cell fails in a way no pinned known limit
 (harness/export/known_limits.py) explains, or when that share is above the target (5%): a cached pass must only hash
 sources and read metadata, never build a model or run a converter. A cell whose model or
 exporter source changed while the first pass ran is exported again, as the cache must; it is
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     temporary = tempfile.TemporaryDirectory(prefix="export-matrix-") if args.cache_dir is None else None
     cache = ArtifactCache(args.cache_dir or Path(temporary.name))
     if cache.listing():
-        print(f"warning: {cache.root} is not empty; the first pass is not cold", file=sys.stderr)
+        print(f"note: {cache.root} is not empty; cells already in it are served from it, and their "
+              "export times are the ones stored when they were built", file=sys.stderr)
     cells = len(specs) * len(formats)
     print(f"{len(specs)} models x {len(formats)} formats = {cells} cells, cache {cache.root}", flush=True)
 
@@ -90,10 +92,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  [{mark}] {a.model} / {a.format}: {a.status}: {a.reason}")
     hits_s = sum(t for t, a in zip(second_cell_s, second) if a.cached)
     rebuilt = [(a, t) for t, a in zip(second_cell_s, second) if not a.cached]
-    share = hits_s / first_s if first_s else 0.0
-    print(f"\nfirst pass {first_s:.1f} s ({summary_line(first)})")
+    # The cold cost is what every cell's export took when it was built (stored with the
+    # artifact), so a matrix filled over several invocations is judged like a cold one.
+    cold_s = sum(a.export_s for a in first)
+    share = hits_s / cold_s if cold_s else 0.0
+    cached_first = sum(a.cached for a in first)
+    print(f"\nfirst pass {first_s:.1f} s ({summary_line(first)}); the cells' own export times "
+          f"add up to {cold_s:.1f} s" + (f" ({cached_first} were already cached)" if cached_first else ""))
     print(f"cached pass {second_s:.2f} s; its {len(second) - len(rebuilt)} cache hits took {hits_s:.2f} s "
-          f"= {share:.2%} of the first pass (target <= {TARGET_SHARE:.0%})")
+          f"= {share:.2%} of the cold export time (target <= {TARGET_SHARE:.0%})")
     for a, t in rebuilt:
         print(f"  exported again ({t:.1f} s): {a.model} / {a.format}: a source or exporter changed "
               "during the first pass (see `harness cache ls`)")
