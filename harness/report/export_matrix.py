@@ -159,5 +159,6 @@ def summary_line(artifacts: list[Artifact]) -> str:
     failed = sum(t.failed for t in totals)
     cached = sum(a.cached for a in artifacts)
     pinned = flagged + failed - len(unexplained(artifacts))
-    return (f"{len(artifacts)} cells: {ok} ok, {flagged} numerics_failed, {failed} failed "
-            f"({pinned} of them pinned known limits); {cached} from the cache")
+    known = f" ({pinned} of them pinned known limits)" if flagged + failed else ""
+    return (f"{len(artifacts)} cells: {ok} ok, {flagged} numerics_failed, {failed} failed{known}; "
+            f"{cached} from the cache")
