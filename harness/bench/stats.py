@@ -229,8 +229,9 @@ def block_medians(samples, blocks: int = LEVEL_BLOCKS, min_block: int = MIN_BLOC
 def level_shift(trials) -> LevelShift | None:
     """The two levels the latency moved between, when they are MAX_LEVEL_SHIFT or more apart.
 
-    `trials` is each trial's samples in time order. The fast and slow levels are the 10th and
-    90th percentiles of all block medians; the midpoint between them splits the blocks.
+    `trials` is each trial's samples in time order. The midpoint between the 10th and 90th
+    percentiles of all block medians splits the blocks into a fast and a slow group; the levels
+    are the groups' medians, and both tests (percentiles and levels) must reach the limit.
     """
     per_trial = [block_medians(t) for t in trials]
     per_trial = [b for b in per_trial if len(b) >= 4]
@@ -241,10 +242,13 @@ def level_shift(trials) -> LevelShift | None:
     if low <= 0 or high / low - 1 < MAX_LEVEL_SHIFT:
         return None
     cut = (low + high) / 2
-    fast = [m for m in pooled if m < cut]
-    slow = [m for m in pooled if m >= cut]
+    fast = float(np.median([m for m in pooled if m < cut]))
+    slow = float(np.median([m for m in pooled if m >= cut]))
+    if slow / fast - 1 < MAX_LEVEL_SHIFT:  # the levels themselves, as the warning reports them
+        return None
     switches = sum(int((a >= cut) != (b >= cut)) for blocks in per_trial for a, b in zip(blocks, blocks[1:]))
-    return LevelShift(float(np.median(fast)), float(np.median(slow)), len(slow) / len(pooled), switches)
+    share = sum(m >= cut for m in pooled) / len(pooled)
+    return LevelShift(fast, slow, share, switches)
 
 
 def level_shift_warning(trials) -> str | None:
