@@ -1,20 +1,24 @@
 """`harness models --check`: our parameter and MAC counts against the published ones.
 
 Tolerances: parameters within 1% and MACs within 3% of published.csv; where zoo-notes gives an
-exact parameter count (Mobile-Former, EMO) the count must be exact. Published numbers are rounded
-to the digits the paper prints, so the tolerance is never tighter than half a unit of the last
-printed digit.
+exact parameter count (Mobile-Former, EMO, ...) the count must be exact, and where it gives MACs
+to 0.1M (Mobile-Former) ours must round to that figure. Published numbers are rounded to the
+digits the paper prints, so the tolerance is never tighter than half a unit of the last printed
+digit. MACs are counted by the convention the published figure used (the spec's
+`macs_convention`): FlopCounterMode on the deploy form, or fvcore's on the training form.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.zoo.counting import count_macs, count_params
+from harness.zoo.counting import count_macs, count_macs_fvcore, count_params
 from harness.zoo.registry import ModelSpec, create_model
 
 PARAMS_TOLERANCE = 0.01
 MACS_TOLERANCE = 0.03
+# zoo-notes prints MACs to 0.1M: ours must round to the printed figure.
+EXACT_MACS_ROUNDING = 50_000
 
 
 def _rounding_slack(published: float) -> float:
@@ -34,6 +38,8 @@ class CheckRow:
     params_exact: bool
     ok: bool
     why: str
+    macs_convention: str = "flop_counter"
+    macs_exact: bool = False
 
     @staticmethod
     def _delta(ours, ref):
@@ -47,7 +53,11 @@ class CheckRow:
 
     @property
     def macs_ref_text(self):
-        return "n/a" if self.macs_ref is None else f"{self.macs_ref / 1e9:.3f}G"
+        if self.macs_ref is None:
+            return "n/a"
+        if self.macs_exact:
+            return f"{self.macs_ref / 1e6:.1f}M (exact, {self.macs_convention})"
+        return f"{self.macs_ref / 1e9:.3f}G"
 
     @property
     def params_delta_text(self):
@@ -60,9 +70,13 @@ class CheckRow:
 
 def check_spec(spec: ModelSpec) -> CheckRow:
     deploy = create_model(spec, deploy=True)
-    counted = deploy if spec.params_form == "deploy" else create_model(spec, deploy=False)
-    params = count_params(counted)
-    macs = count_macs(deploy, spec.input_shape)
+    train = None if spec.params_form == "deploy" and spec.macs_convention != "fvcore" \
+        else create_model(spec, deploy=False)
+    params = count_params(deploy if spec.params_form == "deploy" else train)
+    if spec.macs_convention == "fvcore":
+        macs = count_macs_fvcore(train.eval(), spec.input_shape)
+    else:
+        macs = count_macs(deploy, spec.input_shape)
     pub = spec.published
     problems = []
     params_ref = macs_ref = None
@@ -79,10 +93,12 @@ def check_spec(spec: ModelSpec) -> CheckRow:
         macs_ref = float(spec.exact_macs)
     elif pub and pub.macs_g:
         macs_ref = pub.macs_g * 1e9
-    if macs_ref:
-        tol = MACS_TOLERANCE
-        if spec.exact_macs is None and pub and pub.macs_g:
-            tol = max(tol, _rounding_slack(pub.macs_g))
+    if spec.exact_macs is not None:
+        if abs(macs - macs_ref) > EXACT_MACS_ROUNDING:
+            problems.append(f"MACs {macs / 1e6:.2f}M do not round to the exact {macs_ref / 1e6:.1f}M "
+                            f"({spec.macs_convention} count)")
+    elif macs_ref:
+        tol = max(MACS_TOLERANCE, _rounding_slack(pub.macs_g))
         if abs(macs - macs_ref) / macs_ref > tol:
             problems.append(f"MACs off by {(macs - macs_ref) / macs_ref:+.1%} (limit {tol:.1%})")
     if params_ref is None and macs_ref is None:
@@ -90,6 +106,7 @@ def check_spec(spec: ModelSpec) -> CheckRow:
     return CheckRow(
         model=spec.name, params=params, macs=macs, params_ref=params_ref, macs_ref=macs_ref,
         params_exact=spec.exact_params is not None, ok=not problems, why="; ".join(problems),
+        macs_convention=spec.macs_convention, macs_exact=spec.exact_macs is not None,
     )
 
 

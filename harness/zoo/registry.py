@@ -70,9 +70,14 @@ class ModelSpec:
     factory: Callable[[], nn.Module] = field(compare=False, repr=False)
     published: PublishedFacts | None = None
     counting_note: str = ""
-    # Exact reference counts where zoo-notes gives them (Mobile-Former, EMO); None otherwise.
+    # Reference counts where zoo-notes gives them (params exactly; MACs as printed, to 0.1M);
+    # None otherwise, and published.csv is the reference.
     exact_params: int | None = None
     exact_macs: int | None = None
+    # How MACs are counted for the check: "flop_counter" (matmuls and convolutions of the deploy
+    # form, harness.zoo.counting.count_macs) or "fvcore" (the training form, norms and global
+    # pooling charged too, count_macs_fvcore), whichever the published figure used.
+    macs_convention: str = "flop_counter"
     # Which form the published parameter count refers to: "deploy" (fused) or "train".
     params_form: str = "deploy"
     # Where the spec came from: "zoo", a file path, a module path or "timm".
@@ -117,6 +122,7 @@ def register_model(
     exact_params: int | None = None,
     exact_macs: int | None = None,
     params_form: str = "deploy",
+    macs_convention: str = "flop_counter",
 ):
     """Register the decorated zero-argument function under its own name."""
 
@@ -134,6 +140,7 @@ def register_model(
             exact_params=exact_params,
             exact_macs=exact_macs,
             params_form=params_form,
+            macs_convention=macs_convention,
         )
         return fn
 
