@@ -324,29 +324,23 @@ def _log_to(path: Path) -> logging.Handler:
 def _print_run_table(run_id, records):
     from harness.report.leaderboard import (
         COLUMNS,
-        group_by_device,
         group_by_device_format,
         leaderboard_rows,
-        side_by_side,
+        side_by_side_tables,
     )
 
-    for device, fmt, group in group_by_device_format(records):
-        table = Table(title=f"{device} / {fmt}  (run {run_id})")
-        for col in COLUMNS:
-            table.add_column(col, overflow="fold")
-        for row in leaderboard_rows(group):
-            table.add_row(*row)
-        console.print(table)
-    for device, group in group_by_device(records):
-        if len({r.format for r in group}) < 2:
-            continue
-        columns, rows = side_by_side(group)
-        table = Table(title=f"{device}: median ms, and the ratio to eager  (run {run_id})")
+    def print_table(title, columns, rows):
+        table = Table(title=title)
         for col in columns:
             table.add_column(col, overflow="fold")
         for row in rows:
             table.add_row(*row)
         console.print(table)
+
+    for device, fmt, group in group_by_device_format(records):
+        print_table(f"{device} / {fmt}  (run {run_id})", COLUMNS, leaderboard_rows(group))
+    for device, columns, rows in side_by_side_tables(records):
+        print_table(f"{device}: median ms, and the ratio to eager  (run {run_id})", columns, rows)
 
 
 # --- report and show ------------------------------------------------------------------------

@@ -142,10 +142,13 @@ def side_by_side(records: list[BenchmarkRecord]) -> tuple[list[str], list[list[s
     return ["model", *formats], rows
 
 
-def group_by_device(records: list[BenchmarkRecord]):
+def side_by_side_tables(records: list[BenchmarkRecord]):
+    """(device, columns, rows) of the side-by-side table of every device measured in 2+ formats."""
     records = sorted(records, key=lambda r: r.device_id)
     for device, group in itertools.groupby(records, key=lambda r: r.device_id):
-        yield device, list(group)
+        group = list(group)
+        if len({r.format for r in group}) >= 2:
+            yield (device, *side_by_side(group))
 
 
 def group_by_device_format(records: list[BenchmarkRecord]):
@@ -166,26 +169,21 @@ def render_markdown(records: list[BenchmarkRecord], title: str = "Leaderboard") 
              "inference; energy and power are n/a where the device has no energy sensor; "
              "THROTTLED marks a device that was throttling. Every figure traces to raw samples "
              "in the database (`harness show RUN_ID`).", ""]
-    for device, group in group_by_device(records):
-        if len({r.format for r in group}) < 2:
-            continue
-        columns, rows = side_by_side(group)
+    for device, columns, rows in side_by_side_tables(records):
         lines += [f"## {device}: formats side by side", "",
                   f"Median ms of each model in each format, and its ratio to `{BASELINE_FORMAT}` "
                   "(PyTorch on the same device); `?` marks an unstable median.", ""]
-        lines.append("| " + " | ".join(columns) + " |")
-        lines.append("|" + "---|" * len(columns))
-        for row in rows:
-            lines.append("| " + " | ".join(_md_escape(c) for c in row) + " |")
-        lines.append("")
+        lines += _md_table(columns, rows)
     for device, fmt, group in group_by_device_format(records):
         lines += [f"## {device} / {fmt}", ""]
-        lines.append("| " + " | ".join(COLUMNS) + " |")
-        lines.append("|" + "---|" * len(COLUMNS))
-        for row in leaderboard_rows(group):
-            lines.append("| " + " | ".join(_md_escape(c) for c in row) + " |")
-        lines.append("")
+        lines += _md_table(COLUMNS, leaderboard_rows(group))
     return "\n".join(lines)
+
+
+def _md_table(columns, rows) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+    return lines + [""]
 
 
 def write_leaderboard(records: list[BenchmarkRecord], path: Path) -> Path:
