@@ -57,3 +57,31 @@ def test_convnext_tiny_int8_tflite_still_fails_the_pinned_way(tmp_path):
     artifact = export_artifact(spec, get_format("tflite-int8"), ArtifactCache(tmp_path),
                                LazyModel(spec, seed=0))
     assert pinned_limit(artifact) is KNOWN_LIMITS[1], (artifact.status, artifact.reason)
+
+
+def _stage3_outlier_ratios(name: str) -> list[float]:
+    """Each stage-3 block output's largest magnitude over its standard deviation, fp32."""
+    import numpy as np
+    import torch
+
+    from harness.zoo import create_model
+
+    model = create_model(name)
+    ratios: list[float] = []
+    for block in model.stages[2]:
+        block.register_forward_hook(lambda m, i, o: ratios.append(float(o.abs().max() / o.std())))
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32))
+    with torch.no_grad():
+        model(x)
+    return ratios
+
+
+def test_repvit_m2_3_int8_limit_still_has_its_cause():
+    """The int8 pin of repvit_m2_3 blames its random weights' outlier activations, not a converter
+    (exporting it twice takes minutes); when the zoo's weights stop growing that way, this fails
+    and the pin should go. repvit_m1_5, which passes in int8, stays well below."""
+    assert [pinned_limit(_cell("repvit_m2_3", fmt, "numerics_failed",
+                                "outputs disagree with eager: cosine 0.90348 < 0.98"))
+            for fmt in ("executorch-int8", "tflite-int8")] == list(KNOWN_LIMITS[2:4])
+    assert sum(r >= 20 for r in _stage3_outlier_ratios("repvit_m2_3")) >= 6
+    assert max(_stage3_outlier_ratios("repvit_m1_5")) < 18
