@@ -151,3 +151,26 @@ def test_a_cache_copied_elsewhere_still_serves_its_artifacts(tmp_path):
     again = export_artifact(spec, fmt, ArtifactCache(tmp_path / "b"), no_build)
     assert again.cached and again.sha256 == first.sha256
     assert Path(again.path).parent.parent == tmp_path / "b" and Path(again.path).exists()
+
+
+def test_readme_and_docs_state_the_thresholds_the_code_applies():
+    """The thresholds table in README.md and docs/formats.md: one row per precision, with the
+    cosine and top-5 gates of THRESHOLDS and every format of that precision."""
+    import re
+
+    from harness.export.base import all_formats
+
+    root = Path(__file__).resolve().parent.parent
+    for doc in (root / "README.md", root / "docs" / "formats.md"):
+        rows = {cells[0]: cells for cells in (
+            [c.strip(" `") for c in line.strip().strip("|").split("|")]
+            for line in doc.read_text().splitlines() if line.strip().startswith("| ")
+        )}
+        for precision, threshold in THRESHOLDS.items():
+            row = rows[precision]
+            assert float(row[1]) == threshold.min_cosine, (doc.name, row)
+            top5 = None if "not gated" in row[2] else float(row[2])
+            assert top5 == threshold.min_top5, (doc.name, row)
+            names = {f.name for f in all_formats()}
+            named = set(re.findall(r"[a-z][a-z0-9-]*", row[3])) & names
+            assert named == {f.name for f in all_formats() if f.precision == precision}, (doc.name, row)
