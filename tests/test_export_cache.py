@@ -160,6 +160,8 @@ def test_readme_and_docs_state_the_thresholds_the_code_applies():
 
     from harness.export.base import all_formats
 
+    formats = all_formats()
+    names = {f.name for f in formats}
     root = Path(__file__).resolve().parent.parent
     for doc in (root / "README.md", root / "docs" / "formats.md"):
         rows = {cells[0]: cells for cells in (
@@ -171,6 +173,5 @@ def test_readme_and_docs_state_the_thresholds_the_code_applies():
             assert float(row[1]) == threshold.min_cosine, (doc.name, row)
             top5 = None if "not gated" in row[2] else float(row[2])
             assert top5 == threshold.min_top5, (doc.name, row)
-            names = {f.name for f in all_formats()}
             named = set(re.findall(r"[a-z][a-z0-9-]*", row[3])) & names
-            assert named == {f.name for f in all_formats() if f.precision == precision}, (doc.name, row)
+            assert named == {f.name for f in formats if f.precision == precision}, (doc.name, row)

@@ -70,11 +70,11 @@ class CheckRow:
 
 def check_spec(spec: ModelSpec) -> CheckRow:
     deploy = create_model(spec, deploy=True)
-    train = None if spec.params_form == "deploy" and spec.macs_convention != "fvcore" \
-        else create_model(spec, deploy=False)
+    needs_train = spec.params_form != "deploy" or spec.macs_convention == "fvcore"
+    train = create_model(spec, deploy=False) if needs_train else None
     params = count_params(deploy if spec.params_form == "deploy" else train)
     if spec.macs_convention == "fvcore":
-        macs = count_macs_fvcore(train.eval(), spec.input_shape)
+        macs = count_macs_fvcore(train, spec.input_shape)
     else:
         macs = count_macs(deploy, spec.input_shape)
     pub = spec.published
