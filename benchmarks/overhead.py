@@ -23,10 +23,10 @@ import numpy as np
 TARGET_RATIO = 1.03
 
 
-def bare_loop_median(path: str, fmt: str, input_shape, seconds: float, threads: int) -> float:
+def bare_loop_median(path: str, runtime: str, input_shape, seconds: float, threads: int) -> float:
     """Median ms of the runtime call alone, timed by hand, no harness code in the loop."""
     x = np.random.default_rng(0).standard_normal(input_shape).astype(np.float32)
-    if fmt.startswith("executorch"):
+    if runtime == "executorch":
         import torch
         from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime
@@ -37,13 +37,15 @@ def bare_loop_median(path: str, fmt: str, input_shape, seconds: float, threads: 
 
         def call():
             method.execute(inputs)
-    else:
+    elif runtime == "litert":
         from ai_edge_litert.interpreter import Interpreter
 
         interpreter = Interpreter(model_path=path, num_threads=threads)
         interpreter.allocate_tensors()
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
         call = interpreter.invoke
+    else:
+        raise SystemExit(f"the bare loop knows executorch and litert, not {runtime}")
     for _ in range(20):
         call()
     times = []
@@ -64,7 +66,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    from device_runners.host import HostRunner
+    from device_runners.host.runner import HostRunner
     from harness.bench.protocol import BenchConfig
     from harness.bench.stats import summarize
     from harness.export.base import get_format
@@ -81,7 +83,8 @@ def main() -> int:
         return 1
     config = BenchConfig(warmup_iterations=20, min_iterations=50, min_duration_s=args.seconds,
                          threads=args.threads)
-    request = config.request(model=spec.name, format=fmt.name, artifact_path=artifact.path,
+    request = config.request(model=spec.name, format=fmt.name, runtime=fmt.runtime,
+                             artifact_path=artifact.path,
                              artifact_sha256=artifact.sha256, input_shape=spec.input_shape)
     runner = HostRunner()
     harness_medians, bare_medians = [], []
@@ -91,7 +94,7 @@ def main() -> int:
             print(f"harness run failed: {result.error}")
             return 1
         harness_medians.append(summarize(result.samples_ms).median)
-        bare_medians.append(bare_loop_median(artifact.path, fmt.name, spec.input_shape,
+        bare_medians.append(bare_loop_median(artifact.path, fmt.runtime, spec.input_shape,
                                              args.seconds, args.threads))
         print(f"round {i + 1}: harness {harness_medians[-1]:.4f} ms   bare loop {bare_medians[-1]:.4f} ms")
     h = statistics.median(harness_medians)

@@ -6,6 +6,9 @@ statistics (that is `harness.bench`), so a result carries every raw sample.
 
 Schema versions (bump on any change, and say what changed):
   1  first version: request, result, device, energy and thermal blocks.
+  2  the request names the runtime that runs the artifact (`runtime`, required: executorch,
+     litert, onnxruntime, torch, coreml), and runners dispatch on it, never on the format name
+     or the file suffix; the result repeats it. Results of version 1 still read (runtime "").
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+from device_runners.errors import DeviceError
+
+SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("contract.schema.json")
 
 # Status values a result may carry.
@@ -27,7 +32,7 @@ STATUS_RUN_FAILED = "run_failed"
 STATUSES = (STATUS_OK, STATUS_UNSUPPORTED, STATUS_EXPORT_FAILED, STATUS_RUN_FAILED)
 
 
-class ContractError(ValueError):
+class ContractError(DeviceError):
     """A request or result does not match the schema."""
 
 
@@ -60,6 +65,7 @@ class RunRequest:
 
     model: str
     format: str
+    runtime: str  # which runtime runs the artifact; runners dispatch on this
     artifact_path: str
     artifact_sha256: str
     input_shape: tuple[int, ...]
@@ -81,6 +87,8 @@ class RunRequest:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
+        if not self.runtime:
+            raise ContractError("a request must name its runtime (executorch, litert, ...).")
         if self.threads < 1:
             raise ContractError("threads must be at least 1.")
         if self.min_iterations < 1 or self.max_iterations < self.min_iterations:
@@ -173,6 +181,7 @@ class RunResult:
     format: str
     status: str
     device: DeviceInfo
+    runtime: str = ""  # "" in results of contract version 1
     backend: str = ""
     precision: str = "fp32"
     artifact_sha256: str = ""
@@ -240,6 +249,7 @@ class RunResult:
             format=request.format,
             status=status,
             device=device,
+            runtime=request.runtime,
             backend=request.backend,
             precision=request.precision,
             artifact_sha256=request.artifact_sha256,

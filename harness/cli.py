@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import shlex
 import signal
@@ -16,52 +15,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.cli_options import (
+    DeviceOptionsCommand,
+    cache_option,
+    calibration_option,
+    db_option,
+    input_shape_option,
+    parse_affinity,
+    translate_errors,
+    weights_option,
+)
 from harness.errors import HarnessError
 
 # Rich wraps to 80 columns when output is not a terminal; tables of model names need more.
 console = Console() if sys.stdout.isatty() else Console(width=200)
 err_console = Console(stderr=True)
-
-
-def translate_errors(fn):
-    """Turn the library's own errors into one line on stderr and exit code 1, once, here."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except HarnessError as exc:
-            raise click.ClickException(str(exc)) from None
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
-db_option = click.option(
-    "--db", type=click.Path(dir_okay=False, path_type=Path), envvar="HARNESS_DB", default=None,
-    help="Results database (default results/harness.db, or $HARNESS_DB).",
-)
-
-
-weights_option = click.option(
-    "--weights", type=click.Path(exists=True, dir_okay=False), default=None,
-    help="A local state dict (.pth or .safetensors) for the one model named by --models.",
-)
-
-
-calibration_option = click.option(
-    "--calibration-images", type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None, help="Images (or .npy arrays) to calibrate the int8 formats on; "
-                       "default: seeded random inputs.",
-)
-
-
-def cache_option(fn):
-    return click.option(
-        "--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HARNESS_CACHE",
-        default=None, help="Artifact cache (default results/cache, or $HARNESS_CACHE).",
-    )(fn)
 
 
 @click.group()
@@ -126,15 +94,15 @@ def models(family, check):
 @translate_errors
 def devices():
     """What is attached: this host, Android phones over adb, iOS devices."""
-    from harness.devices import attached_devices, device_states
+    from harness.devices import attached_devices
 
-    states = device_states()
     table = Table(title="Devices")
     for col in ("id", "kind", "model", "SoC / CPU", "OS", "cores", "state"):
         table.add_column(col)
-    for d in attached_devices():
+    for attached in attached_devices():
+        d = attached.info
         table.add_row(d.device_id, d.kind, d.product_model, d.soc + (f" / {d.cpu}" if d.cpu else ""),
-                      d.os_version, str(d.cpu_count), states.get(d.device_id, ""))
+                      d.os_version, str(d.cpu_count), attached.state)
     console.print(table)
 
 
@@ -147,14 +115,12 @@ def devices():
               envvar="EXECUTORCH_ANDROID_DIR", default=None,
               help="Install prefix of an ExecuTorch arm64-v8a build (android-arm64; default "
                    "$EXECUTORCH_ANDROID_DIR).")
+@translate_errors
 def build_runner(target, ndk, executorch_android):
     """Build the native ExecuTorch runner (device_runners/native) with CMake."""
-    from device_runners.native_build import NativeBuildError, build_native_runner
+    from device_runners.native.build import build_native_runner
 
-    try:
-        binary = build_native_runner(target, android_ndk=ndk, executorch_android_dir=executorch_android)
-    except NativeBuildError as exc:
-        raise click.ClickException(str(exc)) from None
+    binary = build_native_runner(target, android_ndk=ndk, executorch_android_dir=executorch_android)
     console.print(f"Native runner for {target}: {binary}")
 
 
@@ -184,41 +150,9 @@ class ProgressObserver:
                                     + (f"  {record.reason}" if record.reason else ""))
 
 
-def _parse_affinity(text: str | None) -> tuple[int, ...] | None:
-    if not text:
-        return None
-    try:
-        return tuple(int(c) for c in text.split(","))
-    except ValueError:
-        raise click.BadParameter("give CPU numbers separated by commas, e.g. 0,1") from None
-
-
-def android_options(fn):
-    """Options only an Android phone uses (docs/android.md); None leaves the runner's default."""
-    options = [
-        click.option("--native-runner", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                     help="Android: the harness_runner binary to push (default: the "
-                          "android-arm64 build from `harness build-runner`)."),
-        click.option("--benchmark-model", type=click.Path(dir_okay=False, path_type=Path),
-                     default=None, help="Android: TensorFlow's benchmark_model binary, to run .tflite."),
-        click.option("--cleanup", is_flag=True,
-                     help="Android: remove everything pushed to the phone when the run ends."),
-        click.option("--min-battery", "min_battery_pct", type=click.FloatRange(0, 100), default=None,
-                     help="Android: refuse a phone below this battery % unless charging [20]."),
-        click.option("--thermal-gate", "gate_c", type=float, default=None,
-                     help="Android: start a model only below this temperature, °C [45]."),
-        click.option("--thermal-timeout", "gate_timeout_s", type=click.FloatRange(0), default=None,
-                     help="Android: longest wait for the thermal gate, s [180]."),
-        click.option("--reconnect-timeout", "reconnect_timeout_s", type=click.FloatRange(0),
-                     default=None, help="Android: how long to wait for a phone that left, s [60]."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-@main.command()
-@click.option("--device", default="host", show_default=True, help="host, an adb serial or a catalog name.")
+@main.command(cls=DeviceOptionsCommand)
+@click.option("--device", default="host", show_default=True,
+              help="host, a device id (adb serial, ...) or a catalog name; see `harness devices`.")
 @click.option("--models", "model_selector", default="all", show_default=True,
               help="all, a family name, or a comma list of model names.")
 @click.option("--formats", "format_selector", default="executorch,tflite", show_default=True,
@@ -242,10 +176,9 @@ def android_options(fn):
 @click.option("--timeout", default=600.0, show_default=True, type=click.FloatRange(1),
               help="Seconds before one measurement is killed.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random weights and inputs.")
-@click.option("--input-shape", default=None, help="Input shape for external models, e.g. 1,3,224,224.")
+@input_shape_option
 @click.option("--leaderboard", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("results") / "leaderboard.md", show_default=True)
-@android_options
 @calibration_option
 @weights_option
 @db_option
@@ -253,7 +186,7 @@ def android_options(fn):
 @translate_errors
 def run(device, model_selector, format_selector, threads, affinity, warmup, warmup_until_settled,
         iterations, min_time, trials, interleave, cooldown, timeout, seed, input_shape, leaderboard,
-        db, cache_dir, weights, calibration_images, **android):
+        db, cache_dir, weights, calibration_images, **device_options):
     """Export, run, measure and store every model in every format on one device."""
     from harness.bench.protocol import BenchConfig
     from harness.devices import open_runner
@@ -264,14 +197,13 @@ def run(device, model_selector, format_selector, threads, affinity, warmup, warm
     from harness.store import Store
     from harness.zoo import resolve_models
 
-    shape = tuple(int(v) for v in input_shape.split(",")) if input_shape else None
-    specs = resolve_models(model_selector, shape, weights=weights)
+    specs = resolve_models(model_selector, input_shape, weights=weights)
     formats = resolve_formats(format_selector)
-    runner = open_runner(device, cooldown_s=cooldown, **android)
+    runner = open_runner(device, cooldown, device_options)
     config = BenchConfig(warmup_iterations=warmup, warmup_until_settled=warmup_until_settled,
                          min_iterations=iterations, min_duration_s=min_time, trials=trials,
                          interleave=interleave,
-                         threads=threads, cpu_affinity=_parse_affinity(affinity), seed=seed,
+                         threads=threads, cpu_affinity=parse_affinity(affinity), seed=seed,
                          timeout_s=timeout)
     cache = ArtifactCache(cache_dir or default_cache_dir())
     # A device farm stops jobs with SIGTERM: treat it like Ctrl-C, so finished cells stay stored
@@ -292,8 +224,7 @@ def run(device, model_selector, format_selector, threads, affinity, warmup, warm
                 interrupted = True
             finally:
                 logging.getLogger("harness").removeHandler(handler)
-                if hasattr(runner, "close"):  # a phone's runner removes its trial files
-                    runner.close()
+                runner.close()  # a phone's runner removes its trial files
         run_id = observer.run_id
         if run_id is None:
             raise click.ClickException("Interrupted before the run started; nothing was stored.")
@@ -458,7 +389,7 @@ def _export_log(path: Path):
 @click.option("--formats", "format_selector", default="all", show_default=True,
               help="Comma list of formats, or all.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random weights.")
-@click.option("--input-shape", default=None, help="Input shape for external models, e.g. 1,3,224,224.")
+@input_shape_option
 @calibration_option
 @weights_option
 @cache_option
@@ -472,8 +403,7 @@ def export_command(model_selector, format_selector, seed, input_shape, calibrati
     from harness.report.export_matrix import render_matrix, summary_line
     from harness.zoo import resolve_models
 
-    shape = tuple(int(v) for v in input_shape.split(",")) if input_shape else None
-    specs = resolve_models(model_selector, shape, weights=weights)
+    specs = resolve_models(model_selector, input_shape, weights=weights)
     formats = resolve_formats(format_selector)
     artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
     log_path = artifact_cache.root.parent / "logs" / f"export-{time.strftime('%Y%m%d-%H%M%S')}.log"
@@ -504,7 +434,7 @@ def cache_group():
 def cache_ls(cache_dir):
     """Every cached artifact, most recently used first, and whether it is stale."""
     from harness.errors import UnknownFormatError
-    from harness.export.base import get_format
+    from harness.export.base import MissingExporter, get_format
     from harness.export.cache import ArtifactCache, default_cache_dir, stale_because
     from harness.report.export_matrix import fmt_size
 
@@ -515,9 +445,11 @@ def cache_ls(cache_dir):
         table.add_column(col, overflow="fold")
     for e in entries:
         try:
-            stale = stale_because(e.inputs, get_format(e.artifact.format).versions()) or ""
+            stale = stale_because(e.inputs, get_format(e.artifact.format).exporter_versions()) or ""
         except UnknownFormatError:
             stale = "format no longer exists"
+        except MissingExporter as exc:
+            stale = f"cannot tell: {exc}"
         table.add_row(e.key[:12], e.artifact.model, e.artifact.format, e.artifact.status,
                       fmt_size(e.size_bytes), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)),
                       stale)

@@ -1,101 +1,68 @@
-"""Which devices are attached, and the runner for a `--device` name.
+"""The kinds of device the harness can run on, and the runner for a `--device` name.
 
-`host` is always there. Other kinds (Android over adb, iOS) register a finder here; each finder
-returns the devices it sees and, for a name it recognises, a runner. A kind may also say how
-each of its devices is right now (battery, heat) for `harness devices`.
+`KINDS` is the list of descriptors (device_runners.runner.DeviceKind), one per kind: a new kind
+of device is one package in device_runners and one entry here. Everything else in the harness
+asks the descriptors and the runners, never which kind a device is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+import logging
+from typing import Any, Mapping
 
-from device_runners.contract import DeviceInfo
-from device_runners.host import HostRunner, describe_host
-from harness.errors import UnknownDeviceError
+from device_runners import android, host
+from device_runners.errors import NoSuchDevice
+from device_runners.runner import AttachedDevice, DeviceKind, DeviceOption, Runner
+from harness.errors import HarnessError, UnknownDeviceError
 
+log = logging.getLogger("harness.devices")
 
-@dataclass(frozen=True)
-class DeviceKind:
-    name: str
-    list_devices: Callable[[], list[DeviceInfo]]
-    # Returns a runner for `name`, or None when this kind has no such device.
-    open_runner: Callable[..., object | None]
-    # {device id: one line on its current state}, for `harness devices`; None: nothing to say.
-    list_states: Callable[[], dict[str, str]] | None = None
-
-
-def _host_runner(name: str, **options):
-    if name in ("host", "local"):
-        return HostRunner(cooldown_s=options.get("cooldown_s", 0.0))
-    return None
-
-
-def _android_devices() -> list[DeviceInfo]:
-    from device_runners import android
-
-    return android.attached_devices()
-
-
-def _android_states() -> dict[str, str]:
-    from device_runners import android
-
-    return android.device_states()
-
-
-def _android_runner(name: str, **options):
-    from device_runners import android
-
-    try:
-        return android.open_runner(name, **options)
-    except android.NoMatchingPhone as exc:
-        others = [d.device_id for kind in _KINDS if kind.name != "android"
-                  for d in _listed(kind)]
-        raise UnknownDeviceError(name, others + exc.attached) from None
-
-
-_KINDS: list[DeviceKind] = [
-    DeviceKind("host", lambda: [describe_host()], _host_runner),
-    DeviceKind("android", _android_devices, _android_runner, _android_states),
+KINDS: list[DeviceKind] = [
+    host.KIND,
+    android.KIND,
 ]
 
 
-def register_device_kind(kind: DeviceKind) -> None:
-    _KINDS.append(kind)
-
-
-def _listed(kind: DeviceKind) -> list[DeviceInfo]:
+def _listed(kind: DeviceKind) -> list[AttachedDevice]:
     try:
         return kind.list_devices()
-    except Exception:  # a kind whose tooling is absent simply has no devices
+    except Exception as exc:  # a kind whose tooling is absent or broken simply has no devices
+        log.info("listing %s devices failed: %s", kind.name, exc)
         return []
 
 
-def attached_devices() -> list[DeviceInfo]:
-    return [device for kind in _KINDS for device in _listed(kind)]
+def attached_devices() -> list[AttachedDevice]:
+    """Every device of every kind, with its current state."""
+    return [device for kind in KINDS for device in _listed(kind)]
 
 
-def device_states() -> dict[str, str]:
-    """{device id: its current state} from every kind that reports one."""
-    states: dict[str, str] = {}
-    for kind in _KINDS:
-        if kind.list_states is None:
-            continue
+def device_options() -> list[DeviceOption]:
+    """The `harness run` options of every kind, in the order of KINDS."""
+    return [option for kind in KINDS for option in kind.options]
+
+
+def open_runner(name: str, cooldown_s: float = 0.0, options: Mapping[str, Any] | None = None) -> Runner:
+    """The runner of the device `name` means, opened and ready.
+
+    `options` holds every kind's options by `dest` (None or False when not given); one given
+    for another kind than the device's is an error, so it is never silently ignored.
+    """
+    given = {dest: value for dest, value in (options or {}).items() if value not in (None, False)}
+    for kind in KINDS:
+        mine = {option.dest for option in kind.options}
         try:
-            states.update(kind.list_states())
-        except Exception:  # as for attached_devices: absent tooling means nothing to say
+            runner = kind.open_runner(name, cooldown_s, {k: v for k, v in given.items() if k in mine})
+        except NoSuchDevice as exc:
+            others = [d.label for other in KINDS if other is not kind for d in _listed(other)]
+            raise UnknownDeviceError(name, others + exc.attached) from None
+        if runner is None:
             continue
-    return states
-
-
-def open_runner(name: str, **options):
-    for kind in _KINDS:
-        runner = kind.open_runner(name, **options)
-        if runner is not None:
-            return runner
-    raise UnknownDeviceError(name, [_label(d) for d in attached_devices()])
-
-
-def _label(device: DeviceInfo) -> str:
-    """"SERIAL (Pixel 7)" for a phone, so the list says which is which; "host" as it is."""
-    return f"{device.device_id} ({device.product_model})" if device.kind != "host" else device.device_id
+        foreign = [option.flag for option in device_options()
+                   if option.dest in given and option.dest not in mine]
+        if foreign:
+            runner.close()
+            raise HarnessError(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not "
+                               f"apply to --device {name} ({kind.description}); leave "
+                               f"{'it' if len(foreign) == 1 else 'them'} out.")
+        return runner
+    raise UnknownDeviceError(name, [d.label for d in attached_devices()])

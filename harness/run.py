@@ -19,6 +19,7 @@ from torch import nn
 
 import harness
 from device_runners.contract import STATUS_UNSUPPORTED, RunRequest, RunResult
+from device_runners.runner import ArtifactFile, GateReport, Runner, RuntimeSupport, attach_gate
 from harness.bench.protocol import BenchConfig, schedule
 from harness.bench.stats import measurement_warnings, summarize_trials
 from harness.bench.trials import combine_trials
@@ -126,27 +127,27 @@ class Cell:
         return any(not t.ok for t in self.trials)
 
 
-def prepare_cell(cell: Cell, runner, config: BenchConfig) -> None:
-    """Decide whether a cell whose artifact is built can be measured here, and build its request."""
+def prepare_cell(cell: Cell, runner: Runner, support: RuntimeSupport, config: BenchConfig) -> None:
+    """Decide whether a cell whose artifact is built can be measured on this runner (the runner
+    says which runtimes it runs), build its request, and let the runner stage the artifact."""
     artifact, fmt, spec = cell.artifact, cell.fmt, cell.spec
-    runtimes = getattr(runner, "runtimes", None)
+    why_not = support.why_not(fmt.runtime, fmt.backend)
     if not artifact.measurable:
         cell.status, cell.reason = artifact.status, artifact.reason
-    elif runner.kind == "host" and not artifact.host_runnable:
-        cell.status, cell.reason = STATUS_UNSUPPORTED, f"{fmt.name} runs on macOS/iOS only, not on this host"
-    elif runtimes is not None and fmt.suffix not in runtimes:
-        cell.status = STATUS_UNSUPPORTED
-        cell.reason = f"{runner.device.device_id} cannot run {fmt.suffix} artifacts"
+    elif why_not:
+        cell.status, cell.reason = STATUS_UNSUPPORTED, why_not
     else:
         cell.request = config.request(
             model=spec.name,
             format=fmt.name,
+            runtime=fmt.runtime,
             artifact_path=artifact.path,
             artifact_sha256=artifact.sha256,
             input_shape=spec.input_shape,
             backend=cell.variant or fmt.backend,
             precision=fmt.precision,
         )
+        runner.prepare(ArtifactFile(artifact.path, artifact.sha256, fmt.runtime, fmt.name))
 
 
 def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
@@ -181,22 +182,21 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
     )
 
 
-def measured_variants(fmt: FormatSpec, runner) -> tuple[str, ...]:
+def measured_variants(fmt: FormatSpec, runner: Runner) -> tuple[str, ...]:
     """The runtime variants a format is measured in on this runner, "" for the format's own.
 
-    On the host, every variant the format declares (Core ML on macOS: one cell per compute unit,
-    cpu_only, cpu_and_gpu, cpu_and_ne, all), because which units a model lands on is the first
-    question about Core ML latency. A phone runner measures the format as built.
+    Every variant the runner offers for the format's runtime (Core ML on a Mac: one cell per
+    compute unit, cpu_only, cpu_and_gpu, cpu_and_ne, all, because which units a model lands on
+    is the first question about Core ML latency); a runner without variants measures the format
+    as built.
     """
-    if runner.kind == "host" and fmt.runtime_variants:
-        return fmt.runtime_variants
-    return ("",)
+    return runner.variants(fmt.runtime) or ("",)
 
 
 def run_benchmarks(
     specs: list[ModelSpec],
     formats: list[FormatSpec],
-    runner,
+    runner: Runner,
     store: Store,
     cache: ArtifactCache,
     config: BenchConfig,
@@ -209,13 +209,14 @@ def run_benchmarks(
     Cells are measured in the order `harness.bench.protocol.schedule` gives: one cell's trials
     back to back, or (`config.interleave`) round-robin over all cells, every artifact exported
     first so the rounds are alike. Before a measurement of another model than the last one
-    measured, the runner's `cooldown()` runs (a pause and/or thermal gate). A cell is stored
-    as soon as its last trial is done, or its first failed; when the run is stopped, every cell
-    with at least one finished trial is stored, its reason saying how many of its trials ran.
+    measured (and before the first), the runner's `gate()` runs (a pause between models and the
+    thermal wait); its report travels with the next trial's result. A cell is stored as soon as
+    its last trial is done, or its first failed; when the run is stopped, every cell with at
+    least one finished trial is stored, its reason saying how many of its trials ran.
     `calibration_dir` holds the images int8 formats calibrate on (seeded random inputs without).
     """
     observer = observer or RunObserver()
-    runner.prepare()
+    support = runner.runtimes()
     run_config = {
         "bench": config.to_dict(),
         "models": [s.name for s in specs],
@@ -244,7 +245,7 @@ def run_benchmarks(
         observer.cell_started(name, cell.label, "export")
         cell.artifact = export_artifact(cell.spec, cell.fmt, cache, builds[name], seed=config.seed,
                                         calibration_dir=calibration_dir)
-        prepare_cell(cell, runner, config)
+        prepare_cell(cell, runner, support, config)
 
     def finish(cell: Cell, interrupted: bool = False) -> None:
         record = cell_record(run_id, cell, runner.device.device_id, config.trials, interrupted)
@@ -258,6 +259,7 @@ def run_benchmarks(
             for cell in cells:
                 export(cell)
         last_model = None
+        gate: GateReport | None = None  # reported with the next trial's result
         for index, trial in schedule(len(cells), config.trials, config.interleave):
             cell = cells[index]
             if not cell.prepared:
@@ -267,11 +269,13 @@ def run_benchmarks(
             if cell.request is None:
                 finish(cell)
                 continue
-            if last_model is not None and last_model != cell.spec.name:
-                runner.cooldown()
+            if last_model != cell.spec.name:
+                observer.cell_started(cell.spec.name, cell.label, "cooldown")
+                gate = runner.gate()
             observer.cell_started(cell.spec.name, cell.label, f"trial {trial + 1}/{config.trials}")
-            cell.trials.append(interpret_sensors(runner.run(cell.request)))
-            last_model = cell.spec.name
+            result = attach_gate(runner.run(cell.request), gate)
+            cell.trials.append(interpret_sensors(result))
+            gate, last_model = None, cell.spec.name
             if cell.failed or len(cell.trials) == config.trials:
                 finish(cell)
         status = RUN_COMPLETE

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
 from conftest import TINY
-from device_runners.android_catalog import CatalogError, load_catalog, parse_catalog
-from device_runners.android_probe import (
+from device_runners.android.catalog import CatalogError, load_catalog, parse_catalog
+from device_runners.android.probe import (
     cpu_mask,
     describe_clusters,
     fastest_cores,

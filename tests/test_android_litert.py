@@ -11,7 +11,7 @@ import math
 import pytest
 
 from device_runners.contract import RunRequest
-from device_runners.litert_benchmark import (
+from device_runners.android.litert_benchmark import (
     RunStats,
     benchmark_model_argv,
     parse_benchmark_output,
@@ -134,7 +134,7 @@ def test_non_finite_values_parse_rather_than_crash():
 
 
 def test_command_line_follows_the_request():
-    request = RunRequest(model="m", format="tflite", artifact_path="/host/m.tflite",
+    request = RunRequest(model="m", format="tflite", runtime="litert", artifact_path="/host/m.tflite",
                          artifact_sha256="", input_shape=(1, 3, 8, 8), threads=2,
                          warmup_iterations=10, min_iterations=40, min_duration_s=1.5,
                          max_duration_s=30.0, backend="xnnpack")

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 
 from adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
 from conftest import TESTS, TINY
-from device_runners.native_build import build_native_runner
+from device_runners.native.build import build_native_runner
 from harness.cli import main
 from harness.store import RUN_COMPLETE, Store
 
@@ -379,6 +379,33 @@ def test_without_odpm_the_battery_gives_the_energy_and_usb_charging_is_flagged(
     assert any("external power" in w and "Unplug USB" in w for w in energy.warnings)
     [note] = trial.context["android"]["notes"]
     assert "Google Pixel 7 has ODPM rail counters, but they did not read" in note
+
+
+def test_every_executorch_format_runs_in_the_native_runner_and_apple_delegates_do_not(
+    phone, odpm, harness_env, native_runner
+):
+    """The runner dispatches on the runtime: fp32, int8 and portable .pte files all run on the
+    phone; a .pte lowered to Core ML is refused by the phone's runner with its reason."""
+    formats = "executorch,executorch-int8,executorch-portable,executorch-coreml"
+    out = harness_run(harness_env, TINY, native_runner, formats=formats)
+    assert out.exit_code == 0, out.output
+    with Store(harness_env["HARNESS_DB"]) as store:
+        records = {r.format: r for r in store.records(store.runs()[0].id)}
+    for name, backend in (("executorch", "xnnpack"), ("executorch-int8", "xnnpack"),
+                          ("executorch-portable", "portable")):
+        record = records[name]
+        assert record.status == "ok", (name, record.reason)
+        assert (record.result.runtime, record.result.backend) == ("executorch", backend)
+        assert record.result.device.device_id == SERIAL and record.stats.n >= 20
+        assert record.trials[0].context["runner"] == "harness_runner"
+        assert record.result.energy.source == "odpm"
+    coreml = records["executorch-coreml"]
+    assert coreml.status == "unsupported"
+    assert coreml.reason == "the coreml delegate runs on Apple platforms only"
+    # Three artifacts and the runner crossed the cable, each once; nothing for Core ML.
+    pushed = phone.sync_requests("SEND")
+    assert sorted(pushed) == sorted(set(pushed)) and len(pushed) == 4 and RUNNER_ON_PHONE in pushed
+    assert len(measurement_scripts(phone)) == 3
 
 
 def test_cleanup_removes_everything_pushed(phone, harness_env, native_runner):

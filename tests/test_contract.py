@@ -12,7 +12,7 @@ from device_runners.contract import (
 
 
 def _request(**over):
-    base = dict(model="m", format="executorch", artifact_path="/tmp/m.pte", artifact_sha256="ab",
+    base = dict(model="m", format="executorch", runtime="executorch", artifact_path="/tmp/m.pte", artifact_sha256="ab",
                 input_shape=(1, 3, 8, 8))
     base.update(over)
     return RunRequest(**base)
@@ -66,6 +66,27 @@ def test_unknown_status_and_energy_source_are_refused():
     data["energy"]["source"] = "guess"
     with pytest.raises(ContractError, match="energy"):
         RunResult.from_dict(data)
+
+
+def test_a_request_names_its_runtime():
+    with pytest.raises(ContractError, match="runtime"):
+        _request(runtime="")
+    data = _request().to_dict()
+    del data["runtime"]
+    with pytest.raises(ContractError, match="runtime"):
+        RunRequest.from_dict(data)
+
+
+def test_results_of_contract_version_1_still_read():
+    """A result stored before the runtime field existed reads, with the runtime left empty."""
+    data = RunResult(model="m", format="executorch", status="ok", device=DeviceInfo("h", "linux"),
+                     load_ms=1.0, first_inference_ms=1.0, samples_ms=(1.0,)).to_dict()
+    data["schema_version"] = 1
+    del data["runtime"]
+    old = RunResult.from_dict(data)
+    assert old.runtime == "" and old.samples_ms == (1.0,)
+    failed = RunResult.failed(_request(), DeviceInfo("h", "linux"), "run_failed", "why")
+    assert failed.runtime == "executorch" and failed.schema_version == 2
 
 
 def test_schema_file_is_valid_json_schema():

@@ -9,7 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import TESTS, TINY
-from device_runners.host_runtimes import UnsupportedArtifact, coreml_compute_units, load_artifact
+from device_runners.host.runtimes import (
+    UnsupportedArtifact,
+    coreml_compute_units,
+    load_artifact,
+    support,
+)
 from harness.cli import main
 from harness.export.base import all_formats, get_format
 from harness.export.cache import ArtifactCache
@@ -42,14 +47,16 @@ def test_format_exports_and_passes_numerics_where_it_runs(tiny_matrix, name):
     assert artifact.status == "ok", artifact.reason
     assert artifact.size_bytes > 0 and len(artifact.sha256) == 64
     assert artifact.exporter_versions == fmt.versions()
-    if fmt.host_runnable:
+    assert artifact.runtime == fmt.runtime
+    if support().why_not(fmt.runtime, fmt.backend) is None:  # this host runs it: checked here
         n = artifact.numerics
         assert n.passed and n.inputs == 3
         assert n.cosine >= fmt.threshold.min_cosine
         assert n.top5_agreement is not None  # the tiny convnet ends in 10 logits
     else:
         assert artifact.numerics is None
-        assert artifact.reason == "runs on macOS/iOS only"
+        assert artifact.reason.startswith("numerics not checked here: ")
+        assert "runs on macOS/iOS only" in artifact.reason
 
 
 def test_quantized_formats_are_smaller_than_fp32(tiny_matrix):
@@ -86,7 +93,7 @@ def test_delegation_coverage_is_stored_for_every_delegate(tiny_matrix):
 
 
 def test_int8_tflite_takes_quantized_input_and_gives_float_output(tiny_matrix):
-    loaded = load_artifact(tiny_matrix["tflite-int8"].path)
+    loaded = load_artifact(tiny_matrix["tflite-int8"].path, "litert")
     assert loaded.details["input_dtypes"] == ["int8"]
     x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
     [y] = loaded.infer([x])
@@ -116,7 +123,9 @@ def test_coreml_package_spec_has_the_model_shapes_and_precision(tiny_matrix, nam
 @pytest.mark.skipif(__import__("platform").system() == "Darwin", reason="Core ML runs on macOS")
 def test_coreml_runtime_refuses_off_apple_and_knows_its_compute_units(tiny_matrix):
     with pytest.raises(UnsupportedArtifact, match="macOS/iOS only"):
-        load_artifact(tiny_matrix["coreml"].path, backend="coreml:cpu_and_ne")
+        load_artifact(tiny_matrix["coreml"].path, "coreml", backend="coreml:cpu_and_ne")
+    with pytest.raises(UnsupportedArtifact, match="coreml delegate runs on macOS/iOS only"):
+        load_artifact(tiny_matrix["executorch-coreml"].path, "executorch", backend="coreml")
     assert coreml_compute_units("coreml:cpu_and_ne") == "cpu_and_ne"
     assert coreml_compute_units("coreml") == "all"
     with pytest.raises(ValueError, match="cpu_only"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from device_runners.contract import RunRequest, RunResult
-from device_runners.native_build import NativeBuildError, build_native_runner, find_native_runner
+from device_runners.native.build import NativeBuildError, build_native_runner, find_native_runner
 
 INPUT_SHAPE = (1, 3, 32, 32)
 
@@ -55,6 +55,7 @@ def _request(pte: Path, **overrides) -> RunRequest:
     fields = dict(
         model="tiny_conv",
         format="executorch",
+        runtime="executorch",
         artifact_path=str(pte),
         artifact_sha256="0" * 64,
         input_shape=INPUT_SHAPE,
@@ -162,11 +163,15 @@ def test_wrong_input_shape_names_both_shapes(runner, tiny_pte, tmp_path):
     assert "[1, 3, 64, 64]" in result.error and "[1, 3, 32, 32]" in result.error
 
 
-def test_other_formats_are_unsupported(runner, tiny_pte, tmp_path):
-    result = _measure(runner, tmp_path, _request(tiny_pte, format="tflite"))
+def test_it_dispatches_on_the_runtime_not_the_format_name(runner, tiny_pte, tmp_path):
+    other_runtime = _measure(runner, tmp_path, _request(tiny_pte, format="tflite", runtime="litert"))
+    assert other_runtime.status == "unsupported"
+    assert "'litert'" in other_runtime.error and other_runtime.runtime == "litert"
 
-    assert result.status == "unsupported"
-    assert "tflite" in result.error
+    # Any ExecuTorch format is a .pte it loads: the format name is only carried through.
+    renamed = _measure(runner, tmp_path, _request(tiny_pte, format="executorch-portable"))
+    assert renamed.status == "ok", renamed.error
+    assert (renamed.format, renamed.runtime) == ("executorch-portable", "executorch")
 
 
 def test_profile_writes_an_etdump_with_operator_events(runner, tiny_pte, tmp_path):
@@ -201,15 +206,19 @@ def test_json_reader_takes_every_construct(runner, tiny_pte, tmp_path):
     "request_text, message",
     [
         (None, "cannot read"),
-        ('{"schema_version": 1, "model": ', "not valid JSON: line 1"),
-        ('{"schema_version": 1, "model": "m"} trailing', "not valid JSON"),
-        ('{"schema_version": 1, "model": "m"}', "missing required field 'format'"),
+        ('{"schema_version": 2, "model": ', "not valid JSON: line 1"),
+        ('{"schema_version": 2, "model": "m"} trailing', "not valid JSON"),
+        ('{"schema_version": 2, "model": "m"}', "missing required field 'format'"),
+        ('{"schema_version": 1, "model": "m"}', "schema_version must be 2"),
+        ("NO_RUNTIME", "missing required field 'runtime'"),
         ("THREADS_ZERO", "field 'threads' must be >= 1"),
     ],
 )
 def test_bad_request_exits_2_with_one_line(runner, tiny_pte, tmp_path, request_text, message):
     if request_text == "THREADS_ZERO":
         request_text = json.dumps({**_request(tiny_pte).to_dict(), "threads": 0})
+    if request_text == "NO_RUNTIME":  # a version-1 request under the version-2 number
+        request_text = json.dumps({k: v for k, v in _request(tiny_pte).to_dict().items() if k != "runtime"})
     result_path = tmp_path / "result.json"
     args = [str(runner), "--request", str(tmp_path / "request.json"), "--result", str(result_path)]
     if request_text is not None:

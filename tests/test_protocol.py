@@ -21,7 +21,7 @@ from device_runners.contract import (
     RunResult,
     ThermalInfo,
 )
-from device_runners.host import HostRunner, wait_until_cool
+from device_runners.host.runner import HostRunner, wait_until_cool
 from device_runners.timing import run_warmup_until_settled, warmup_settled
 from harness.bench.protocol import BenchConfig, schedule
 from harness.bench.stats import (
@@ -114,16 +114,17 @@ def test_warmup_that_never_settles_stops_at_its_time_limit_and_says_so():
 
 
 def test_settle_mode_travels_in_the_request_to_the_worker():
-    from device_runners.host_worker import warm_up
+    from device_runners.host.worker import warm_up
 
     config = BenchConfig(warmup_iterations=3, warmup_until_settled=True)
-    request = config.request(model="m", format="f", artifact_path="/x", artifact_sha256="",
+    request = config.request(model="m", format="f", runtime="torch", artifact_path="/x", artifact_sha256="",
                              input_shape=(1, 3, 8, 8))
     assert RunRequest.from_json(request.to_json()).warmup_until_settled
     warmup, info = warm_up(lambda: sleep_ms(0.2), request)
     assert info == {"mode": "settle", "iterations": len(warmup), "settled": True}
     _, info = warm_up(lambda: None, BenchConfig(warmup_iterations=3).request(
-        model="m", format="f", artifact_path="/x", artifact_sha256="", input_shape=(1, 3, 8, 8)))
+        model="m", format="f", runtime="torch", artifact_path="/x", artifact_sha256="",
+        input_shape=(1, 3, 8, 8)))
     assert info == {"mode": "count", "iterations": 3}
 
 
@@ -265,11 +266,13 @@ def test_gate_gives_up_after_its_timeout_and_says_so(tmp_path):
     assert 0.3 <= report.waited_s < 2
 
 
-def test_host_cooldown_is_the_pause_then_the_gate(tmp_path):
+def test_host_gate_before_the_first_model_is_the_thermal_wait_alone(tmp_path):
     _zone(tmp_path, 50_000)
     runner = HostRunner(cooldown_s=0.2, root=tmp_path)
-    report = runner.cooldown()
-    assert 0.2 <= report.waited_s < 2 and report.hottest_c == 50.0 and not report.timed_out
+    first = runner.gate()  # nothing has run yet: no pause, only the thermal wait
+    assert first.waited_s < 0.2 and first.hottest_c == 50.0 and not first.timed_out
+    assert first.state == "unknown" and first.error == ""
+    # The pause between models is shown by the real run below (waits of at least the cooldown).
 
 
 # ----------------------------------------------------------------------------------------------
@@ -310,7 +313,7 @@ def test_interleaved_trials_alternate_between_models_and_every_trial_is_stored(t
         records = {r.model: r for r in store.records(run_id, recompute=True)}
         trial_samples = {m: store.trial_samples(r.id) for m, r in records.items()}
 
-    measured = [s for s in log.steps if s[0] != "export"]
+    measured = [s for s in log.steps if s[0] not in ("export", "cooldown")]
     # A cell is stored the moment its last trial is done.
     assert measured == [("trial 1/2", tiny), ("trial 1/2", slow), ("trial 2/2", tiny),
                         ("stored", tiny), ("trial 2/2", slow), ("stored", slow)]
@@ -329,9 +332,13 @@ def test_interleaved_trials_alternate_between_models_and_every_trial_is_stored(t
             assert ctx["thread_env"]["OMP_NUM_THREADS"] == "1"
             assert ctx["loadavg_before"]["1min"] >= 0
             assert "cpu" in ctx and ctx["process_threads"] >= 1
-    # Every measurement after the first switches model, so each but the first passed the gate.
+    # Every measurement switches model, so each passed the gate first; the pause is between
+    # models, so not before the first.
+    assert [s for s in log.steps if s[0] == "cooldown"] == [("cooldown", tiny), ("cooldown", slow)] * 2
     waits = [t.thermal.waited_s for m in (tiny, slow) for t in records[m].trials]
-    assert waits[0] == 0.0 and all(w >= 0.1 for w in waits[1:])
+    assert waits[0] < 0.1 and all(w >= 0.1 for w in waits[1:])
+    assert all(t.context["thermal_gate"]["waited_s"] == t.thermal.waited_s
+               for m in (tiny, slow) for t in records[m].trials)
     assert records[slow].trials[0].context["thermal_gate"]["timed_out"] is False
     assert records[slow].stats.median > records[tiny].stats.median
 
@@ -346,7 +353,7 @@ def _worker_pids(parent: int) -> set[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"device_runners.host_worker" in cmdline:
+        if ppid == parent and b"device_runners.host.worker" in cmdline:
             pids.add(int(proc.name))
     return pids
 

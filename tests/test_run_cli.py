@@ -1,6 +1,5 @@
 """`harness run` end to end on this host, with the real exporters and runtimes."""
 
-import json
 import os
 import signal
 import sqlite3
@@ -9,10 +8,9 @@ import sys
 import time
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, TESTS, TINY
+from conftest import TESTS, TINY
 from harness.cli import main
 from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, Store
 
@@ -147,30 +145,3 @@ def test_run_calibrates_int8_on_the_images_it_is_given(tmp_results):
     calibration = record.artifact["details"]["calibration"]
     assert calibration["inputs"] == 3 and "read with Pillow" in calibration["source"]
     assert run.config["calibration_images"] == str(images)
-
-
-def test_a_format_with_runtime_variants_is_measured_once_per_variant(tmp_results):
-    """What Core ML does on a Mac (one cell per compute unit), shown with a runtime that runs here."""
-    import dataclasses
-
-    from harness.bench.protocol import BenchConfig
-    from harness.export.base import get_format
-    from harness.export.cache import ArtifactCache
-    from harness.run import measured_variants, run_benchmarks
-    from harness.zoo import resolve_models
-    from device_runners.host import HostRunner
-
-    runner = HostRunner()
-    coreml = get_format("coreml")
-    assert measured_variants(coreml, runner) == (coreml.runtime_variants or ("",))
-    eager = dataclasses.replace(get_format("eager"), runtime_variants=("torch:a", "torch:b"))
-    assert measured_variants(eager, runner) == ("torch:a", "torch:b")
-    config = BenchConfig(warmup_iterations=2, min_iterations=10, min_duration_s=0.05, trials=1)
-    with Store() as store:
-        run_id = run_benchmarks(resolve_models(TINY), [eager], runner, store,
-                                ArtifactCache(tmp_results / "cache"), config)
-        records = store.records(run_id)
-    assert sorted(r.format for r in records) == ["eager@a", "eager@b"]
-    assert all(r.status == "ok" for r in records), [r.reason for r in records]
-    assert {r.result.backend for r in records} == {"torch:a", "torch:b"}
-    assert len({r.artifact["cache_key"] for r in records}) == 1  # one artifact, measured twice

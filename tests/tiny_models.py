@@ -1,6 +1,5 @@
 """Small models for tests: real convolutions, so the runtimes do real work, in milliseconds."""
 
-import torch
 from torch import nn
 
 

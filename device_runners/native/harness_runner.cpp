@@ -326,9 +326,11 @@ Measurement measure(const RunRequest& request, const std::string& etdump_path) {
   m.context.set("load_mode", "file");
   m.context.set("clock", "steady_clock");
 
-  if (request.format != "executorch") {
-    return m.fail("harness_runner runs ExecuTorch .pte files only, not format '" + request.format +
-                      "'",
+  // Dispatch on the runtime the request names, never on the format: every ExecuTorch format
+  // (XNNPACK fp32 or int8, portable kernels) is a .pte this runner loads the same way.
+  if (request.runtime != "executorch") {
+    return m.fail("harness_runner runs the executorch runtime only, not '" + request.runtime +
+                      "' (format " + request.format + ")",
                   "unsupported");
   }
   if (!prepare_process(request, m)) return m;
@@ -377,6 +379,7 @@ json::Value build_result(const RunRequest& request, const Measurement& m) {
   result.set("schema_version", kSchemaVersion);
   result.set("model", request.model);
   result.set("format", request.format);
+  result.set("runtime", request.runtime);
   result.set("status", m.status);
   result.set("device", probe_device());
   result.set("backend", request.backend);

@@ -18,7 +18,7 @@
 namespace harness {
 
 // Must match SCHEMA_VERSION in device_runners/contract.py.
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 class BadRequest : public std::runtime_error {
  public:
@@ -28,6 +28,7 @@ class BadRequest : public std::runtime_error {
 struct RunRequest {
   std::string model;
   std::string format;
+  std::string runtime;  // which runtime runs the artifact; this runner runs "executorch"
   std::string artifact_path;
   std::string artifact_sha256;
   std::vector<int64_t> input_shape;
@@ -105,6 +106,7 @@ inline RunRequest parse_run_request(const json::Value& doc) {
   RunRequest r;
   r.model = string_field(required(doc, "model"), "model", true);
   r.format = string_field(required(doc, "format"), "format", true);
+  r.runtime = string_field(required(doc, "runtime"), "runtime", true);
   r.artifact_path = string_field(required(doc, "artifact_path"), "artifact_path", true);
   r.artifact_sha256 = string_field(required(doc, "artifact_sha256"), "artifact_sha256", false);
   r.input_shape = integer_list(required(doc, "input_shape"), "input_shape", 1);

@@ -62,6 +62,7 @@ class BenchConfig:
         *,
         model: str,
         format: str,
+        runtime: str,
         artifact_path: str,
         artifact_sha256: str,
         input_shape: tuple[int, ...],
@@ -71,6 +72,7 @@ class BenchConfig:
         return RunRequest(
             model=model,
             format=format,
+            runtime=runtime,
             artifact_path=artifact_path,
             artifact_sha256=artifact_sha256,
             input_shape=tuple(input_shape),

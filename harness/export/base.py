@@ -1,47 +1,34 @@
 """What an export produces (`Artifact`), what a format is (`FormatSpec`), and the format registry.
 
 A format module (executorch.py, tflite.py, ...) registers one `FormatSpec` per CLI name with
-`register_format`; every module in `harness.export` is imported on first use, so a new format is
-one new file (or one more `register_format` call for a variant of an existing runtime).
+`register_format`, and is listed in `FORMAT_MODULES`: a new format is one new file and one entry
+there (or one more `register_format` call for a variant of an existing runtime).
+
+A format names the runtime that runs it (`runtime`); whether that runtime runs on a device is
+the device runner's knowledge, decided at run time, never stored here.
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+import importlib.metadata
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable
 
-import torch
-from torch import nn
-
-from harness.errors import UnknownFormatError
+from harness.errors import HarnessError, UnknownFormatError
+from harness.export.numerics import Numerics, Threshold, threshold_for
 
 ARTIFACT_OK = "ok"
 ARTIFACT_EXPORT_FAILED = "export_failed"
 ARTIFACT_UNSUPPORTED = "unsupported"
 ARTIFACT_NUMERICS_FAILED = "numerics_failed"  # exported and measurable, but outputs disagree
 
-# Modules of this package that are infrastructure, not formats.
-_NOT_FORMATS = {"base", "cache", "calibration", "known_limits", "numerics", "pipeline", "reasons"}
+# The format modules, each registering its formats on import (like timm's models/__init__.py).
+FORMAT_MODULES = ("executorch", "tflite", "coreml", "onnx", "eager")
 
 
-@dataclass(frozen=True)
-class Numerics:
-    """How far the artifact's outputs are from eager PyTorch on the same seeded inputs."""
-
-    max_abs_error: float
-    cosine: float
-    top5_agreement: float | None
-    inputs: int
-    passed: bool
-    min_cosine: float
-    min_top5: float | None = None  # None: top-5 agreement reported, not gated
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "Numerics":
-        return cls(**data)
+class MissingExporter(HarnessError):
+    """A format's exporter packages are not installed; the message names the extra to install."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +45,7 @@ class Artifact:
     export_s: float = 0.0
     backend: str = ""
     precision: str = "fp32"
-    host_runnable: bool = False
+    runtime: str = ""  # the runtime that runs it (FormatSpec.runtime)
     exporter_versions: dict[str, str] = field(default_factory=dict)
     numerics: Numerics | None = None
     details: dict = field(default_factory=dict)
@@ -74,7 +61,9 @@ class Artifact:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Artifact":
-        data = dict(data)
+        """An artifact as stored; keys of other versions (`host_runnable`, once) are dropped."""
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
         if data.get("numerics"):
             data["numerics"] = Numerics.from_dict(data["numerics"])
         return cls(**data)
@@ -88,40 +77,44 @@ ExportFn = Callable[..., dict]
 
 @dataclass(frozen=True)
 class FormatSpec:
-    """A CLI format name and how to build it.
+    """A CLI format name, the runtime that runs it, and how to build it.
 
     `export(model, example_inputs, path)` writes the artifact to `path` and returns details
     (delegation coverage, operator counts) to store beside it; it raises on failure. A format
     with `needs_calibration` is called as `export(model, example_inputs, path, calibration=...)`
-    with a `harness.export.calibration.CalibrationSet`.
+    with a `harness.export.calibration.CalibrationSet`. `versions()` gives the exporter
+    packages' versions; `extra` is the pip extra that installs them.
     """
 
     name: str
     suffix: str
+    runtime: str  # executorch, litert, onnxruntime, torch, coreml: what a runner dispatches on
     backend: str
     precision: str
     export: ExportFn = field(compare=False, repr=False)
     versions: Callable[[], dict[str, str]] = field(compare=False, repr=False)
-    host_runnable: bool = True
+    extra: str = ""
     # Minimum cosine against eager; None takes the precision's threshold from numerics.THRESHOLDS.
     min_cosine: float | None = None
     description: str = ""
     needs_calibration: bool = False
-    # Why an artifact that is not host-runnable cannot run here, for the matrix and reports.
-    not_runnable_reason: str = ""
-    # Backends the host runtime can run this artifact on, each checked for numerics on its
-    # own (Core ML on macOS: one per compute unit); empty means the runtime's default only.
-    runtime_variants: tuple[str, ...] = ()
 
     @property
-    def threshold(self):
+    def threshold(self) -> Threshold:
         """The `numerics.Threshold` this format's outputs must reach."""
-        from harness.export.numerics import Threshold, threshold_for
-
         base = threshold_for(self.precision)
         if self.min_cosine is None:
             return base
         return Threshold(min_cosine=self.min_cosine, min_top5=base.min_top5)
+
+    def exporter_versions(self) -> dict[str, str]:
+        """`versions()`, or MissingExporter naming the extra when a package is not installed."""
+        try:
+            return self.versions()
+        except importlib.metadata.PackageNotFoundError as exc:
+            install = f"pip install 'harness[{self.extra}]'" if self.extra else f"pip install {exc.name}"
+            raise MissingExporter(f"the {self.name} exporter needs {exc.name}, which is not "
+                                  f"installed: {install}") from None
 
 
 _FORMATS: dict[str, FormatSpec] = {}
@@ -140,10 +133,8 @@ def _load_formats() -> None:
     if _LOADED:
         return
     _LOADED = True
-    package = importlib.import_module("harness.export")
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _NOT_FORMATS and not info.name.startswith("_"):
-            importlib.import_module(f"harness.export.{info.name}")
+    for module in FORMAT_MODULES:
+        importlib.import_module(f"harness.export.{module}")
 
 
 def all_formats() -> list[FormatSpec]:

@@ -77,8 +77,12 @@ def key_sources(spec: ModelSpec, fmt: FormatSpec) -> list[str]:
     return sorted(s for s in sources if s)
 
 
-def key_inputs(spec: ModelSpec, fmt: FormatSpec, seed: int, extra: dict | None = None) -> dict:
-    """What the key hashes (`payload`) and where its source digests came from (`source_paths`)."""
+def key_inputs(spec: ModelSpec, fmt: FormatSpec, seed: int, extra: dict | None = None,
+               versions: dict[str, str] | None = None) -> dict:
+    """What the key hashes (`payload`) and where its source digests came from (`source_paths`).
+
+    `versions` are the format's exporter versions when the caller has them already.
+    """
     sources = key_sources(spec, fmt)
     payload = {
         "cache_format": CACHE_FORMAT_VERSION,
@@ -87,7 +91,7 @@ def key_inputs(spec: ModelSpec, fmt: FormatSpec, seed: int, extra: dict | None =
         "input_shape": list(spec.input_shape),
         "seed": seed,
         "format": fmt.name,
-        "versions": fmt.versions(),
+        "versions": versions if versions is not None else fmt.exporter_versions(),
         "sources": {Path(s).name: _file_digest(s) for s in sources},
         "extra": extra or {},
     }
@@ -150,6 +154,17 @@ class ArtifactCache:
         path.mkdir(parents=True)
         return path
 
+    def update(self, key: str, artifact: Artifact) -> Artifact:
+        """Rewrite an entry's metadata (numerics checked later, elsewhere); atomic on rename."""
+        meta = self.entry_dir(key) / "meta.json"
+        stored = artifact.with_(cached=False)
+        if stored.path:
+            stored = stored.with_(path=str(self.entry_dir(key) / Path(stored.path).name))
+        tmp = meta.with_name(f".meta-{os.getpid()}.json")
+        tmp.write_text(json.dumps(stored.to_dict(), indent=1))
+        os.replace(tmp, meta)
+        return artifact
+
     def commit(self, key: str, staging: Path, artifact: Artifact, inputs: dict | None = None) -> Artifact:
         """Move a staged entry into place and write its metadata last."""
         final = self.entry_dir(key)
@@ -195,8 +210,8 @@ class ArtifactCache:
         looked up again); `failed`: failed exports, to retry them; `everything`: all entries,
         and other caches kept under the root (such as model counts). Criteria add up.
         """
-        from harness.export.base import get_format
         from harness.errors import UnknownFormatError
+        from harness.export.base import MissingExporter, get_format
 
         removed = 0
         if not self.root.exists():
@@ -218,9 +233,11 @@ class ArtifactCache:
                 doomed = True
             if stale and not doomed:
                 try:
-                    versions = get_format(entry.artifact.format).versions()
+                    versions = get_format(entry.artifact.format).exporter_versions()
                 except UnknownFormatError:
                     versions = None
+                except MissingExporter:  # cannot tell here; installing the extra may use it
+                    continue
                 doomed = versions is None or stale_because(entry.inputs, versions) is not None
             if doomed:
                 shutil.rmtree(entry.path, ignore_errors=True)

@@ -9,9 +9,9 @@ ML program, deployment target iOS 16 (so an iPhone 12 runs it).
 Linux can build a package but not run one, so after saving, the package's spec is loaded back
 from disk and checked: the input and output shapes against the model's, the compute precision
 against the format's (`check_spec`); a miss fails the export. The details store the ML program's
-operators by type and how many run in fp16 and in fp32. On macOS the host runtime runs the
-package, and the numerics check runs once per compute unit (cpu_only, cpu_and_gpu, cpu_and_ne,
-all).
+operators by type and how many run in fp16 and in fp32. Where Core ML runs (the host runner
+decides: macOS), the numerics check runs once per compute unit (cpu_only, cpu_and_gpu,
+cpu_and_ne, all), also on a package exported elsewhere and found in the cache.
 """
 
 from __future__ import annotations
@@ -21,17 +21,13 @@ import contextlib
 import importlib.metadata
 import io
 import logging
-import platform
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from device_runners.host_runtimes import COREML_COMPUTE_UNITS
 from harness.export.base import FormatSpec, register_format
 
-APPLE_ONLY = "runs on macOS/iOS only"
-ON_MACOS = platform.system() == "Darwin"
 # iOS 16 is Core ML specification version 7.
 IOS16_SPECIFICATION_VERSION = 7
 # Ops whose output type says nothing about the compute precision.
@@ -144,22 +140,17 @@ def export_coreml_fp32(model: nn.Module, example_inputs, path: Path) -> dict:
     return _export_coreml(model, example_inputs, path, "fp32")
 
 
-_RUNTIME = dict(
-    host_runnable=ON_MACOS,
-    not_runnable_reason=APPLE_ONLY,
-    runtime_variants=tuple(f"coreml:{units}" for units in COREML_COMPUTE_UNITS) if ON_MACOS else (),
-)
-
 register_format(
     FormatSpec(
         name="coreml",
         suffix=".mlpackage",
+        runtime="coreml",
         backend="coreml",
         precision="fp16",
         export=export_coreml_fp16,
         versions=_versions,
         description="Core ML ML program, fp16 compute, iOS 16",
-        **_RUNTIME,
+        extra="coreml",
     )
 )
 
@@ -167,11 +158,12 @@ register_format(
     FormatSpec(
         name="coreml-fp32",
         suffix=".mlpackage",
+        runtime="coreml",
         backend="coreml",
         precision="fp32",
         export=export_coreml_fp32,
         versions=_versions,
         description="Core ML ML program, fp32 compute, iOS 16",
-        **_RUNTIME,
+        extra="coreml",
     )
 )

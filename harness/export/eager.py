@@ -31,6 +31,7 @@ register_format(
     FormatSpec(
         name="eager",
         suffix=".pt2",
+        runtime="torch",
         backend="torch",
         precision="fp32",
         export=export_eager,

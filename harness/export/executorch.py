@@ -6,7 +6,8 @@ documentation recommends.
   `XNNPACKQuantizer` with its symmetric config (per-channel weights), `prepare_pt2e` on the
   exported module, calibration, `convert_pt2e`, then export and lowering as for fp32.
 - `executorch-coreml`: Core ML delegate, fp16 compute, iOS 16 deployment target. It lowers on
-  Linux; the `.pte` runs only where the ExecuTorch runtime has the Core ML backend (macOS/iOS).
+  Linux; the `.pte` runs only where the ExecuTorch runtime has the Core ML backend (macOS/iOS),
+  which the device's runner knows.
 - `executorch-portable`: no delegate, the portable kernels; the reference for what the delegates
   buy.
 
@@ -17,15 +18,12 @@ and the operators left outside any delegate.
 from __future__ import annotations
 
 import importlib.metadata
-import platform
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from harness.export.base import FormatSpec, register_format
-
-APPLE_ONLY = "runs on macOS/iOS only"
 
 
 def _versions() -> dict[str, str]:
@@ -126,10 +124,12 @@ register_format(
     FormatSpec(
         name="executorch",
         suffix=".pte",
+        runtime="executorch",
         backend="xnnpack",
         precision="fp32",
         export=export_executorch_xnnpack,
         versions=_versions,
+        extra="executorch",
         description="ExecuTorch, XNNPACK delegate, fp32",
     )
 )
@@ -138,10 +138,12 @@ register_format(
     FormatSpec(
         name="executorch-int8",
         suffix=".pte",
+        runtime="executorch",
         backend="xnnpack",
         precision="int8",
         export=export_executorch_int8,
         versions=_versions_int8,
+        extra="executorch",
         needs_calibration=True,
         description="ExecuTorch, XNNPACK delegate, static int8 (PT2E, XNNPACKQuantizer)",
     )
@@ -151,13 +153,12 @@ register_format(
     FormatSpec(
         name="executorch-coreml",
         suffix=".pte",
+        runtime="executorch",
         backend="coreml",
         precision="fp16",
         export=export_executorch_coreml,
         versions=_versions_coreml,
-        # The ExecuTorch runtime has the Core ML backend only on Apple platforms.
-        host_runnable=platform.system() == "Darwin",
-        not_runnable_reason=APPLE_ONLY,
+        extra="executorch,coreml",
         description="ExecuTorch, Core ML delegate, fp16, iOS 16",
     )
 )
@@ -166,10 +167,12 @@ register_format(
     FormatSpec(
         name="executorch-portable",
         suffix=".pte",
+        runtime="executorch",
         backend="portable",
         precision="fp32",
         export=export_executorch_portable,
         versions=_versions,
+        extra="executorch",
         description="ExecuTorch, portable kernels, no delegate (the reference)",
     )
 )

@@ -11,12 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
-
-from harness.export.base import Numerics
 
 NUMERICS_INPUTS = 3
+
+
+@dataclass(frozen=True)
+class Numerics:
+    """How far the artifact's outputs are from eager PyTorch on the same seeded inputs."""
+
+    max_abs_error: float
+    cosine: float
+    top5_agreement: float | None
+    inputs: int
+    passed: bool
+    min_cosine: float
+    min_top5: float | None = None  # None: top-5 agreement reported, not gated
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Numerics":
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -116,11 +129,14 @@ def numerics_miss(numerics: Numerics) -> str:
     return "; ".join(misses) or "within thresholds"
 
 
-@torch.no_grad()
-def eager_outputs(model: nn.Module, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def eager_outputs(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The model's first output on each input, in PyTorch itself (the reference)."""
+    import torch
+
     outs = []
-    for x in inputs:
-        y = model(torch.from_numpy(x))
-        y = y[0] if isinstance(y, (list, tuple)) else y
-        outs.append(y.detach().numpy())
+    with torch.no_grad():
+        for x in inputs:
+            y = model(torch.from_numpy(x))
+            y = y[0] if isinstance(y, (list, tuple)) else y
+            outs.append(y.detach().numpy())
     return outs

@@ -19,11 +19,12 @@ from harness.export.base import FormatSpec, register_format
 
 
 def _versions() -> dict[str, str]:
+    # The exporter's packages only: ONNX Runtime runs the file, it does not make it (the numerics
+    # check records the runtime's version it ran with).
     return {
         "torch": torch.__version__,
         "onnxscript": importlib.metadata.version("onnxscript"),
         "onnx": importlib.metadata.version("onnx"),
-        "onnxruntime": importlib.metadata.version("onnxruntime"),
     }
 
 
@@ -60,10 +61,12 @@ register_format(
     FormatSpec(
         name="onnx",
         suffix=".onnx",
+        runtime="onnxruntime",
         backend="cpu",
         precision="fp32",
         export=export_onnx,
         versions=_versions,
+        extra="onnx",
         description="ONNX (dynamo exporter), fp32, ONNX Runtime CPU provider",
     )
 )

@@ -2,7 +2,13 @@
 
 A converter error never escapes: it becomes an `Artifact` with status `export_failed` and a
 one-line reason (`reasons.one_line_reason`), and the full traceback goes to the `harness`
-logger (the run's log file). `export_matrix` does this for every model and format.
+logger (the run's log file). So does a format whose exporter is not installed (the reason names
+the extra to install). `export_matrix` does this for every model and format.
+
+The numerics check runs the artifact on this machine, in the runtime its format names, wherever
+this machine's runner says that runtime runs (asked now, not frozen into the artifact). Where it
+does not (Core ML on Linux), the artifact is cached unchecked with the reason; a later lookup on
+a machine where it runs (the cache copied to a Mac) checks it there and updates the entry.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -18,12 +25,14 @@ from typing import Callable
 import torch
 from torch import nn
 
+from device_runners.host import runtimes as host_runtimes
 from harness.export.base import (
     ARTIFACT_EXPORT_FAILED,
     ARTIFACT_NUMERICS_FAILED,
     ARTIFACT_OK,
     Artifact,
     FormatSpec,
+    MissingExporter,
 )
 from harness.export.cache import ArtifactCache, key_inputs, key_of, sha256_of, size_of
 from harness.export.calibration import calibration_set
@@ -34,11 +43,23 @@ from harness.zoo.registry import ModelSpec, create_model
 log = logging.getLogger("harness.export")
 
 
-def _run_on_host(path: str, backend: str, inputs) -> list:
-    from device_runners.host_runtimes import load_artifact
+NOT_CHECKED = "numerics not checked here: "
 
-    loaded = load_artifact(path, threads=1, backend=backend)
-    return [loaded.infer([x])[0] for x in inputs]
+
+def _run_on_host(path: str, runtime: str, backend: str, inputs) -> tuple[list, dict[str, str]]:
+    """The first output for each input, and the versions of the runtime that computed them."""
+    loaded = host_runtimes.load_artifact(path, runtime, threads=1, backend=backend)
+    return [loaded.infer([x])[0] for x in inputs], loaded.versions
+
+
+def unchecked_here(fmt: FormatSpec) -> str | None:
+    """Why this machine cannot run `fmt`'s artifacts for the numerics check, or None if it can."""
+    return host_runtimes.support().why_not(fmt.runtime, fmt.backend)
+
+
+def needs_check(artifact: Artifact) -> bool:
+    """An artifact built where its runtime does not run, and so never checked."""
+    return artifact.status == ARTIFACT_OK and artifact.numerics is None and artifact.path is not None
 
 
 def check_numerics(artifact: Artifact, fmt: FormatSpec, model: nn.Module, input_shape) -> Artifact:
@@ -46,13 +67,14 @@ def check_numerics(artifact: Artifact, fmt: FormatSpec, model: nn.Module, input_
 
     The artifact's `numerics` is the first failing variant's, else the worst one's (lowest
     cosine); with several variants, each one's figures are kept in `details["numerics_by_variant"]`.
+    `details["numerics_checked_with"]` says which runtime, at which versions, on which platform.
     """
     inputs = seeded_inputs(input_shape)
     expected = eager_outputs(model, inputs)
     by_variant = {}
-    for variant in fmt.runtime_variants or ("",):
+    for variant in host_runtimes.variants(fmt.runtime) or ("",):
         try:
-            actual = _run_on_host(artifact.path, variant, inputs)
+            actual, versions = _run_on_host(artifact.path, fmt.runtime, variant or fmt.backend, inputs)
         except Exception as exc:
             log.error("numerics check of %s/%s%s failed to run:\n%s", artifact.model, artifact.format,
                       f" ({variant})" if variant else "", traceback.format_exc())
@@ -62,13 +84,15 @@ def check_numerics(artifact: Artifact, fmt: FormatSpec, model: nn.Module, input_
                 reason=f"exported, but could not run{where} for the numerics check: {one_line_reason(exc)}",
             )
         by_variant[variant] = compare_outputs(expected, actual, fmt.threshold)
+    details = dict(artifact.details)
+    details["numerics_checked_with"] = {"runtime": fmt.runtime, "versions": versions,
+                                        "platform": sys.platform}
     if len(by_variant) > 1:
-        details = dict(artifact.details)
         details["numerics_by_variant"] = {v: dataclasses.asdict(n) for v, n in by_variant.items()}
-        artifact = artifact.with_(details=details)
+    artifact = artifact.with_(details=details)
     failing = [v for v, n in by_variant.items() if not n.passed]
     if not failing:
-        return artifact.with_(numerics=min(by_variant.values(), key=lambda n: n.cosine))
+        return artifact.with_(numerics=min(by_variant.values(), key=lambda n: n.cosine), reason="")
     variant = failing[0]
     where = f" on {variant}" if variant else ""
     return artifact.with_(
@@ -91,12 +115,22 @@ def export_artifact(
     `calibration_dir` only matters to formats with `needs_calibration`; without it they are
     calibrated on seeded random inputs, and the artifact's details say which it was.
     """
+    try:
+        versions = fmt.exporter_versions()
+    except MissingExporter as exc:  # nothing to cache: installing the extra changes the key
+        return Artifact(model=spec.name, format=fmt.name, status=ARTIFACT_EXPORT_FAILED,
+                        cache_key="", backend=fmt.backend, precision=fmt.precision,
+                        runtime=fmt.runtime, reason=str(exc))
     calibration = calibration_set(calibration_dir, spec.input_shape) if fmt.needs_calibration else None
     extra = {"calibration": calibration.digest} if calibration else None
-    inputs = key_inputs(spec, fmt, seed, extra)
+    inputs = key_inputs(spec, fmt, seed, extra, versions)
     key = key_of(inputs)
     hit = cache.lookup(key)
     if hit is not None:
+        if needs_check(hit) and not unchecked_here(fmt):
+            checked = check_numerics(hit, fmt, build_model(), spec.input_shape)
+            log.info("checked the numerics of cached %s/%s here: %s", spec.name, fmt.name, checked.status)
+            return cache.update(key, checked)
         return hit
     staging = cache.staging_dir(key)
     path = staging / f"{spec.name}{fmt.suffix}"
@@ -107,8 +141,8 @@ def export_artifact(
         cache_key=key,
         backend=fmt.backend,
         precision=fmt.precision,
-        host_runnable=fmt.host_runnable,
-        exporter_versions=fmt.versions(),
+        runtime=fmt.runtime,
+        exporter_versions=versions,
     )
     t0 = time.perf_counter()
     try:
@@ -130,10 +164,11 @@ def export_artifact(
         export_s=time.perf_counter() - t0,
         details=details,
     )
-    if fmt.host_runnable:
-        artifact = check_numerics(artifact, fmt, model, spec.input_shape)
+    why_not = unchecked_here(fmt)
+    if why_not:
+        artifact = artifact.with_(reason=NOT_CHECKED + why_not)
     else:
-        artifact = artifact.with_(reason=fmt.not_runnable_reason)
+        artifact = check_numerics(artifact, fmt, model, spec.input_shape)
     log.info("exported %s to %s: %s in %.1f s", spec.name, fmt.name, artifact.status, artifact.export_s)
     return cache.commit(key, staging, artifact, inputs)
 

@@ -178,10 +178,12 @@ register_format(
     FormatSpec(
         name="tflite",
         suffix=".tflite",
+        runtime="litert",
         backend="xnnpack",
         precision="fp32",
         export=export_tflite_fp32,
         versions=_versions,
+        extra="tflite",
         description="LiteRT, fp32 (XNNPACK delegate at run time)",
     )
 )
@@ -190,10 +192,12 @@ register_format(
     FormatSpec(
         name="tflite-fp16",
         suffix=".tflite",
+        runtime="litert",
         backend="xnnpack",
         precision="fp16",
         export=export_tflite_fp16,
         versions=_versions_quantized,
+        extra="tflite",
         description="LiteRT, fp16 weights (AI Edge Quantizer float casting)",
     )
 )
@@ -202,10 +206,12 @@ register_format(
     FormatSpec(
         name="tflite-int8",
         suffix=".tflite",
+        runtime="litert",
         backend="xnnpack",
         precision="int8",
         export=export_tflite_int8,
         versions=_versions_quantized,
+        extra="tflite",
         needs_calibration=True,
         description="LiteRT, static int8 (AI Edge Quantizer static_wi8_ai8)",
     )

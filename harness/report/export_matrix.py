@@ -36,7 +36,7 @@ def fmt_size(size_bytes: int) -> str:
 
 def status_text(artifact: Artifact) -> str:
     text = artifact.status
-    if artifact.status == ARTIFACT_OK and not artifact.host_runnable:
+    if artifact.status == ARTIFACT_OK and artifact.numerics is None:
         text = "ok (built, not run here)"
     elif pinned_limit(artifact):
         text += " (pinned)"

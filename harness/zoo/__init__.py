@@ -9,5 +9,5 @@ from harness.zoo.registry import (  # noqa: F401
     get_spec,
     list_models,
     register_model,
-    resolve_models,
 )
+from harness.zoo.resolve import resolve_models  # noqa: F401

@@ -1,8 +1,9 @@
 """The zoo's registry: model name -> factory, input size and published facts.
 
 A family file registers one tiny function per variant with `@register_model(...)`; the function
-body is data (dims, depths) handed to the family's private `_create_<family>()`. Every module in
-`harness.zoo` is imported on first use, so a new family is one new file and nothing else.
+body is data (dims, depths) handed to the family's private `_create_<family>()`. The family
+modules are listed in `FAMILY_MODULES` and imported on first use: a new family is one new file
+and one entry there.
 
 Published facts (params, MACs, top-1, latency and the device it was measured on) live in
 `published.csv` beside this file, a copy of the project's reference table, and are joined by
@@ -16,18 +17,19 @@ import csv
 import difflib
 import importlib
 import inspect
-import pkgutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
-from harness.errors import HarnessError, UnknownModelError
+from harness.errors import UnknownModelError
+from harness.zoo.weights import load_weights
 
-# Modules of this package that are infrastructure, not model families.
-_NOT_FAMILIES = {"registry", "layers", "external", "counting", "check"}
+# The family modules, one per family, each registering its variants on import.
+FAMILY_MODULES = ("repvit", "convnext", "edgenext", "mobileformer", "emo", "mobilenet", "mobilevit",
+                  "shufflenet")
 
 
 def _float_or_none(text: str) -> float | None:
@@ -152,10 +154,8 @@ def _load_families() -> None:
     if _LOADED:
         return
     _LOADED = True
-    package = importlib.import_module("harness.zoo")
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _NOT_FAMILIES and not info.name.startswith("_"):
-            importlib.import_module(f"harness.zoo.{info.name}")
+    for module in FAMILY_MODULES:
+        importlib.import_module(f"harness.zoo.{module}")
 
 
 def list_models(family: str | None = None) -> list[ModelSpec]:
@@ -178,44 +178,6 @@ def get_spec(name: str) -> ModelSpec:
     except KeyError:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         raise UnknownModelError(name, close) from None
-
-
-def resolve_models(
-    selector: str, input_shape: tuple[int, ...] | None = None, weights: str | None = None
-) -> list[ModelSpec]:
-    """Turn `all`, a family name, a comma list or external references into specs.
-
-    External references (`file.py:factory`, `pkg.module:factory`, `timm:NAME`) are handled by
-    `harness.zoo.external`; they need `input_shape` unless the factory declares one.
-    """
-    _load_families()
-    specs: list[ModelSpec] = []
-    family_names = {f.lower(): f for f in families()}
-    for part in [p.strip() for p in selector.split(",") if p.strip()]:
-        if part == "all":
-            specs.extend(list_models())
-        elif part.lower() in family_names:
-            specs.extend(list_models(family_names[part.lower()]))
-        elif ":" in part:
-            from harness.zoo.external import external_spec
-
-            specs.append(external_spec(part, input_shape))
-        else:
-            specs.append(get_spec(part))
-    if not specs:
-        raise UnknownModelError(selector, [])
-    seen: set[str] = set()
-    unique = []
-    for s in specs:
-        if s.name not in seen:
-            seen.add(s.name)
-            unique.append(s)
-    if weights:
-        if len(unique) != 1:
-            raise HarnessError(f"--weights belongs to one model, but --models {selector!r} names "
-                               f"{len(unique)}; name exactly one.")
-        unique = [replace(unique[0], weights=str(weights))]
-    return unique
 
 
 def fuse_model(model: nn.Module) -> nn.Module:
@@ -260,8 +222,6 @@ def create_model(spec: ModelSpec | str, seed: int = 0, deploy: bool = True) -> n
     torch.manual_seed(seed)
     model = spec.factory()
     if spec.weights:
-        from harness.zoo.external import load_weights
-
         load_weights(model, spec.weights)
     elif spec.origin == "zoo":
         _randomise_vanishing_parameters(model)

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from device_runners.android_catalog import Catalog
+from device_runners.android.catalog import Catalog
 from device_runners.contract import DeviceInfo
-from device_runners.sensors import ThermalReading, parse_thermalservice
+from device_runners.sensors.thermal import ThermalReading, parse_thermalservice
 
 MARKER = "@@harness:"  # starts a section line in the output of every script the runner sends
 

@@ -1,4 +1,4 @@
-"""The catalog of Android phones the harness knows by name (`android_devices.yaml` beside this file).
+"""The catalog of Android phones the harness knows by name (`devices.yaml` beside this file).
 
 `--device pixel7` is looked up here: a catalog entry names the `ro.product.model` values of one
 phone, so the attached phone that reports one of them is the one meant. The entry also gives
@@ -19,11 +19,13 @@ from pathlib import Path
 
 import yaml
 
-CATALOG_PATH = Path(__file__).with_name("android_devices.yaml")
+from device_runners.errors import DeviceError
+
+CATALOG_PATH = Path(__file__).with_name("devices.yaml")
 ENERGY_SOURCES = ("odpm", "battery")
 
 
-class CatalogError(ValueError):
+class CatalogError(DeviceError):
     """The catalog file is malformed; the message names the entry and what is wrong."""
 
 

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from device_runners.errors import DeviceError
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5037
 # A call that moves no byte for this long has hung (a shell's own timeout is set per call).
@@ -29,6 +31,10 @@ DEFAULT_CALL_TIMEOUT_S = 60.0
 # After a failed call, how long to give the adb server to notice an unplugged cable before the
 # failure is blamed on the call rather than on the connection.
 _SETTLE_S = 0.5
+
+
+class AndroidDeviceError(DeviceError):
+    """A phone cannot be used as asked; the message is one line saying what to do."""
 
 
 class DeviceGone(Exception):
@@ -43,7 +49,7 @@ def adb_server_address() -> tuple[str, int]:
     host = os.environ.get("ANDROID_ADB_SERVER_HOST") or DEFAULT_HOST
     port = os.environ.get("ANDROID_ADB_SERVER_PORT") or str(DEFAULT_PORT)
     if not port.isdigit():
-        raise ValueError(f"ANDROID_ADB_SERVER_PORT must be a port number, not {port!r}.")
+        raise AndroidDeviceError(f"ANDROID_ADB_SERVER_PORT must be a port number, not {port!r}.")
     return host, int(port)
 
 

@@ -1,33 +1,44 @@
-"""Runtimes on this machine, one loader per artifact kind, chosen by the artifact's file suffix.
+"""Runtimes on this machine, one loader per runtime, chosen by the runtime's name.
+
+A format names its runtime (`executorch`, `litert`, `onnxruntime`, `torch`, `coreml`); the
+request carries it, and this module loads the artifact with that runtime. Whether a runtime runs
+here is decided when asked (`support()`): its Python package is installed, and the platform is
+one it runs on (Core ML, and ExecuTorch's Core ML and MPS delegates, only on macOS).
 
 Each loader returns a `LoadedModel` whose `bind(inputs)` gives a zero-argument callable that
 runs exactly one inference on inputs already converted to the runtime's own types, so the timed
 loop measures the runtime call and nothing of ours. `infer(inputs)` returns numpy outputs for
-numerics checks.
-
-Imports of the runtimes are local to each loader: a machine needs only the runtimes it uses.
+numerics checks. Imports of the runtimes are local to each loader: a machine needs only the
+runtimes it uses.
 
 `backend` (the request's backend field) picks a variant where a runtime has several: for Core ML
-packages, `coreml:<compute units>` with the units one of `COREML_COMPUTE_UNITS`.
+packages, `coreml:<compute units>` with the units one of `COREML_COMPUTE_UNITS`; the other
+runtimes have one way to run and ignore it.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.metadata
+import importlib.util
 import platform
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from device_runners.errors import DeviceError
+from device_runners.runner import RuntimeSupport
 
 # Core ML compute units, as coremltools spells them (lower case), in the order a sweep times them.
 COREML_COMPUTE_UNITS = ("cpu_only", "cpu_and_gpu", "cpu_and_ne", "all")
+APPLE_ONLY = "runs on macOS/iOS only, not on this host"
 
 
-class UnsupportedArtifact(RuntimeError):
+class UnsupportedArtifact(DeviceError):
     """This machine cannot run this artifact (wrong platform or runtime missing)."""
 
 
@@ -36,6 +47,10 @@ def _version(dist: str) -> str:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def _on_macos() -> bool:
+    return platform.system() == "Darwin"
 
 
 @dataclass
@@ -47,7 +62,7 @@ class LoadedModel:
     details: dict = field(default_factory=dict)
 
 
-def _load_executorch(path: Path, threads: int) -> LoadedModel:
+def _load_executorch(path: Path, threads: int, backend: str) -> LoadedModel:
     import torch
     from executorch.extension.pybindings import portable_lib
     from executorch.runtime import Runtime
@@ -91,7 +106,7 @@ def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
     return ((y.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
-def _load_litert(path: Path, threads: int) -> LoadedModel:
+def _load_litert(path: Path, threads: int, backend: str) -> LoadedModel:
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
@@ -114,7 +129,7 @@ def _load_litert(path: Path, threads: int) -> LoadedModel:
     return LoadedModel("litert", {"ai-edge-litert": _version("ai-edge-litert")}, bind, infer, io_dtypes)
 
 
-def _load_onnx(path: Path, threads: int) -> LoadedModel:
+def _load_onnxruntime(path: Path, threads: int, backend: str) -> LoadedModel:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -133,7 +148,7 @@ def _load_onnx(path: Path, threads: int) -> LoadedModel:
     return LoadedModel("onnxruntime", {"onnxruntime": ort.__version__}, bind, infer)
 
 
-def _load_torch_export(path: Path, threads: int) -> LoadedModel:
+def _load_torch(path: Path, threads: int, backend: str) -> LoadedModel:
     import torch
 
     torch.set_num_threads(threads)
@@ -157,19 +172,20 @@ def coreml_compute_units(backend: str) -> str:
     _, _, units = backend.partition(":")
     units = units or "all"
     if units not in COREML_COMPUTE_UNITS:
-        raise ValueError(f"unknown Core ML compute units {units!r}; use one of {', '.join(COREML_COMPUTE_UNITS)}")
+        raise ValueError(f"unknown Core ML compute units {units!r}; use one of "
+                                  f"{', '.join(COREML_COMPUTE_UNITS)}")
     return units
 
 
-def _load_coreml(path: Path, threads: int, backend: str = "") -> LoadedModel:
+def _load_coreml(path: Path, threads: int, backend: str) -> LoadedModel:
     """Core ML package on macOS, on the compute units the backend names.
 
     Core ML schedules its own threads; `threads` cannot be honoured and is not recorded as such.
     Outputs may be fp16 (ML programs targeting iOS 16 keep fp16 outputs); they are widened to
     fp32 for comparisons.
     """
-    if platform.system() != "Darwin":
-        raise UnsupportedArtifact("Core ML packages run on macOS/iOS only.")
+    if not _on_macos():
+        raise UnsupportedArtifact(f"Core ML {APPLE_ONLY}.")
     import coremltools as ct
 
     units = coreml_compute_units(backend)
@@ -190,44 +206,75 @@ def _load_coreml(path: Path, threads: int, backend: str = "") -> LoadedModel:
                        bind, infer, {"compute_units": units})
 
 
-_LOADERS: dict[str, Callable[..., LoadedModel]] = {
-    ".pte": _load_executorch,
-    ".tflite": _load_litert,
-    ".onnx": _load_onnx,
-    ".pt2": _load_torch_export,
-    ".mlpackage": _load_coreml,
-}
-# Loaders that take a backend variant; the others have one way to run.
-_TAKES_BACKEND = {".mlpackage"}
+@dataclass(frozen=True)
+class HostRuntime:
+    """How this machine runs one runtime: the loader, and what must be installed for it."""
+
+    load: Callable[[Path, int, str], LoadedModel]
+    # The Python modules the loader imports. Importing them is a cost of Python, not of loading
+    # a model (an app links the runtime), so the worker imports them before the load clock.
+    modules: tuple[str, ...]
+    package: str  # what to pip install when the runtime is missing
+    macos_only: bool = False
+    # Delegates the runtime has only on macOS (ExecuTorch's Core ML and MPS backends).
+    macos_only_backends: tuple[str, ...] = ()
 
 
-def runtime_for(path: str | Path) -> str:
-    suffix = Path(path).suffix
-    names = {".pte": "executorch", ".tflite": "litert", ".onnx": "onnxruntime", ".pt2": "torch",
-             ".mlpackage": "coreml"}
-    if suffix not in names:
-        raise UnsupportedArtifact(f"No host runtime for {suffix!r} files.")
-    return names[suffix]
-
-
-# The Python modules each loader imports. Importing them is a cost of Python, not of loading a
-# model (an app links the runtime), so the worker imports them before it starts the load clock.
-_RUNTIME_MODULES = {
-    ".pte": ("torch", "executorch.extension.pybindings.portable_lib", "executorch.runtime"),
-    ".tflite": ("ai_edge_litert.interpreter",),
-    ".onnx": ("onnxruntime",),
-    ".pt2": ("torch",),
-    ".mlpackage": ("coremltools",),
+RUNTIMES: dict[str, HostRuntime] = {
+    "executorch": HostRuntime(
+        _load_executorch,
+        ("torch", "executorch.extension.pybindings.portable_lib", "executorch.runtime"),
+        "executorch", macos_only_backends=("coreml", "mps"),
+    ),
+    "litert": HostRuntime(_load_litert, ("ai_edge_litert.interpreter",), "ai-edge-litert"),
+    "onnxruntime": HostRuntime(_load_onnxruntime, ("onnxruntime",), "onnxruntime"),
+    "torch": HostRuntime(_load_torch, ("torch",), "torch"),
+    "coreml": HostRuntime(_load_coreml, ("coremltools",), "coremltools", macos_only=True),
 }
 
 
-def import_runtime(path: str | Path) -> float:
-    """Import the runtime for this artifact; returns the milliseconds it took (0 if unknown)."""
-    import importlib
-    import time
+def _installed(runtime: HostRuntime) -> bool:
+    # Only the top-level package is looked up: find_spec of a submodule would import its parent.
+    return all(importlib.util.find_spec(m.partition(".")[0]) is not None for m in runtime.modules)
 
+
+def support() -> RuntimeSupport:
+    """What this machine can run now: installed runtimes on a platform they run on."""
+    available, missing, missing_backends = set(), {}, {}
+    macos = _on_macos()
+    for name, runtime in RUNTIMES.items():
+        if runtime.macos_only and not macos:
+            missing[name] = f"{name} {APPLE_ONLY}"
+        elif not _installed(runtime):
+            missing[name] = (f"the {name} runtime is not installed here: "
+                             f"pip install {runtime.package}")
+        else:
+            available.add(name)
+            if not macos:
+                for backend in runtime.macos_only_backends:
+                    missing_backends[(name, backend)] = f"{name}'s {backend} delegate {APPLE_ONLY}"
+    return RuntimeSupport(frozenset(available), missing, missing_backends, device_label="this host")
+
+
+def variants(runtime: str) -> tuple[str, ...]:
+    """Backends of `runtime` this machine measures one by one: Core ML's compute units on macOS."""
+    if runtime == "coreml" and _on_macos():
+        return tuple(f"coreml:{units}" for units in COREML_COMPUTE_UNITS)
+    return ()
+
+
+def _runtime(name: str) -> HostRuntime:
+    try:
+        return RUNTIMES[name]
+    except KeyError:
+        raise UnsupportedArtifact(f"no host runtime named {name!r}; known: "
+                                  f"{', '.join(RUNTIMES)}") from None
+
+
+def import_runtime(runtime: str) -> float:
+    """Import a runtime's Python modules; returns the milliseconds it took."""
     t0 = time.perf_counter_ns()
-    for module in _RUNTIME_MODULES.get(Path(path).suffix, ()):
+    for module in _runtime(runtime).modules:
         try:
             importlib.import_module(module)
         except ImportError:
@@ -235,13 +282,12 @@ def import_runtime(path: str | Path) -> float:
     return (time.perf_counter_ns() - t0) / 1e6
 
 
-def load_artifact(path: str | Path, threads: int = 1, backend: str = "") -> LoadedModel:
+def load_artifact(path: str | Path, runtime: str, threads: int = 1, backend: str = "") -> LoadedModel:
+    """Load `path` with `runtime`, after checking that the runtime runs here."""
     path = Path(path)
+    why = support().why_not(runtime, backend.partition(":")[0])
+    if why:
+        raise UnsupportedArtifact(why)
     if not path.exists():
         raise FileNotFoundError(f"artifact not found: {path}")
-    loader = _LOADERS.get(path.suffix)
-    if loader is None:
-        raise UnsupportedArtifact(f"No host runtime for {path.suffix!r} files.")
-    if path.suffix in _TAKES_BACKEND:
-        return loader(path, threads, backend)
-    return loader(path, threads)
+    return _runtime(runtime).load(path, threads, backend)

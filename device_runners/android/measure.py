@@ -34,7 +34,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Callable
 
-from device_runners.android_probe import MARKER, Section, split_sections
+from device_runners.android.probe import MARKER, Section, split_sections
 from device_runners.sensors import (
     ODPM_SHELL,
     EnergySource,

@@ -1,4 +1,4 @@
-"""One measurement in a fresh process: `python -m device_runners.host_worker --request R --result O`.
+"""One measurement in a fresh process: `python -m device_runners.host.worker --request R --result O`.
 
 The host runner starts this module once per model and format, with an explicit argv and a clean
 environment, so no state (thread pools, allocator caches, JIT caches) leaks from one measurement
@@ -16,7 +16,7 @@ import traceback
 
 import numpy as np
 
-from device_runners import hostinfo, procinfo
+from device_runners import sensors
 from device_runners.contract import (
     STATUS_OK,
     STATUS_RUN_FAILED,
@@ -25,8 +25,8 @@ from device_runners.contract import (
     RunRequest,
     RunResult,
 )
-from device_runners import sensors
-from device_runners.host import THREAD_VARS
+from device_runners.host import system
+from device_runners.host.runner import THREAD_VARS
 from device_runners.timing import (
     SETTLE_MAX_S,
     planned_duration_s,
@@ -81,22 +81,25 @@ def warm_up(run_once, request: RunRequest) -> tuple[list[float], dict]:
 
 
 def measure(request: RunRequest) -> RunResult:
-    from device_runners.host_runtimes import UnsupportedArtifact, import_runtime, load_artifact
+    from device_runners.host.runtimes import UnsupportedArtifact, import_runtime, load_artifact
 
+    context: dict = {}
     if request.cpu_affinity:
-        os.sched_setaffinity(0, request.cpu_affinity)
-    # Load time is the runtime reading the artifact, not Python importing the runtime.
-    import_ms = import_runtime(request.artifact_path)
-    context: dict = {"rss_before_load_kb": procinfo.read_status_kb("VmRSS"), "pid": os.getpid(),
-                     "runtime_import_ms": import_ms}
+        note = system.set_affinity(request.cpu_affinity)
+        if note:
+            context["cpu_affinity_note"] = note
     try:
+        # Load time is the runtime reading the artifact, not Python importing the runtime.
+        context["runtime_import_ms"] = import_runtime(request.runtime)
+        context.update(rss_before_load_kb=system.read_status_kb("VmRSS"), pid=os.getpid())
         t0 = time.perf_counter_ns()
-        loaded = load_artifact(request.artifact_path, request.threads, backend=request.backend)
+        loaded = load_artifact(request.artifact_path, request.runtime, request.threads,
+                               backend=request.backend)
         load_ms = (time.perf_counter_ns() - t0) / 1e6
     except UnsupportedArtifact as exc:
         return RunResult.failed(request, _WORKER_DEVICE, STATUS_UNSUPPORTED, str(exc))
-    peak_load = procinfo.read_status_kb("VmHWM")
-    context["peak_rss_reset"] = procinfo.reset_peak_rss()
+    peak_load = system.peak_rss_kb()
+    context["peak_rss_reset"] = system.reset_peak_rss()
     context.update(loaded.details)
 
     inputs = make_inputs(request)
@@ -106,15 +109,16 @@ def measure(request: RunRequest) -> RunResult:
     first_ms = (time.perf_counter_ns() - t0) / 1e6
     warmup, context["warmup"] = warm_up(run_once, request)
     # Read after the warm-up, so frequencies are those the timed loop starts at.
-    context["cpu"] = hostinfo.cpu_context(os.sched_getaffinity(0))
+    cpus = system.current_affinity()
+    context["cpu"] = system.cpu_context(cpus if cpus is not None else range(os.cpu_count() or 1))
     context["thread_env"] = {v: os.environ[v] for v in THREAD_VARS if v in os.environ}
     # The runtime's own threads show whether it kept to the requested thread count. ("Threads:"
     # is a plain count; the status-line parser reads any numeric line.)
-    context["process_threads"] = procinfo.read_status_kb("Threads")
+    context["process_threads"] = system.read_status_kb("Threads")
     thermal_before = sensors.read_thermal()
     samples, energy_samples = timed_with_energy(run_once, request, warmup)
     thermal_after = sensors.read_thermal()
-    peak_inference = procinfo.read_status_kb("VmHWM")
+    peak_inference = system.peak_rss_kb()
     context["thermal_readings"] = {"before": thermal_before.to_dict(), "after": thermal_after.to_dict()}
     return RunResult(
         model=request.model,
@@ -124,9 +128,10 @@ def measure(request: RunRequest) -> RunResult:
         backend=request.backend,
         precision=request.precision,
         artifact_sha256=request.artifact_sha256,
+        runtime=request.runtime,
         runtime_versions=loaded.versions,
         threads=request.threads,
-        cpu_affinity=tuple(sorted(os.sched_getaffinity(0))),
+        cpu_affinity=system.current_affinity(),
         load_ms=load_ms,
         first_inference_ms=first_ms,
         warmup_samples_ms=tuple(warmup),
@@ -139,7 +144,7 @@ def measure(request: RunRequest) -> RunResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m device_runners.host_worker")
+    parser = argparse.ArgumentParser(prog="python -m device_runners.host.worker")
     parser.add_argument("--request", required=True)
     parser.add_argument("--result", required=True)
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Building the native runner (`device_runners/native/harness_runner`) with CMake.
+"""Building the native runner (harness_runner.cpp beside this file) with CMake.
 
 Two targets:
   host           against the ExecuTorch pip wheel's CMake package (prebuilt shared libraries);
@@ -20,7 +20,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-NATIVE_DIR = Path(__file__).with_name("native")
+from device_runners.errors import DeviceError
+
+NATIVE_DIR = Path(__file__).parent
 BINARY_NAME = "harness_runner"
 TARGETS = ("host", "android-arm64")
 
@@ -31,7 +33,7 @@ ANDROID_PLATFORM = "android-26"
 ANDROID_ABI = "arm64-v8a"
 
 
-class NativeBuildError(RuntimeError):
+class NativeBuildError(DeviceError):
     """The native runner cannot be built here; the message is one line saying what to do."""
 
 
@@ -119,7 +121,7 @@ def find_cmake() -> Path:
 
 def _check_target(target: str) -> None:
     if target not in TARGETS:
-        raise ValueError(f"unknown native target {target!r}; choose one of {', '.join(TARGETS)}")
+        raise NativeBuildError(f"unknown native target {target!r}; choose one of {', '.join(TARGETS)}")
 
 
 def _cmake_version(cmake: Path) -> tuple[int, int] | None:

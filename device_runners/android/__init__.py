@@ -1,0 +1,51 @@
+"""Android phones over adb: discovery, the runner, and everything it pushes and parses.
+
+    discovery.py         which phones are attached, and the one `--device` means
+    runner.py            AndroidRunner: open, prepare, gate, run, close
+    staging.py           sha256-checked pushes of tools and artifacts
+    measure.py           one trial as one shell script, and what its output means
+    adb.py               adbutils with a timeout on every call, and a phone that may leave
+    probe.py             properties, CPU clusters, battery and thermal state of a phone
+    catalog.py           devices.yaml: phones and SoCs the harness knows by name
+    litert_benchmark.py  TensorFlow's benchmark_model: its command line and its output
+
+`KIND` is what the harness lists: phones named by serial, catalog name or product model, and
+the `harness run` options only a phone takes (docs/android.md).
+"""
+
+from __future__ import annotations
+
+from device_runners.runner import DeviceKind, DeviceOption
+
+
+def _list_devices():
+    from device_runners.android.discovery import attached_devices
+
+    return attached_devices()
+
+
+def _open_runner(name, cooldown_s, options):
+    from device_runners.android.discovery import open_runner
+
+    return open_runner(name, cooldown_s, options)
+
+
+OPTIONS = (
+    DeviceOption("--native-runner", "native_runner", type="path",
+                 help="Android: the harness_runner binary to push (default: the android-arm64 "
+                      "build from `harness build-runner`)."),
+    DeviceOption("--benchmark-model", "benchmark_model", type="path",
+                 help="Android: TensorFlow's benchmark_model binary, to run .tflite."),
+    DeviceOption("--cleanup", "cleanup", type="flag",
+                 help="Android: remove everything pushed to the phone when the run ends."),
+    DeviceOption("--min-battery", "min_battery_pct", minimum=0, maximum=100,
+                 help="Android: refuse a phone below this battery % unless charging [20]."),
+    DeviceOption("--thermal-gate", "gate_c",
+                 help="Android: start a model only below this temperature, °C [45]."),
+    DeviceOption("--thermal-timeout", "gate_timeout_s", minimum=0,
+                 help="Android: longest wait for the thermal gate, s [180]."),
+    DeviceOption("--reconnect-timeout", "reconnect_timeout_s", minimum=0,
+                 help="Android: how long to wait for a phone that left, s [60]."),
+)
+
+KIND = DeviceKind("android", "Android phones over adb", _list_devices, _open_runner, OPTIONS)

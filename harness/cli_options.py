@@ -1,0 +1,106 @@
+"""Options and error handling shared by the `harness` commands, defined once and stacked on them.
+
+Device options are not listed here: each device kind declares its own (DeviceKind.options), and
+`DeviceOptionsCommand` adds them to `harness run` when it runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import click
+
+from device_runners.errors import DeviceError
+from harness.errors import HarnessError
+
+
+def translate_errors(fn):
+    """Turn the harness's and the device runners' own errors into one line on stderr and exit
+    code 1, once, here. Anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (HarnessError, DeviceError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def _parse_shape(ctx, param, text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter("give whole numbers separated by commas, e.g. 1,3,224,224") from None
+
+
+input_shape_option = click.option(
+    "--input-shape", default=None, callback=_parse_shape,
+    help="Input shape for external models, e.g. 1,3,224,224.",
+)
+
+
+db_option = click.option(
+    "--db", type=click.Path(dir_okay=False, path_type=Path), envvar="HARNESS_DB", default=None,
+    help="Results database (default results/harness.db, or $HARNESS_DB).",
+)
+
+
+weights_option = click.option(
+    "--weights", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="A local state dict (.pth or .safetensors) for the one model named by --models.",
+)
+
+
+calibration_option = click.option(
+    "--calibration-images", type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None, help="Images (or .npy arrays) to calibrate the int8 formats on; "
+                       "default: seeded random inputs.",
+)
+
+
+def cache_option(fn):
+    return click.option(
+        "--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="HARNESS_CACHE",
+        default=None, help="Artifact cache (default results/cache, or $HARNESS_CACHE).",
+    )(fn)
+
+
+def parse_affinity(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        return tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise click.BadParameter("give CPU numbers separated by commas, e.g. 0,1") from None
+
+
+def _click_option(option) -> click.Option:
+    """The click option for a device kind's `DeviceOption`; None means the runner's default."""
+    if option.type == "flag":
+        return click.Option([option.flag, option.dest], is_flag=True, help=option.help)
+    if option.type == "path":
+        kind = click.Path(dir_okay=False, path_type=Path)
+    elif option.minimum is not None or option.maximum is not None:
+        kind = click.FloatRange(option.minimum, option.maximum)
+    else:
+        kind = float
+    return click.Option([option.flag, option.dest], type=kind, default=None, help=option.help)
+
+
+class DeviceOptionsCommand(click.Command):
+    """A command that takes, besides its own options, every device kind's (harness.devices),
+    read when it runs: a kind added to that list brings its options along."""
+
+    def get_params(self, ctx):
+        from harness.devices import device_options
+
+        params = super().get_params(ctx)
+        help_option = self.get_help_option(ctx)
+        own = [p for p in params if p is not help_option and p.name != "help"]
+        device = [_click_option(o) for o in device_options()]
+        return own + device + [p for p in params if p not in own]
