@@ -71,13 +71,12 @@ def main() -> int:
     from harness.bench.stats import summarize
     from harness.export.base import get_format
     from harness.export.cache import ArtifactCache, default_cache_dir
-    from harness.export.pipeline import export_artifact
-    from harness.run import LazyModel
+    from harness.export.pipeline import export_artifact, lazy_model
     from harness.zoo import resolve_models
 
     [spec] = resolve_models(args.model)
     fmt = get_format(args.format)
-    artifact = export_artifact(spec, fmt, ArtifactCache(default_cache_dir()), LazyModel(spec, 0))
+    artifact = export_artifact(spec, fmt, ArtifactCache(default_cache_dir()), lazy_model(spec, 0))
     if not artifact.measurable:
         print(f"{args.model}/{args.format} did not export: {artifact.reason}")
         return 1

@@ -9,11 +9,20 @@ Schema versions (bump on any change, and say what changed):
   2  the request names the runtime that runs the artifact (`runtime`, required: executorch,
      litert, onnxruntime, torch, coreml), and runners dispatch on it, never on the format name
      or the file suffix; the result repeats it. Results of version 1 still read (runtime "").
+     Later, same version (the wire format did not change, and every result a runner wrote that
+     was sound already passes): JSON is strict both ways (no NaN or Infinity tokens, no number
+     out of a double's range); load_ms and first_inference_ms are >= 0 in the schema; and
+     `result_problems` refuses what the schema cannot say (see there).
+
+What the schema cannot express is checked in Python: `result_problems` (numbers that cannot be
+measurements) runs in `RunResult.from_dict`; `answer_mismatch` (a result for another cell than
+the request asked) needs the request, so the harness calls it where results enter.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +42,15 @@ STATUSES = (STATUS_OK, STATUS_UNSUPPORTED, STATUS_EXPORT_FAILED, STATUS_RUN_FAIL
 
 
 class ContractError(DeviceError):
-    """A request or result does not match the schema."""
+    """A request or result does not keep the contract.
+
+    `detail` is what is wrong without naming the object ("timed sample 3 is NaN"), for a
+    message that names it already ("the native runner's result is invalid: ...").
+    """
+
+    def __init__(self, message: str, detail: str = ""):
+        super().__init__(message)
+        self.detail = detail or message
 
 
 @lru_cache(maxsize=1)
@@ -50,8 +67,87 @@ def validate(kind: str, data: dict) -> None:
     try:
         jsonschema.validate(data, schema)
     except jsonschema.ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise ContractError(f"{kind} is invalid at {where}: {exc.message}") from None
+        where = _describe_path(tuple(exc.absolute_path))
+        what = exc.message
+        if exc.instance is None and exc.validator == "type" and "number" in exc.validator_value:
+            what = "null is not a number (a runner that writes NaN or infinity as null?)"
+        raise ContractError(f"{kind} is invalid at {where}: {what}", f"{where}: {what}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Strict JSON: NaN and infinity have no JSON spelling. Python writes and reads them as the tokens
+# NaN/Infinity by default; other runners' parsers refuse those, and a NaN sample would sort and
+# average as nonsense. So they are refused both ways, with the place named.
+
+
+def _describe_path(path: tuple) -> str:
+    """A place in a request or result as a user reads it: "timed sample 3", "energy/avg_power_w"."""
+    series = {"samples_ms": "timed sample", "warmup_samples_ms": "warm-up sample"}
+    if len(path) == 2 and path[0] in series and isinstance(path[1], int):
+        return f"{series[path[0]]} {path[1] + 1}"
+    return "/".join(str(p) for p in path) or "(top level)"
+
+
+def _is_finite(value) -> bool:
+    return isinstance(value, int) or math.isfinite(value)  # ints: any size, never NaN
+
+
+def _first_non_finite(data, path: tuple = ()) -> tuple[tuple, float] | None:
+    """The path and value of the first NaN or infinity in `data` (dicts, lists, tuples), if any."""
+    if isinstance(data, float) and not _is_finite(data):
+        return path, data
+    if isinstance(data, dict):
+        items = data.items()
+    else:
+        items = enumerate(data) if isinstance(data, (list, tuple)) else ()
+    for key, value in items:
+        found = _first_non_finite(value, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+def _show(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "infinite" if value > 0 else "minus infinity"
+
+
+def _refuse_constant(token: str):
+    raise ContractError(f"{token} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not _is_finite(value):
+        raise ContractError(f"{text} is beyond a double's range")
+    return value
+
+
+def _loads(kind: str, text: str) -> dict:
+    """`text` parsed as strict JSON; raises ContractError naming where a NaN or infinity is."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except ContractError:
+        found = _first_non_finite(json.loads(text))  # parsed again leniently, to say where
+        where, value = found if found is not None else ((), math.nan)
+        detail = f"{_describe_path(where)} is {_show(value)}, which JSON cannot hold"
+        raise ContractError(f"{kind} is invalid: {detail}", detail) from None
+    except ValueError as exc:  # json.JSONDecodeError
+        raise ContractError(f"{kind} is not JSON: {exc}", f"not JSON ({exc})") from None
+
+
+def _dumps(kind: str, data: dict) -> str:
+    """`data` as strict JSON; raises ContractError naming where a NaN or infinity is."""
+    try:
+        return json.dumps(data, allow_nan=False)
+    except ValueError:
+        found = _first_non_finite(data)
+        if found is None:
+            raise
+        where, value = found
+        detail = f"{_describe_path(where)} is {_show(value)}, which JSON cannot hold"
+        raise ContractError(f"{kind} cannot be written as JSON: {detail}", detail) from None
 
 
 def _from_dict(cls, data: dict):
@@ -103,7 +199,7 @@ class RunRequest:
         return d
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return _dumps("RunRequest", self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunRequest":
@@ -116,7 +212,7 @@ class RunRequest:
 
     @classmethod
     def from_json(cls, text: str) -> "RunRequest":
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(_loads("RunRequest", text))
 
 
 @dataclass(frozen=True)
@@ -220,10 +316,13 @@ class RunResult:
         return d
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict())
+        return _dumps("RunResult", self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RunResult":
+    def from_dict(cls, data: dict, check_problems: bool = True) -> "RunResult":
+        """The result `data` describes; raises ContractError if the schema or (unless
+        `check_problems` is False, for results admitted and stored earlier, which must always
+        read back) `result_problems` refuses it."""
         validate("RunResult", data)
         data = dict(data)
         data["device"] = DeviceInfo.from_dict(data["device"])
@@ -233,11 +332,16 @@ class RunResult:
         data["samples_ms"] = tuple(data.get("samples_ms") or ())
         if data.get("cpu_affinity") is not None:
             data["cpu_affinity"] = tuple(data["cpu_affinity"])
-        return _from_dict(cls, data)
+        result = _from_dict(cls, data)
+        problems = result_problems(result) if check_problems else []
+        if problems:
+            detail = "; ".join(problems)
+            raise ContractError(f"RunResult is invalid: {detail}", detail)
+        return result
 
     @classmethod
     def from_json(cls, text: str) -> "RunResult":
-        return cls.from_dict(json.loads(text))
+        return cls.from_dict(_loads("RunResult", text))
 
     @classmethod
     def failed(
@@ -257,3 +361,75 @@ class RunResult:
             cpu_affinity=request.cpu_affinity,
             error=error,
         )
+
+
+# ----------------------------------------------------------------------------------------------
+# What the schema cannot say
+
+ENERGY_FIGURES = ("joules_per_inference", "joules_per_inference_uncertainty", "avg_power_w",
+                  "avg_power_w_uncertainty", "idle_power_w", "duration_s")
+
+
+def _bad_time(value: float) -> str | None:
+    """What is wrong with a time in ms ("NaN", "-2 ms, below 0"), or None when it is sound."""
+    if not _is_finite(value):
+        return _show(value)
+    return f"{value:g} ms, below 0" if value < 0 else None
+
+
+def _series_problem(label: str, values: tuple[float, ...]) -> str | None:
+    """One line on the NaN, infinite or negative values of a series, naming the first."""
+    bad = [(i, why) for i, v in enumerate(values) if (why := _bad_time(v))]
+    if not bad:
+        return None
+    i, why = bad[0]
+    more = f" (and {len(bad) - 1} more of {len(values)} are NaN, infinite or negative)"
+    return f"{label} {i + 1} is {why}" + (more if len(bad) > 1 else "")
+
+
+def result_problems(result: RunResult) -> list[str]:
+    """Why `result` cannot be a measurement, one short sentence a problem; [] when sound.
+
+    An ok result needs a load time and a first-inference time, finite and >= 0; every sample,
+    timed and warm-up, finite and >= 0; and timed samples that are not all 0 (a clock that did
+    not advance). Any result's energy figures are finite where present. The schema checks the
+    rest (types, required fields, samples >= 0), but not NaN: JSON has none, Python does.
+    """
+    problems = []
+    if result.ok:
+        for name in ("load_ms", "first_inference_ms"):
+            value = getattr(result, name)
+            if value is None:
+                problems.append(f"{name} is missing")
+            elif why := _bad_time(value):
+                problems.append(f"{name} is {why}")
+        for label, values in (("timed sample", result.samples_ms),
+                              ("warm-up sample", result.warmup_samples_ms)):
+            problem = _series_problem(label, values)
+            if problem:
+                problems.append(problem)
+        n = len(result.samples_ms)
+        if n == 0:
+            problems.append("an ok result has no timed samples")
+        elif all(v == 0 for v in result.samples_ms):
+            what = "the only timed sample is" if n == 1 else f"all {n} timed samples are"
+            problems.append(f"{what} 0 ms: the runner's clock did not advance")
+    for name in ENERGY_FIGURES:
+        value = getattr(result.energy, name)
+        if value is not None and not _is_finite(value):
+            problems.append(f"energy {name} is {_show(value)}")
+    return problems
+
+
+def answer_mismatch(result: RunResult, request: RunRequest) -> str | None:
+    """One sentence when `result` answers another cell than `request` asked for: another model,
+    format or runtime (a version-1 result's runtime "" is not a mismatch). None when it matches.
+    """
+    pairs = [("model", result.model, request.model), ("format", result.format, request.format)]
+    if result.runtime:
+        pairs.append(("runtime", result.runtime, request.runtime))
+    wrong = [f"{name} {got!r} where {asked!r} was asked"
+             for name, got, asked in pairs if got != asked]
+    if not wrong:
+        return None
+    return "the result is for another cell than the request: " + ", ".join(wrong)

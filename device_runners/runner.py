@@ -196,6 +196,16 @@ class DeviceOption:
 
 
 @dataclass(frozen=True)
+class RunnerSettings:
+    """What every kind's runner is opened with, whatever its own options."""
+
+    cooldown_s: float = 0.0  # the pause between models, before the thermal wait
+    # What one measurement process may map (RLIMIT_AS) where the runner starts processes of
+    # its own (the host); None: no limit. A phone's runner leaves the phone's limits alone.
+    memory_limit_bytes: int | None = None
+
+
+@dataclass(frozen=True)
 class AttachedDevice:
     """One device a kind sees, with a line on how it is right now, for `harness devices`."""
 
@@ -213,7 +223,7 @@ class DeviceKind:
     """Everything the harness needs to know of one kind of device.
 
     `list_devices()` returns what is attached ([] when the kind's tooling is absent).
-    `open_runner(name, cooldown_s, options)` returns a ready runner when `name` means one of
+    `open_runner(name, settings, options)` returns a ready runner when `name` means one of
     this kind's devices, None when it means none of them, and raises `NoSuchDevice` when the
     name is this kind's (a catalog name) but no such device is attached, or another
     `DeviceError` when the device cannot be used. `options` holds only this kind's options
@@ -223,5 +233,5 @@ class DeviceKind:
     name: str
     description: str
     list_devices: Callable[[], list[AttachedDevice]]
-    open_runner: Callable[[str, float, Mapping[str, Any]], Runner | None]
+    open_runner: Callable[[str, RunnerSettings, Mapping[str, Any]], Runner | None]
     options: tuple[DeviceOption, ...] = ()

@@ -4,32 +4,32 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shlex
-import signal
-import sys
+import os
 import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.cli_options import (
-    DeviceOptionsCommand,
     cache_option,
     calibration_option,
+    console,
+    child_limits,
     db_option,
+    err_console,
+    export_timeout_option,
     input_shape_option,
-    parse_affinity,
+    memory_limit_option,
+    timeout_option,
     translate_errors,
     weights_option,
 )
+from harness.cli_cache import cache_group
+from harness.cli_run import run
 from harness.errors import HarnessError
 
-# Rich wraps to 80 columns when output is not a terminal; tables of model names need more.
-console = Console() if sys.stdout.isatty() else Console(width=200)
-err_console = Console(stderr=True)
 
 
 @click.group()
@@ -124,156 +124,6 @@ def build_runner(target, ndk, executorch_android):
     console.print(f"Native runner for {target}: {binary}")
 
 
-# --- run ------------------------------------------------------------------------------------
-
-
-class ProgressObserver:
-    """Shows one bar over the run's cells and what each cell is doing."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.task = None
-        self.run_id = None
-
-    def run_started(self, run_id, cells):
-        self.run_id = run_id
-        self.task = self.progress.add_task(f"run {run_id}", total=cells)
-
-    def cell_started(self, model, format, step):
-        self.progress.update(self.task, description=f"{step} {model} / {format}")
-
-    def cell_finished(self, record):
-        from harness.report.format import fmt_latency
-
-        self.progress.advance(self.task)
-        self.progress.console.print(f"  {record.model:<24} {record.format:<20} {fmt_latency(record)}"
-                                    + (f"  {record.reason}" if record.reason else ""))
-
-
-@main.command(cls=DeviceOptionsCommand)
-@click.option("--device", default="host", show_default=True,
-              help="host, a device id (adb serial, ...) or a catalog name; see `harness devices`.")
-@click.option("--models", "model_selector", default="all", show_default=True,
-              help="all, a family name, or a comma list of model names.")
-@click.option("--formats", "format_selector", default="executorch,tflite", show_default=True,
-              help="Comma list of formats, or all.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Runtime threads.")
-@click.option("--affinity", default=None, help="Pin to these CPUs, e.g. 0,1.")
-@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0),
-              help="Warm-up iterations (the minimum, with --warmup-until-settled).")
-@click.option("--warmup-until-settled", is_flag=True,
-              help="Warm up until the running median of 10 iterations moves less than 2%.")
-@click.option("--iterations", default=50, show_default=True, type=click.IntRange(1),
-              help="Minimum timed iterations per trial.")
-@click.option("--min-time", default=1.0, show_default=True, type=click.FloatRange(0),
-              help="Minimum seconds of timed iterations per trial.")
-@click.option("--trials", default=3, show_default=True, type=click.IntRange(1),
-              help="Independent trials per cell (fresh process on the host, fresh load on a device).")
-@click.option("--interleave", is_flag=True,
-              help="Alternate trials between cells (A, B, A, B...) so drift falls on all alike.")
-@click.option("--cooldown", default=0.0, show_default=True, type=click.FloatRange(0),
-              help="Seconds to pause between models, before the device's thermal gate.")
-@click.option("--timeout", default=600.0, show_default=True, type=click.FloatRange(1),
-              help="Seconds before one measurement is killed.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the random weights and inputs.")
-@input_shape_option
-@click.option("--leaderboard", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("results") / "leaderboard.md", show_default=True)
-@calibration_option
-@weights_option
-@db_option
-@cache_option
-@translate_errors
-def run(device, model_selector, format_selector, threads, affinity, warmup, warmup_until_settled,
-        iterations, min_time, trials, interleave, cooldown, timeout, seed, input_shape, leaderboard,
-        db, cache_dir, weights, calibration_images, **device_options):
-    """Export, run, measure and store every model in every format on one device."""
-    from harness.bench.protocol import BenchConfig
-    from harness.devices import open_runner
-    from harness.export.base import resolve_formats
-    from harness.export.cache import ArtifactCache, default_cache_dir
-    from harness.report.leaderboard import write_leaderboard
-    from harness.run import run_benchmarks
-    from harness.store import Store
-    from harness.zoo import resolve_models
-
-    specs = resolve_models(model_selector, input_shape, weights=weights)
-    formats = resolve_formats(format_selector)
-    runner = open_runner(device, cooldown, device_options)
-    config = BenchConfig(warmup_iterations=warmup, warmup_until_settled=warmup_until_settled,
-                         min_iterations=iterations, min_duration_s=min_time, trials=trials,
-                         interleave=interleave,
-                         threads=threads, cpu_affinity=parse_affinity(affinity), seed=seed,
-                         timeout_s=timeout)
-    cache = ArtifactCache(cache_dir or default_cache_dir())
-    # A device farm stops jobs with SIGTERM: treat it like Ctrl-C, so finished cells stay stored
-    # and the run is marked interrupted.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    with Store(db) as store:
-        log_path = store.path.parent / "logs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        handler = _log_to(log_path)
-        interrupted = False
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err_console) as progress:
-            observer = ProgressObserver(progress)
-            try:
-                run_benchmarks(specs, formats, runner, store, cache, config,
-                               argv=shlex.join(sys.argv), observer=observer,
-                               calibration_dir=calibration_images)
-            except KeyboardInterrupt:
-                interrupted = True
-            finally:
-                logging.getLogger("harness").removeHandler(handler)
-                runner.close()  # a phone's runner removes its trial files
-        run_id = observer.run_id
-        if run_id is None:
-            raise click.ClickException("Interrupted before the run started; nothing was stored.")
-        records = store.records(run_id)
-        _print_run_table(run_id, records)
-        write_leaderboard(store.latest_records(), leaderboard)
-        console.print(f"Run {run_id}: {len(records)} records in {store.path}; "
-                      f"leaderboard {leaderboard}; log {log_path}")
-        if interrupted:
-            raise click.ClickException(f"Interrupted: run {run_id} keeps its {len(records)} finished "
-                                       "records and is marked interrupted.")
-
-
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _log_to(path: Path) -> logging.Handler:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logger = logging.getLogger("harness")
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    return handler
-
-
-def _print_run_table(run_id, records):
-    from harness.report.leaderboard import (
-        COLUMNS,
-        group_by_device_format,
-        leaderboard_rows,
-        side_by_side_tables,
-    )
-
-    def print_table(title, columns, rows):
-        table = Table(title=title)
-        for col in columns:
-            table.add_column(col, overflow="fold")
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-
-    for device, fmt, group in group_by_device_format(records):
-        print_table(f"{device} / {fmt}  (run {run_id})", COLUMNS, leaderboard_rows(group))
-    for device, columns, rows in side_by_side_tables(records):
-        print_table(f"{device}: median ms, and the ratio to eager  (run {run_id})", columns, rows)
-
-
 # --- report and show ------------------------------------------------------------------------
 
 
@@ -287,7 +137,7 @@ def report(out, db):
     from harness.report.leaderboard import write_leaderboard
     from harness.store import Store
 
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         records = store.latest_records()
         if not records:
             raise HarnessError(f"No records in {store.path} yet; run `harness run` first.")
@@ -306,7 +156,7 @@ def show(run_id, samples, db):
     from harness.report.leaderboard import DETAIL_COLUMNS, detail_rows
     from harness.store import Store
 
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         info = store.get_run(run_id)
         records = store.records(info.id, recompute=True)
         console.print(f"Run {info.id}  status: {info.status}  device: {info.device_id} "
@@ -337,14 +187,17 @@ def show(run_id, samples, db):
 @click.option("--alpha", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Significance level of the Mann-Whitney U test.")
 @db_option
+@click.pass_context
 @translate_errors
-def compare(run_a, run_b, threshold, alpha, db):
+def compare(ctx, run_a, run_b, threshold, alpha, db):
     """Per cell, run B against run A (ids, prefixes or `latest`): ratio of medians with its 95% CI,
-    Mann-Whitney p and a verdict. Exits 1 when any cell got slower (or broke)."""
+    Mann-Whitney p and a verdict. Exits 0 when no cell got slower or broke, 3 when some did, 4
+    when the runs have no measured cell in common (harness.exit_codes)."""
+    from harness import exit_codes
     from harness.report.compare import COLUMNS, compare_runs, comparison_rows, rule_text, summary_line
     from harness.store import Store
 
-    with Store(db) as store:
+    with Store(db, readonly=True) as store:
         comparison = compare_runs(store, run_a, run_b, threshold=threshold, alpha=alpha)
     table = Table(title=f"B {comparison.run_b} vs A {comparison.run_a}")
     for col in COLUMNS:
@@ -357,7 +210,8 @@ def compare(run_a, run_b, threshold, alpha, db):
     console.print(f"Rule: {rule_text(threshold, alpha)}.")
     console.print(summary_line(comparison))
     if comparison.regressions:
-        sys.exit(1)
+        ctx.exit(exit_codes.SOME_FAILED)
+    ctx.exit(exit_codes.OK if comparison.compared else exit_codes.NOTHING_DONE)
 
 
 # --- export and cache -----------------------------------------------------------------------
@@ -390,92 +244,58 @@ def _export_log(path: Path):
               help="Comma list of formats, or all.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random weights.")
 @input_shape_option
+@timeout_option
+@export_timeout_option
+@memory_limit_option
 @calibration_option
 @weights_option
 @cache_option
+@click.pass_context
 @translate_errors
-def export_command(model_selector, format_selector, seed, input_shape, calibration_images, cache_dir,
-                   weights):
-    """Build every model in every format (cached), check numerics, print the matrix; run nothing."""
-    from harness.export.base import resolve_formats
+def export_command(ctx, model_selector, format_selector, seed, input_shape, timeout, export_timeout,
+                   memory_limit, calibration_images, cache_dir, weights):
+    """Build every model in every format (cached), check numerics, print the matrix; run nothing.
+
+    Exits 0 when every cell exported and passed its numerics check, 3 when some did not, 4 when
+    none did (harness.exit_codes)."""
+    from harness import exit_codes
+    from harness.export.base import ARTIFACT_OK, resolve_formats
     from harness.export.cache import ArtifactCache, default_cache_dir
-    from harness.export.pipeline import export_matrix
+    from harness.export.isolated import export_model
     from harness.report.export_matrix import render_matrix, summary_line
     from harness.zoo import resolve_models
 
     specs = resolve_models(model_selector, input_shape, weights=weights)
     formats = resolve_formats(format_selector)
+    limits = child_limits(timeout, export_timeout, memory_limit)
     artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
-    log_path = artifact_cache.root.parent / "logs" / f"export-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    log_path = (artifact_cache.root.parent / "logs"
+                / f"export-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+    artifacts = []
     with _export_log(log_path), Progress(TextColumn("{task.description}"), BarColumn(),
                                          MofNCompleteColumn(), TimeElapsedColumn(),
                                          console=err_console) as progress:
         task = progress.add_task("export", total=len(specs) * len(formats))
-
-        def cell_done(artifact):
-            progress.advance(task)
-            progress.console.print(f"  {artifact.model:<24} {artifact.format:<20} {artifact.status}"
-                                   + (f"  {artifact.reason}" if artifact.reason else ""), markup=False)
-
-        artifacts = export_matrix(specs, formats, artifact_cache, seed=seed,
-                                  calibration_dir=calibration_images, on_cell=cell_done)
+        for spec in specs:
+            exported = export_model(
+                spec, formats, artifact_cache, seed=seed, calibration_dir=calibration_images,
+                limits=limits, log_path=log_path,
+                on_step=lambda fmt, step, name=spec.name: progress.update(
+                    task, description=f"{step} {name} / {fmt or '-'}"))
+            for artifact in exported.artifacts.values():
+                artifacts.append(artifact)
+                progress.advance(task)
+                progress.console.print(f"  {artifact.model:<24} {artifact.format:<20} {artifact.status}"
+                                       + (f"  {artifact.reason}" if artifact.reason else ""), markup=False)
+                for note in artifact.notes:
+                    progress.console.print(f"  {'':<24} {'':<20} note: {note}", markup=False)
     console.print(render_matrix(artifacts))
     console.print(f"{summary_line(artifacts)}. Cache {artifact_cache.root}; log {log_path}")
+    ctx.exit(exit_codes.outcome_code(sum(a.status == ARTIFACT_OK for a in artifacts), len(artifacts)))
 
 
-@main.group("cache")
-def cache_group():
-    """The artifact cache shared by all formats."""
-
-
-@cache_group.command("ls")
-@cache_option
-@translate_errors
-def cache_ls(cache_dir):
-    """Every cached artifact, most recently used first, and whether it is stale."""
-    from harness.errors import UnknownFormatError
-    from harness.export.base import MissingExporter, get_format
-    from harness.export.cache import ArtifactCache, default_cache_dir, stale_because
-    from harness.report.export_matrix import fmt_size
-
-    artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
-    entries = artifact_cache.listing()
-    table = Table(title=f"Artifact cache {artifact_cache.root}")
-    for col in ("key", "model", "format", "status", "size", "last used", "stale"):
-        table.add_column(col, overflow="fold")
-    for e in entries:
-        try:
-            stale = stale_because(e.inputs, get_format(e.artifact.format).exporter_versions()) or ""
-        except UnknownFormatError:
-            stale = "format no longer exists"
-        except MissingExporter as exc:
-            stale = f"cannot tell: {exc}"
-        table.add_row(e.key[:12], e.artifact.model, e.artifact.format, e.artifact.status,
-                      fmt_size(e.size_bytes), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)),
-                      stale)
-    console.print(table)
-    console.print(f"{len(entries)} entries, {fmt_size(sum(e.size_bytes for e in entries)) if entries else '0 B'}")
-
-
-@cache_group.command("prune")
-@click.option("--stale", is_flag=True, help="Entries of other model sources or exporter versions than the current ones.")
-@click.option("--failed", is_flag=True, help="Failed exports, so the next export retries them.")
-@click.option("--older-than", type=click.FloatRange(0), default=None, metavar="DAYS",
-              help="Entries not used for this many days.")
-@click.option("--all", "everything", is_flag=True, help="Everything in the cache.")
-@cache_option
-@translate_errors
-def cache_prune(stale, failed, older_than, everything, cache_dir):
-    """Remove cache entries; say which with --stale, --failed, --older-than DAYS or --all."""
-    from harness.export.cache import ArtifactCache, default_cache_dir
-
-    if not (stale or failed or everything or older_than is not None):
-        raise click.UsageError("Say what to prune: --stale, --failed, --older-than DAYS or --all.")
-    artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
-    removed = artifact_cache.prune(older_than_days=older_than, stale=stale, failed=failed,
-                                   everything=everything)
-    console.print(f"Removed {removed} {'entry' if removed == 1 else 'entries'} from {artifact_cache.root}; "
-                  f"{len(artifact_cache.listing())} left.")
+main.add_command(run)
+main.add_command(cache_group)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,18 @@ Device options are not listed here: each device kind declares its own (DeviceKin
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from device_runners.errors import DeviceError
 from harness.errors import HarnessError
+
+# Rich wraps to 80 columns when output is not a terminal; tables of model names need more.
+console = Console() if sys.stdout.isatty() else Console(width=200)
+err_console = Console(stderr=True)
 
 
 def translate_errors(fn):
@@ -104,3 +110,25 @@ class DeviceOptionsCommand(click.Command):
         own = [p for p in params if p is not help_option and p.name != "help"]
         device = [_click_option(o) for o in device_options()]
         return own + device + [p for p in params if p not in own]
+
+
+timeout_option = click.option(
+    "--timeout", default=600.0, show_default=True, type=click.FloatRange(1),
+    help="Seconds before one measurement, or building one model, is stopped.")
+
+export_timeout_option = click.option(
+    "--export-timeout", default=3600.0, show_default=True, type=click.FloatRange(1),
+    help="Seconds before one format's export (and numerics check) is stopped.")
+
+memory_limit_option = click.option(
+    "--memory-limit", type=click.FloatRange(0), default=None, metavar="GIB",
+    help="Memory a model's export process may map, GiB (default 80% of this machine's; 0: no limit).")
+
+
+def child_limits(timeout: float, export_timeout: float, memory_limit: float | None):
+    """The limits of export children from the options above."""
+    from harness.export.isolated import ChildLimits, default_memory_limit
+
+    memory = default_memory_limit() if memory_limit is None else int(memory_limit * 2**30) or None
+    return ChildLimits(timeout_s=timeout, export_timeout_s=export_timeout, memory_limit_bytes=memory)
+

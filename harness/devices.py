@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from device_runners import android, host
 from device_runners.errors import NoSuchDevice
-from device_runners.runner import AttachedDevice, DeviceKind, DeviceOption, Runner
+from device_runners.runner import AttachedDevice, DeviceKind, DeviceOption, Runner, RunnerSettings
 from harness.errors import HarnessError, UnknownDeviceError
 
 log = logging.getLogger("harness.devices")
@@ -41,17 +41,19 @@ def device_options() -> list[DeviceOption]:
     return [option for kind in KINDS for option in kind.options]
 
 
-def open_runner(name: str, cooldown_s: float = 0.0, options: Mapping[str, Any] | None = None) -> Runner:
+def open_runner(name: str, settings: RunnerSettings | None = None,
+                options: Mapping[str, Any] | None = None) -> Runner:
     """The runner of the device `name` means, opened and ready.
 
     `options` holds every kind's options by `dest` (None or False when not given); one given
     for another kind than the device's is an error, so it is never silently ignored.
     """
+    settings = settings or RunnerSettings()
     given = {dest: value for dest, value in (options or {}).items() if value not in (None, False)}
     for kind in KINDS:
         mine = {option.dest for option in kind.options}
         try:
-            runner = kind.open_runner(name, cooldown_s, {k: v for k, v in given.items() if k in mine})
+            runner = kind.open_runner(name, settings, {k: v for k, v in given.items() if k in mine})
         except NoSuchDevice as exc:
             others = [d.label for other in KINDS if other is not kind for d in _listed(other)]
             raise UnknownDeviceError(name, others + exc.attached) from None

@@ -1,35 +1,46 @@
 """A benchmark run: every model in every format on one device, in independent trials.
 
-spec -> zoo model -> export (cached) -> runner, once per trial -> RunResults -> combined result
-and statistics -> stored record. Each record is stored the moment its cell finishes; the run row
-is closed as `complete`, or as `interrupted` when anything (Ctrl-C included) stops it early. A
-cell that fails to export or to run is a record with its status and reason, and the run goes on.
+spec -> export, in a child process per model (cached) -> runner, once per trial -> RunResults ->
+combined result and statistics -> stored record. Each record is stored the moment its cell
+finishes; the run row is closed as `complete`, or as `interrupted` when anything (Ctrl-C
+included) stops it early, and carries a heartbeat meanwhile. A cell that fails to build, export
+or run is a record with its status and reason, and the run goes on. A result that a runner got
+wrong (NaN samples, another model's name) is refused where it enters, as a failed trial.
+
+`resume` continues a stored run under its own id: cells stored `ok` are kept, the others are
+measured again and their new records replace the old ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-from torch import nn
 
 import harness
-from device_runners.contract import STATUS_UNSUPPORTED, RunRequest, RunResult
+from device_runners.contract import (
+    STATUS_OK,
+    STATUS_RUN_FAILED,
+    STATUS_UNSUPPORTED,
+    RunRequest,
+    RunResult,
+    answer_mismatch,
+    result_problems,
+)
 from device_runners.runner import ArtifactFile, GateReport, Runner, RuntimeSupport, attach_gate
 from harness.bench.protocol import BenchConfig, schedule
 from harness.bench.stats import measurement_warnings, summarize_trials
 from harness.bench.trials import combine_trials
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache
-from harness.export.pipeline import export_artifact
+from harness.export.isolated import ChildLimits, export_model
 from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, BenchmarkRecord, Store
-from harness.zoo.counting import count_macs, count_params
-from harness.zoo.registry import ModelSpec, create_model
+from harness.errors import StoreError
+from harness.zoo.registry import ModelSpec
 
+log = logging.getLogger("harness.run")
 
 class RunObserver:
     """Hooks the CLI uses to show progress; the library works without one."""
@@ -50,35 +61,24 @@ def git_sha() -> str | None:
     return out.stdout.strip() or None
 
 
-class LazyModel:
-    """Builds a model at most once, and only if some stage needs it (cache misses do)."""
-
-    def __init__(self, spec: ModelSpec, seed: int):
-        self.spec = spec
-        self.seed = seed
-        self._model: nn.Module | None = None
-
-    def __call__(self) -> nn.Module:
-        if self._model is None:
-            self._model = create_model(self.spec, seed=self.seed)
-        return self._model
-
-
-def model_info(spec: ModelSpec, cache: ArtifactCache, build: Callable[[], nn.Module]) -> dict:
-    """Params, MACs and published facts of a model; the counts are cached beside the artifacts."""
-    from harness.export.cache import _file_digest
-
-    digest = "-".join(_file_digest(f)[:12] for f in spec.source_digest_inputs())
-    path = cache.root / "model-info" / f"{spec.name}-{digest or 'nosource'}.json"
-    if path.exists():
-        counts = json.loads(path.read_text())
-    else:
-        model = build()
-        counts = {"params": count_params(model), "macs": count_macs(model, spec.input_shape)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(counts))
+def model_info(spec: ModelSpec, counts: dict) -> dict:
+    """Params, MACs (counted in the export child, cached) and the published facts of a model."""
     published = dataclasses.asdict(spec.published) if spec.published else None
     return {"family": spec.family, "input_size": spec.input_size, **counts, "published": published}
+
+
+def admit(result: RunResult, request: RunRequest) -> RunResult:
+    """The result as it enters the harness: a result with impossible numbers, or one answering
+    another cell than asked, becomes a failed trial saying what was wrong (its context kept)."""
+    problems = result_problems(result)
+    mismatch = answer_mismatch(result, request)
+    if mismatch:
+        problems.insert(0, mismatch)
+    if not problems:
+        return result
+    refused = RunResult.failed(request, result.device, STATUS_RUN_FAILED,
+                               "the runner's result was refused: " + "; ".join(problems))
+    return dataclasses.replace(refused, context=result.context)
 
 
 def interpret_sensors(result: RunResult) -> RunResult:
@@ -193,6 +193,18 @@ def measured_variants(fmt: FormatSpec, runner: Runner) -> tuple[str, ...]:
     return runner.variants(fmt.runtime) or ("",)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run builds its artifacts, beyond what `BenchConfig` says about measuring them."""
+
+    calibration_dir: Path | None = None  # images the int8 formats calibrate on
+    limits: ChildLimits = field(default_factory=ChildLimits)
+    log_path: Path | None = None  # where export children write; None: a private file
+    resume: str | None = None  # a stored run to continue under its id
+    run_id: str | None = None  # the id of a new run (default: a fresh one)
+    extra_config: dict = field(default_factory=dict)  # stored with the run, for `--resume`
+
+
 def run_benchmarks(
     specs: list[ModelSpec],
     formats: list[FormatSpec],
@@ -202,70 +214,93 @@ def run_benchmarks(
     config: BenchConfig,
     argv: str = "",
     observer: RunObserver | None = None,
-    calibration_dir: Path | None = None,
+    options: RunOptions | None = None,
 ) -> str:
     """Run the whole matrix; returns the run id. Re-raises KeyboardInterrupt after storing.
 
     Cells are measured in the order `harness.bench.protocol.schedule` gives: one cell's trials
     back to back, or (`config.interleave`) round-robin over all cells, every artifact exported
-    first so the rounds are alike. Before a measurement of another model than the last one
-    measured (and before the first), the runner's `gate()` runs (a pause between models and the
-    thermal wait); its report travels with the next trial's result. A cell is stored as soon as
-    its last trial is done, or its first failed; when the run is stopped, every cell with at
-    least one finished trial is stored, its reason saying how many of its trials ran.
-    `calibration_dir` holds the images int8 formats calibrate on (seeded random inputs without).
+    first so the rounds are alike. A model's formats are exported together, in one child
+    process (harness.export.isolated), before its first cell is measured. Before a measurement
+    of another model than the last one measured (and before the first), the runner's `gate()`
+    runs (a pause between models and the thermal wait); its report travels with the next
+    trial's result. A cell is stored as soon as its last trial is done, or its first failed;
+    when the run is stopped, every cell with at least one finished trial is stored, its reason
+    saying how many of its trials ran.
     """
     observer = observer or RunObserver()
+    options = options or RunOptions()
     support = runner.runtimes()
-    run_config = {
-        "bench": config.to_dict(),
-        "models": [s.name for s in specs],
-        "formats": [f.name for f in formats],
-        "calibration_images": str(calibration_dir) if calibration_dir else None,
-    }
-    run_id = store.begin_run(
-        device=dataclasses.asdict(runner.device),
-        config=run_config,
-        argv=argv,
-        git_sha=git_sha(),
-        harness_version=harness.__version__,
-    )
     cells = [Cell(spec, fmt, variant) for spec in specs for fmt in formats
              for variant in measured_variants(fmt, runner)]
+    replaced: dict[tuple[str, str], list[int]] = {}  # cell -> stored records its new one replaces
+    if options.resume:
+        run_id = options.resume
+        for record in store.records(run_id):
+            if record.status == STATUS_OK:
+                kept = next((c for c in cells if (c.spec.name, c.label) == (record.model, record.format)), None)
+                if kept is not None:
+                    kept.stored = True
+            else:
+                replaced.setdefault((record.model, record.format), []).append(record.id)
+        store.reopen_run(run_id)
+    else:
+        run_id = store.begin_run(
+            device=dataclasses.asdict(runner.device),
+            config={
+                "bench": config.to_dict(),
+                "models": [s.name for s in specs],
+                "formats": [f.name for f in formats],
+                "calibration_images": str(options.calibration_dir) if options.calibration_dir else None,
+                **options.extra_config,
+            },
+            argv=argv,
+            git_sha=git_sha(),
+            harness_version=harness.__version__,
+            run_id=options.run_id,
+        )
+    heartbeat = store.start_heartbeat(run_id)
     observer.run_started(run_id, len(cells))
-    builds: dict[str, LazyModel] = {}
-    infos: dict[str, dict] = {}
 
     def export(cell: Cell) -> None:
-        name = cell.spec.name
-        if name not in builds:
-            builds[name] = LazyModel(cell.spec, config.seed)
-            infos[name] = model_info(cell.spec, cache, builds[name])
-        cell.info = infos[name]
-        observer.cell_started(name, cell.label, "export")
-        cell.artifact = export_artifact(cell.spec, cell.fmt, cache, builds[name], seed=config.seed,
-                                        calibration_dir=calibration_dir)
-        prepare_cell(cell, runner, support, config)
+        """Export every format of the cell's model (one child), then prepare its cells."""
+        spec = cell.spec
+        mine = [c for c in cells if c.spec.name == spec.name]
+        wanted = list({c.fmt.name: c.fmt for c in mine if not c.stored}.values())
+        exported = export_model(
+            spec, wanted, cache, seed=config.seed, calibration_dir=options.calibration_dir,
+            limits=options.limits, log_path=options.log_path,
+            on_step=lambda fmt, step: observer.cell_started(spec.name, fmt or "-", step),
+        )
+        info = model_info(spec, exported.counts)
+        for c in mine:
+            c.info = info
+            c.artifact = exported.artifacts.get(c.fmt.name)
+            if c.artifact is not None:
+                prepare_cell(c, runner, support, config)
 
     def finish(cell: Cell, interrupted: bool = False) -> None:
         record = cell_record(run_id, cell, runner.device.device_id, config.trials, interrupted)
-        record = dataclasses.replace(record, id=store.add_record(record))
+        for note in cell.artifact.notes:
+            log.warning("%s/%s: %s", cell.spec.name, cell.label, note)
+        record_id = store.add_record(record, replaces=replaced.pop((cell.spec.name, cell.label), ()))
         cell.stored = True
-        observer.cell_finished(record)
+        observer.cell_finished(dataclasses.replace(record, id=record_id))
 
     status = RUN_INTERRUPTED
     try:
         if config.interleave:
             for cell in cells:
-                export(cell)
+                if not cell.prepared and not cell.stored:
+                    export(cell)
         last_model = None
         gate: GateReport | None = None  # reported with the next trial's result
         for index, trial in schedule(len(cells), config.trials, config.interleave):
             cell = cells[index]
-            if not cell.prepared:
-                export(cell)
             if cell.stored:
                 continue
+            if not cell.prepared:
+                export(cell)
             if cell.request is None:
                 finish(cell)
                 continue
@@ -273,7 +308,11 @@ def run_benchmarks(
                 observer.cell_started(cell.spec.name, cell.label, "cooldown")
                 gate = runner.gate()
             observer.cell_started(cell.spec.name, cell.label, f"trial {trial + 1}/{config.trials}")
-            result = attach_gate(runner.run(cell.request), gate)
+            result = admit(attach_gate(runner.run(cell.request), gate), cell.request)
+            if not result.ok:
+                evidence = result.context.get("worker_log") or result.context.get("runner_log") or ""
+                log.warning("%s/%s trial %d: %s: %s\n%s", cell.spec.name, cell.label, trial + 1,
+                            result.status, result.error, evidence)
             cell.trials.append(interpret_sensors(result))
             gate, last_model = None, cell.spec.name
             if cell.failed or len(cell.trials) == config.trials:
@@ -282,8 +321,17 @@ def run_benchmarks(
     except BaseException:
         for cell in cells:
             if cell.trials and not cell.stored:
-                finish(cell, interrupted=True)
+                try:
+                    finish(cell, interrupted=True)
+                except StoreError:  # the store failing is likely what stopped the run: say that
+                    log.exception("could not store %s/%s after the run stopped", cell.spec.name, cell.label)
         raise
     finally:
-        store.finish_run(run_id, status)
+        heartbeat.stop()
+        try:
+            store.finish_run(run_id, status)
+        except StoreError:
+            if status == RUN_COMPLETE:
+                raise
+            log.exception("could not mark run %s %s", run_id, status)  # the first error stands
     return run_id

@@ -61,10 +61,10 @@ class LoopbackRunner(Runner):
         self.closed = True
 
 
-def _open_runner(name, cooldown_s, options):
+def _open_runner(name, settings, options):
     if name != "loopback":
         return None
-    return LoopbackRunner(cooldown_s, split_torch=options.get("split_torch", False))
+    return LoopbackRunner(settings.cooldown_s, split_torch=options.get("split_torch", False))
 
 
 KIND = DeviceKind(

@@ -158,7 +158,7 @@ def test_compare_classifies_a_heavier_model_in_the_same_cell_as_slower(tmp_resul
         assert a.model == b.model == "tiny_models_tiny_convnet"  # the same cell
 
     slowed = cli.invoke(main, ["compare", first, heavy])
-    assert slowed.exit_code == 1, slowed.output
+    assert slowed.exit_code == 3, slowed.output  # harness.exit_codes.SOME_FAILED
     assert "1 slower" in slowed.output
     assert "Regressions: tiny_models_tiny_convnet/executorch" in slowed.output
     assert "artifact changed" in slowed.output

@@ -183,7 +183,8 @@ def test_cache_ls_and_prune(tiny_matrix, shared_cache, tmp_path):
 
     # One entry made from a model file that then changes (stale), one failed export.
     assert cli("export", "--models", f"{model_file}:tiny_convnet", "--formats", "eager").exit_code == 0
-    assert cli("export", "--models", f"{TESTS / 'tiny_models.py'}:unexportable", "--formats", "eager").exit_code == 0
+    # Nothing exported: exit code 4 (harness.exit_codes).
+    assert cli("export", "--models", f"{TESTS / 'tiny_models.py'}:unexportable", "--formats", "eager").exit_code == 4
     model_file.write_text(model_file.read_text().replace("nn.Conv2d(3, 8", "nn.Conv2d(3, 12").replace(
         "nn.BatchNorm2d(8)", "nn.BatchNorm2d(12)").replace("nn.Conv2d(8, 16", "nn.Conv2d(12, 16"))
     before = len(ArtifactCache(cache_dir).listing())

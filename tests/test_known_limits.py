@@ -7,9 +7,8 @@ from pathlib import Path
 from harness.export.base import Artifact, get_format
 from harness.export.cache import ArtifactCache
 from harness.export.known_limits import KNOWN_LIMITS, pinned_limit
-from harness.export.pipeline import export_artifact
+from harness.export.pipeline import export_artifact, lazy_model
 from harness.report.export_matrix import reason_text, status_text, summary_line, unexplained
-from harness.run import LazyModel
 from harness.zoo import resolve_models
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "formats.md"
@@ -46,7 +45,7 @@ def test_edgenext_int8_tflite_still_fails_the_pinned_way(tmp_path):
     """The smallest EdgeNeXt, exported for real: when LiteRT's int8 DIV learns to cope, this fails."""
     [spec] = resolve_models("edgenext_xx_small")
     artifact = export_artifact(spec, get_format("tflite-int8"), ArtifactCache(tmp_path),
-                               LazyModel(spec, seed=0))
+                               lazy_model(spec, seed=0))
     assert pinned_limit(artifact) is not None, (artifact.status, artifact.reason)
 
 
@@ -55,7 +54,7 @@ def test_convnext_tiny_int8_tflite_still_fails_the_pinned_way(tmp_path):
     the same 1x1x1xC bias but quantizes), so this exports convnext_tiny itself."""
     [spec] = resolve_models("convnext_tiny")
     artifact = export_artifact(spec, get_format("tflite-int8"), ArtifactCache(tmp_path),
-                               LazyModel(spec, seed=0))
+                               lazy_model(spec, seed=0))
     assert pinned_limit(artifact) is KNOWN_LIMITS[1], (artifact.status, artifact.reason)
 
 

@@ -59,7 +59,7 @@ def test_run_tiny_model_stores_records_and_a_second_run_exports_nothing(tmp_resu
 def test_a_model_that_cannot_export_is_a_row_and_the_run_goes_on(tmp_results):
     bad = f"{TESTS / 'tiny_models.py'}:unexportable"
     out = _run(["run", "--models", f"{bad},{TINY}", "--formats", "executorch", *FAST])
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 3, out.output  # some cells were not measured
     with Store() as store:
         records = {r.model: r for r in store.records(store.runs()[0].id)}
     assert records["tiny_models_unexportable"].status == "export_failed"
@@ -118,7 +118,7 @@ def test_ctrl_c_keeps_finished_records_and_marks_the_run_interrupted(tmp_path):
     time.sleep(3)  # now inside the second model's 30 s of timed iterations
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     out, err = proc.communicate(timeout=300)  # a long C++ export call defers the signal
-    assert proc.returncode == 1, (out, err)
+    assert proc.returncode == 130, (out, err)  # interrupted
     assert "Interrupted" in err
     with Store(db) as store:
         [run] = store.runs()

@@ -135,7 +135,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_samples(tmp_path):
     conn.close()
 
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         [rec] = store.records("r1", recompute=True)
         assert store.samples(rec.id) == list(result.samples_ms)
         assert store.samples(rec.id, trial=0) == list(result.samples_ms)

@@ -48,3 +48,46 @@ def unexportable() -> nn.Module:
 
 
 unexportable.input_shape = (1, 3, 8, 8)
+
+
+# Models that fail in the ways user code does; the harness must turn each into rows, not a crash.
+
+
+def raising_factory() -> nn.Module:
+    raise RuntimeError("this factory always fails")
+
+
+raising_factory.input_shape = (1, 3, 8, 8)
+
+
+class _FailingForward(nn.Module):
+    def forward(self, x):
+        raise ValueError("this forward always fails")
+
+
+def failing_forward() -> nn.Module:
+    return _FailingForward()
+
+
+failing_forward.input_shape = (1, 3, 8, 8)
+
+
+class _HangingForward(nn.Module):
+    def forward(self, x):
+        import time
+
+        while True:  # a forward that never returns
+            time.sleep(1)
+
+
+def hanging_forward() -> nn.Module:
+    return _HangingForward()
+
+
+hanging_forward.input_shape = (1, 3, 8, 8)
+
+
+def gray_convnet() -> nn.Module:
+    """One input channel, as grayscale models have."""
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(4, 10))

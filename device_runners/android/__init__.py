@@ -24,10 +24,10 @@ def _list_devices():
     return attached_devices()
 
 
-def _open_runner(name, cooldown_s, options):
+def _open_runner(name, settings, options):
     from device_runners.android.discovery import open_runner
 
-    return open_runner(name, cooldown_s, options)
+    return open_runner(name, settings, options)
 
 
 OPTIONS = (

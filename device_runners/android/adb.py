@@ -5,17 +5,23 @@ adbutils or the socket raised into one of two errors the runner acts on:
 
     DeviceGone        the phone is no longer in `adb devices` as "device" (unplugged, rebooting,
                       offline, unauthorized): the measurement is lost, wait for it to come back
+      AdbServerGone   a DeviceGone whose cause is the adb server itself, which stopped
+                      answering on its port: the phone may well be attached still
     DeviceCallFailed  the call failed or timed out while the phone stayed attached
 
 The adb server is found where adb itself looks: $ANDROID_ADB_SERVER_HOST and
-$ANDROID_ADB_SERVER_PORT, else 127.0.0.1:5037. Before anything else it is probed with a plain
-socket, because adbutils answers a refused connection by starting an adb server of its own;
-`harness devices` on a machine without one should list no phones, not start a daemon.
+$ANDROID_ADB_SERVER_PORT, else 127.0.0.1:5037. The harness never starts one: adbutils answers a
+refused connection by running `adb start-server` (AdbConnection._safe_connect), so the client
+`adb_client()` returns makes connections that do not (see there), and discovery probes the port
+with a plain socket first. `harness devices` on a machine without a server lists no phones, and
+a server that dies mid-run is reported, not silently replaced by a fresh one that has lost the
+phone's authorization state and every forward.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
 import time
@@ -41,6 +47,15 @@ class DeviceGone(Exception):
     """The phone left `adb devices` (or is there but not usable); the text says how it is."""
 
 
+class AdbServerGone(DeviceGone):
+    """The adb server stopped answering on its port: every call fails, the phone may be fine."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        super().__init__(f"the adb server at {host}:{port} stopped answering: restart it "
+                         "(`adb start-server`); the phone may still be attached")
+
+
 class DeviceCallFailed(Exception):
     """A call to a phone that is still attached failed; the text says which call and why."""
 
@@ -63,12 +78,50 @@ def adb_server_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:
 
 def adb_client(host: str | None = None, port: int | None = None,
                call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S):
-    """An adbutils client for the server at host:port (default: where adb looks)."""
-    import adbutils
-
+    """An adbutils client for the server at host:port (default: where adb looks) that never
+    starts an adb server: a refused connection is an error (`_client_class` says why)."""
     default_host, default_port = adb_server_address()
-    return adbutils.AdbClient(host=host or default_host, port=port or default_port,
-                              socket_timeout=call_timeout_s)
+    return _client_class()(host=host or default_host, port=port or default_port,
+                           socket_timeout=call_timeout_s)
+
+
+@functools.lru_cache(maxsize=1)
+def _client_class():
+    """adbutils.AdbClient with connections that never run `adb start-server`.
+
+    adbutils' AdbConnection._safe_connect runs `adb start-server` (whichever `adb` is first on
+    PATH, else the one bundled with adbutils) when the server refuses a connection, and
+    AdbClient.make_connection makes every connection that way. For the harness that is wrong
+    twice: a user who stopped adb did so on purpose, and a server that died mid-run would be
+    replaced behind their back by a new one that has to re-authorize the phone, while the
+    trial's failure would be blamed on the phone. So the client below makes connections that
+    only connect; a refused one raises adbutils' AdbConnectionError, which AdbLink turns into
+    AdbServerGone. (Defined on first use: adbutils is the optional `android` extra.)
+    """
+    import adbutils
+    from adbutils.errors import AdbTimeout
+
+    class ConnectionThatStartsNoServer(adbutils.AdbConnection):
+        def _safe_connect(self):
+            return self._create_socket()  # raises AdbConnectionError/AdbTimeout, starts nothing
+
+    class ClientThatStartsNoServer(adbutils.AdbClient):
+        def __init__(self, host: str, port: int, socket_timeout: float | None = None):
+            super().__init__(host=host, port=port, socket_timeout=socket_timeout)
+            self._default_timeout = socket_timeout
+
+        def make_connection(self, timeout: float | None = None):
+            # As AdbClient.make_connection, with the connection class above.
+            timeout = timeout or self._default_timeout
+            try:
+                connection = ConnectionThatStartsNoServer(self.host, self.port)
+            except TimeoutError:
+                raise AdbTimeout("connect to adb server timeout") from None
+            if timeout:
+                connection.conn.settimeout(timeout)
+            return connection
+
+    return ClientThatStartsNoServer
 
 
 @dataclass(frozen=True)
@@ -114,6 +167,11 @@ class AdbLink:
 
     # -- connection state -----------------------------------------------------------------------
 
+    def server_gone(self) -> AdbServerGone | None:
+        """The error to raise when the adb server does not answer on its port, else None."""
+        host, port = self.client.host, self.client.port
+        return None if adb_server_reachable(host, port) else AdbServerGone(host, port)
+
     def state(self) -> str:
         """adb's word for the phone: "device", "offline", "unauthorized", ... or "absent"."""
         host, port = self.client.host, self.client.port
@@ -142,6 +200,9 @@ class AdbLink:
         try:
             yield
         except _call_errors() as exc:
+            gone = self.server_gone()
+            if gone is not None:
+                raise gone from exc
             state = self.state()
             if state == "device":  # the server may not have noticed an unplug yet
                 time.sleep(_SETTLE_S)

@@ -23,7 +23,7 @@ from device_runners.android.catalog import PhoneSpec, load_catalog, normalize_na
 from device_runners.android.probe import PROBE_SHELL, PhoneProbe, device_info, parse_probe
 from device_runners.contract import DeviceInfo
 from device_runners.errors import NoSuchDevice
-from device_runners.runner import AttachedDevice
+from device_runners.runner import AttachedDevice, RunnerSettings
 
 PROBE_TIMEOUT_S = 30.0
 
@@ -90,7 +90,7 @@ def attached_devices() -> list[AttachedDevice]:
     return [AttachedDevice(phone.info, phone.describe_state(), phone.label) for phone in list_phones()]
 
 
-def open_runner(name: str, cooldown_s: float, options: Mapping[str, Any]):
+def open_runner(name: str, settings: RunnerSettings, options: Mapping[str, Any]):
     """The runner for `name`: an attached serial, a catalog name ("pixel7") or a product model.
 
     None when `name` means no phone at all (another kind of device may know it). Raises
@@ -112,7 +112,7 @@ def open_runner(name: str, cooldown_s: float, options: Mapping[str, Any]):
     if phone.probe is None:
         raise AndroidDeviceError(f"Phone {phone.serial} is {phone.describe_state()}.")
     runner = AndroidRunner(AdbLink(adb_client(host, port), phone.serial), phone.probe,
-                           cooldown_s=cooldown_s, **options)
+                           cooldown_s=settings.cooldown_s, **options)
     runner.open()
     return runner
 

@@ -24,8 +24,11 @@ run        one shell script per trial (measure.py): the idle baseline, the measu
 close      remove the trial files, or with `cleanup` everything the harness pushed.
 
 Faults: every adb call has a timeout (adb.py). A phone that leaves mid-trial gives that trial a
-`run_failed` result naming the disconnect, then the runner waits up to `reconnect_timeout_s`
-for the serial to come back and the run goes on; results already stored are never touched.
+`run_failed` result naming the disconnect (or the adb server, when it is the server that stopped
+answering), then the runner waits up to `reconnect_timeout_s` for the serial to come back and
+the run goes on; results already stored are never touched. A result that is no measurement (a
+NaN sample, a negative load time: contract.result_problems) is a `run_failed` result saying
+what was wrong; a failed trial keeps the tail of its program's log in `context["runner_log"]`.
 Errors a user can fix (battery too low, phone unusable) raise AndroidDeviceError, one line
 saying what to do.
 """
@@ -33,7 +36,6 @@ saying what to do.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 import uuid
@@ -41,7 +43,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device_runners.android import measure
-from device_runners.android.adb import AdbLink, AndroidDeviceError, DeviceCallFailed, DeviceGone
+from device_runners.android.adb import (
+    AdbLink,
+    AdbServerGone,
+    AndroidDeviceError,
+    DeviceCallFailed,
+    DeviceGone,
+)
 from device_runners.android.catalog import load_catalog
 from device_runners.android.litert_benchmark import benchmark_model_argv, parse_benchmark_output
 from device_runners.android.probe import (
@@ -52,6 +60,13 @@ from device_runners.android.probe import (
     fastest_cores,
     split_sections,
 )
+from device_runners.android.session import (
+    MIN_BATTERY_PCT,
+    SENSOR_PROBE,
+    check_battery,
+    find_sensor,
+    session_context,
+)
 from device_runners.android.staging import StagedFile, Staging
 from device_runners.contract import (
     STATUS_OK,
@@ -61,14 +76,12 @@ from device_runners.contract import (
     RunRequest,
     RunResult,
     ThermalInfo,
+    result_problems,
 )
 from device_runners.runner import ArtifactFile, GateReport, Runner, RuntimeSupport, pass_gate
 from device_runners.sensors import (
-    ODPM_RAILS_SHELL,
-    ODPM_SHELL,
     THERMAL_SHELL,
     THERMALSERVICE_SHELL,
-    SensorUnavailable,
     ThermalReading,
     parse_thermal_zones,
     parse_thermalservice,
@@ -77,9 +90,6 @@ from device_runners.sensors import (
 logger = logging.getLogger(__name__)
 
 WORKDIR = "/data/local/tmp/harness"
-# Below this charge a phone's governor and thermal policy change; the run is refused unless it
-# is charging (then the battery reading is skewed, and the record says so).
-MIN_BATTERY_PCT = 20
 # The thermal gate: hottest HAL temperature (CPU, GPU, skin, battery sensors) a model may start
 # at. Phone CPUs idle at 30-40 °C; 45 °C lets the SoC shed the last model's heat without
 # waiting for the skin to reach room temperature.
@@ -103,14 +113,8 @@ APPLE_ONLY_BACKENDS = ("coreml", "mps")
 TOOLS = {"executorch": "harness_runner", "litert": "benchmark_model"}
 NO_BENCHMARK_MODEL = ("LiteRT on Android runs in TensorFlow's benchmark_model: pass "
                       "--benchmark-model PATH (docs/android.md says where to get it)")
-
-_SENSOR_PROBE = (
-    f"echo {MARKER}odpm; {ODPM_SHELL} 2>/dev/null; "
-    f"echo {MARKER}rails; {ODPM_RAILS_SHELL} 2>/dev/null; "
-    f"echo {MARKER}battery; {measure.BATTERY_READING} 2>/dev/null; "
-    f"echo {MARKER}tools; for t in taskset timeout sha256sum; do "
-    'command -v $t >/dev/null 2>&1 && echo $t; done'
-)
+# Lines of a failed trial's program log kept in its context["runner_log"].
+RUNNER_LOG_LINES = 60
 
 
 @dataclass(frozen=True)
@@ -174,9 +178,10 @@ class AndroidRunner(Runner):
         if self._opened:
             return
         try:
-            self._check_battery()
+            note = check_battery(self.serial, self.probe.battery, self.min_battery_pct)
+            self._notes += [note] if note else []
             output = self.link.shell(
-                f"mkdir -p {WORKDIR}/bin {WORKDIR}/artifacts && echo {MARKER}ok; {_SENSOR_PROBE}",
+                f"mkdir -p {WORKDIR}/bin {WORKDIR}/artifacts && echo {MARKER}ok; {SENSOR_PROBE}",
                 timeout_s=PROBE_TIMEOUT_S,
             )
             parts = {s.name: s.text for s in split_sections(output.stdout)}
@@ -185,7 +190,8 @@ class AndroidRunner(Runner):
                     f"Cannot create {WORKDIR} on {self.serial}: {output.stderr.strip() or output.stdout.strip()}"
                 )
             self._tools = set(parts.get("tools", "").split())
-            self.sensor = self._find_sensor(parts)
+            self.sensor, notes = find_sensor(parts, self.catalog_entry)
+            self._notes += notes
             if "Thermal Status" not in self.probe.thermal_text:
                 self._thermal_command = THERMAL_SHELL  # Android 9 and older: kernel zones
         except DeviceGone as exc:
@@ -193,38 +199,6 @@ class AndroidRunner(Runner):
         except DeviceCallFailed as exc:
             raise AndroidDeviceError(f"Phone {self.serial} does not answer: {exc}.") from None
         self._opened = True
-
-    def _check_battery(self) -> None:
-        battery = self.probe.battery
-        if battery.level_pct is None or battery.level_pct >= self.min_battery_pct:
-            return
-        if battery.on_external_power:
-            self._notes.append(
-                f"battery at {battery.level_pct}% (below {self.min_battery_pct:g}%), charging"
-            )
-            return
-        raise AndroidDeviceError(
-            f"{self.serial}'s battery is at {battery.level_pct}%, below {self.min_battery_pct:g}%: "
-            "charge it first, or pass --min-battery 0 to measure anyway."
-        )
-
-    def _find_sensor(self, parts: dict[str, str]) -> measure.Sensor:
-        """ODPM when its counters read, else the battery, else none (with the reason)."""
-        problems = []
-        try:
-            return measure.odpm_sensor(parts.get("odpm", ""), parts.get("rails", ""))
-        except (ValueError, SensorUnavailable) as exc:
-            problems.append(f"ODPM: {exc}")
-        if self.catalog_entry is not None and self.catalog_entry.energy == "odpm":
-            self._notes.append(
-                f"{self.catalog_entry.name} has ODPM rail counters, but they did not read "
-                f"({problems[-1]}); energy comes from the battery instead"
-            )
-        try:
-            return measure.battery_sensor(parts.get("battery", ""))
-        except (ValueError, IndexError, SensorUnavailable) as exc:
-            problems.append(f"battery: {exc}")
-        return measure.no_sensor("no readable energy sensor on the phone (" + "; ".join(problems) + ")")
 
     # -- what runs here -------------------------------------------------------------------------
 
@@ -280,6 +254,9 @@ class AndroidRunner(Runner):
         self._ran_a_trial = True
         try:
             result = self._run(request)
+        except AdbServerGone as exc:
+            result = self._failed(request, f"{exc}; "
+                                  + self._await_reconnect("the server and the phone"))
         except DeviceGone as exc:
             result = self._failed(request, f"the phone disconnected during the trial: {exc}; "
                                   + self._await_reconnect())
@@ -289,6 +266,9 @@ class AndroidRunner(Runner):
 
     def _run(self, request: RunRequest) -> RunResult:
         if not self._attached():
+            gone = self.link.server_gone()
+            if gone is not None:
+                return self._failed(request, f"{gone} (since earlier in this run)")
             return self._failed(request, f"{self.serial} is not attached: it left earlier in "
                                 "this run and has not come back")
         why = self.runtimes().why_not(request.runtime, request.backend)
@@ -315,14 +295,18 @@ class AndroidRunner(Runner):
                               request_json=request_json, result_file="result.json")
         output = trial.output
         if output.timed_out:
-            return self._failed(request, f"timed out after {request.timeout_s:.0f} s; raise --timeout")
+            return self._failed(request, f"timed out after {request.timeout_s:.0f} s; raise "
+                                "--timeout", output.log)
         if not output.result.strip():
             return self._failed(request, "the native runner wrote no result "
-                                f"(exit code {output.exit_code}): {_tail(output.log)}")
+                                f"(exit code {output.exit_code}): {_tail(output.log)}", output.log)
         try:
-            result = RunResult.from_dict(json.loads(output.result))
-        except (ValueError, ContractError) as exc:
-            return self._failed(request, f"the native runner's result is invalid: {exc}")
+            result = RunResult.from_json(output.result)
+        except ContractError as exc:
+            return self._failed(request, f"the native runner's result is invalid: {exc.detail}",
+                                output.log)
+        if not result.ok:  # the runner's own failure: its log says more
+            result = _with_log(result, output.log)
         timed_s = result.context.get("timed_duration_s")
         context = {"runner_device": dataclasses.asdict(result.device), "staging": staging}
         return self._measured(request, result, trial, timed_s, len(result.samples_ms), context)
@@ -338,10 +322,12 @@ class AndroidRunner(Runner):
         trial = self._measure(request, benchmark_model_argv(tool.remote, artifact.remote, request))
         output = trial.output
         if output.timed_out:
-            return self._failed(request, f"timed out after {request.timeout_s:.0f} s; raise --timeout")
+            return self._failed(request, f"timed out after {request.timeout_s:.0f} s; raise "
+                                "--timeout", output.log)
         report = parse_benchmark_output(output.log)
         if not report.ok:
-            return self._failed(request, f"{report.failure()} (exit code {output.exit_code})")
+            return self._failed(request, f"{report.failure()} (exit code {output.exit_code})",
+                                output.log)
         result = RunResult(
             model=request.model,
             format=request.format,
@@ -359,6 +345,10 @@ class AndroidRunner(Runner):
             peak_rss_inference_kb=(round(report.peak_memory_mb * 1024)
                                    if report.peak_memory_mb is not None else None),
         )
+        problems = result_problems(result)
+        if problems:
+            return self._failed(request, "benchmark_model's figures are invalid: "
+                                + "; ".join(problems), output.log)
         context = {"benchmark_model": report.to_context(), "staging": staging}
         return self._measured(request, result, trial, report.timed_duration_s,
                               report.timed.count, context)
@@ -440,7 +430,7 @@ class AndroidRunner(Runner):
             return self._gone_since is None
         return False
 
-    def _await_reconnect(self) -> str:
+    def _await_reconnect(self, what: str = "it") -> str:
         """Wait up to reconnect_timeout_s for the phone; says how that went, for the reason."""
         start = time.monotonic()
         back = self.link.wait_until_attached(self.reconnect_timeout_s)
@@ -448,27 +438,19 @@ class AndroidRunner(Runner):
         self.staging.forget()
         if back:
             self._gone_since = None
-            return f"it came back after {waited:.1f} s and the run goes on"
+            return f"{what} came back after {waited:.1f} s and the run goes on"
         self._gone_since = time.monotonic()
-        return f"it did not come back within {self.reconnect_timeout_s:.0f} s"
+        return f"{what} did not come back within {self.reconnect_timeout_s:.0f} s"
 
-    def _failed(self, request: RunRequest, why: str) -> RunResult:
-        return RunResult.failed(request, self.device, STATUS_RUN_FAILED, why)
+    def _failed(self, request: RunRequest, why: str, log: str = "") -> RunResult:
+        return _with_log(RunResult.failed(request, self.device, STATUS_RUN_FAILED, why), log)
 
     def _unsupported(self, request: RunRequest, why: str) -> RunResult:
         return RunResult.failed(request, self.device, STATUS_UNSUPPORTED, why)
 
     def _with_session_context(self, result: RunResult) -> RunResult:
-        android = {
-            "serial": self.serial,
-            "fingerprint": self.probe.props.get("ro.build.fingerprint", ""),
-            "sdk": self.probe.props.get("ro.build.version.sdk", ""),
-            "abi": self.probe.props.get("ro.product.cpu.abi", ""),
-            "catalog": self.catalog_entry.key if self.catalog_entry else None,
-            "energy_source": self.sensor.name,
-            "battery_at_start": dataclasses.asdict(self.probe.battery),
-            "notes": list(self._notes),
-        }
+        android = session_context(self.serial, self.probe, self.catalog_entry, self.sensor,
+                                  self._notes)
         # The thermal block is the harness's to fill from the readings and the gate's wait.
         return dataclasses.replace(result, context={**result.context, "android": android},
                                    thermal=ThermalInfo())
@@ -493,3 +475,11 @@ def _default_native_runner() -> Path | None:
 def _tail(log: str, lines: int = 3) -> str:
     kept = [line.strip() for line in log.strip().splitlines() if line.strip()][-lines:]
     return " | ".join(kept) or "no output"
+
+
+def _with_log(result: RunResult, log: str) -> RunResult:
+    """`result` with the last lines of its program's log in context["runner_log"], if any."""
+    lines = [line.rstrip() for line in log.splitlines() if line.strip()][-RUNNER_LOG_LINES:]
+    if not lines:
+        return result
+    return dataclasses.replace(result, context={**result.context, "runner_log": "\n".join(lines)})

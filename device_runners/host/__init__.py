@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from device_runners.runner import AttachedDevice, DeviceKind, Runner
+from device_runners.runner import AttachedDevice, DeviceKind, Runner, RunnerSettings
 
 NAMES = ("host", "local")
 
@@ -25,12 +25,12 @@ def _list_devices() -> list[AttachedDevice]:
     return [AttachedDevice(describe_host(), state=state)]
 
 
-def _open_runner(name: str, cooldown_s: float, options: Mapping[str, Any]) -> Runner | None:
+def _open_runner(name: str, settings: RunnerSettings, options: Mapping[str, Any]) -> Runner | None:
     if name not in NAMES:
         return None
     from device_runners.host.runner import HostRunner
 
-    return HostRunner(cooldown_s=cooldown_s)
+    return HostRunner(cooldown_s=settings.cooldown_s, memory_limit_bytes=settings.memory_limit_bytes)
 
 
 KIND = DeviceKind("host", "this machine", _list_devices, _open_runner)

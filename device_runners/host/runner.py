@@ -2,7 +2,11 @@
 
 Like pyperf's workers, every measurement (one trial) is `python -m device_runners.host.worker`
 with an explicit argv and a clean environment (thread-count variables set to the request's
-value), the result coming back as a JSON file, and the worker killed on timeout.
+value), the result coming back as a JSON file, and the worker killed on timeout. A worker dies
+with the runner (process.py: PDEATHSIG on Linux, a watcher thread elsewhere), may be held to a
+memory limit, and works in a temporary directory `harness-run-<pid>-...` that the next runner
+removes if this one was killed before it could. A failed trial carries the last lines of the
+worker's stderr (its traceback) in `context["worker_log"]`.
 
 Before each model the harness calls `gate()`: a fixed pause (`cooldown_s`, 0 by default; only
 between models, not before the first), then the thermal gate, which waits until the hottest
@@ -13,16 +17,15 @@ thermal zone is below `gate_c`, for at most `gate_timeout_s`. A machine without 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from device_runners.contract import STATUS_RUN_FAILED, ContractError, RunRequest, RunResult
 from device_runners.errors import DeviceError
 from device_runners.host import runtimes, system
+from device_runners.host.process import child_preexec, describe_exit, remove_leftovers, temp_dir
 from device_runners.runner import GateReport, Runner, RuntimeSupport, pass_gate
 from device_runners.sensors import read_thermal
 
@@ -38,6 +41,11 @@ THERMAL_GATE_POLL_S = 1.0
 
 # Variables passed through to the worker; everything else is dropped.
 _KEEP_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH")
+
+TEMP_PREFIX = "harness-run-"
+# Lines of the worker's stderr a failed trial keeps (context["worker_log"]), and in its reason.
+WORKER_LOG_LINES = 60
+REASON_LOG_LINES = 3
 
 
 def wait_until_cool(
@@ -57,7 +65,8 @@ class HostRunner(Runner):
     """Runs artifacts on this machine (see the module docstring).
 
     `root` is where /sys and /proc are read from (the thermal gate and the load average), so
-    tests can point it at a temporary tree.
+    tests can point it at a temporary tree. `memory_limit_bytes` caps each worker's address
+    space (RLIMIT_AS); None leaves it to the machine.
     """
 
     def __init__(
@@ -66,15 +75,20 @@ class HostRunner(Runner):
         gate_c: float = THERMAL_GATE_C,
         gate_timeout_s: float = THERMAL_GATE_TIMEOUT_S,
         root: str | Path = "/",
+        memory_limit_bytes: int | None = None,
     ):
         if cooldown_s < 0 or gate_timeout_s < 0:
             raise DeviceError("cooldown_s and gate_timeout_s cannot be negative.")
+        if memory_limit_bytes is not None and memory_limit_bytes <= 0:
+            raise DeviceError("memory_limit_bytes must be positive.")
         self.device = system.describe_host()
         self.cooldown_s = cooldown_s
         self.gate_c = gate_c
         self.gate_timeout_s = gate_timeout_s
         self.root = root
+        self.memory_limit_bytes = memory_limit_bytes
         self._ran_a_trial = False  # the pause is between models: none before the first
+        remove_leftovers(TEMP_PREFIX)  # of runners killed before they could clean up
 
     def runtimes(self) -> RuntimeSupport:
         return runtimes.support()
@@ -104,10 +118,14 @@ class HostRunner(Runner):
         return dataclasses.replace(result, device=self.device, context={**result.context, **context})
 
     def _run_worker(self, request: RunRequest) -> RunResult:
-        with tempfile.TemporaryDirectory(prefix="harness-run-") as tmp:
-            request_path = Path(tmp) / "request.json"
-            result_path = Path(tmp) / "result.json"
-            request_path.write_text(request.to_json())
+        with temp_dir(TEMP_PREFIX) as tmp:
+            request_path = tmp / "request.json"
+            result_path = tmp / "result.json"
+            try:
+                request_path.write_text(request.to_json())
+            except ContractError as exc:
+                return self._failed(request,
+                                    f"the request cannot be sent to the worker: {exc.detail}")
             argv = [sys.executable, "-m", "device_runners.host.worker",
                     "--request", str(request_path), "--result", str(result_path)]
             try:
@@ -118,22 +136,43 @@ class HostRunner(Runner):
                     stderr=subprocess.PIPE,
                     timeout=request.timeout_s,
                     text=True,
+                    preexec_fn=child_preexec(self.memory_limit_bytes),
                 )
-            except subprocess.TimeoutExpired:
-                return RunResult.failed(
-                    request, self.device, STATUS_RUN_FAILED,
+            except subprocess.TimeoutExpired as exc:
+                return self._failed(
+                    request,
                     f"timed out after {request.timeout_s:.0f} s; raise --timeout or use a smaller model",
+                    exc.stderr,
                 )
             if not result_path.exists():
-                tail = (proc.stderr or "").strip().splitlines()[-3:]
-                why = " | ".join(tail) or f"exit code {proc.returncode}"
-                return RunResult.failed(
-                    request, self.device, STATUS_RUN_FAILED,
-                    f"worker died (exit code {proc.returncode}): {why}",
-                )
+                why = f"worker died ({describe_exit(proc.returncode)})"
+                tail = " | ".join(s.strip() for s in _last_lines(proc.stderr, REASON_LOG_LINES))
+                return self._failed(request, f"{why}: {tail}" if tail else why, proc.stderr)
             try:
-                data = json.loads(result_path.read_text())
-                result = RunResult.from_dict(data)
-            except (ValueError, ContractError) as exc:
-                return RunResult.failed(request, self.device, STATUS_RUN_FAILED, f"bad result: {exc}")
+                result = RunResult.from_json(result_path.read_text())
+            except ContractError as exc:
+                return self._failed(request, f"the worker's result is invalid: {exc.detail}",
+                                    proc.stderr)
+        if not result.ok:  # the worker's own failure: its traceback is on stderr
+            result = _with_log(result, proc.stderr)
         return result
+
+    def _failed(self, request: RunRequest, why: str,
+                stderr: str | bytes | None = None) -> RunResult:
+        return _with_log(RunResult.failed(request, self.device, STATUS_RUN_FAILED, why), stderr)
+
+
+def _last_lines(text: str | bytes | None, n: int) -> list[str]:
+    """The last `n` non-blank lines of `text` (bytes after a timeout: subprocess does not decode
+    what it read before the kill)."""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return [line.rstrip() for line in (text or "").splitlines() if line.strip()][-n:]
+
+
+def _with_log(result: RunResult, stderr: str | bytes | None) -> RunResult:
+    """`result` with the worker's last stderr lines in context["worker_log"], if it wrote any."""
+    lines = _last_lines(stderr, WORKER_LOG_LINES)
+    if not lines:
+        return result
+    return dataclasses.replace(result, context={**result.context, "worker_log": "\n".join(lines)})

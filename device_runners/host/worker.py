@@ -3,7 +3,8 @@
 The host runner starts this module once per model and format, with an explicit argv and a clean
 environment, so no state (thread pools, allocator caches, JIT caches) leaks from one measurement
 into the next. It writes the contract's RunResult JSON to the result file; runtimes may print
-what they like to stdout and stderr.
+what they like to stdout and stderr. A failure's traceback goes to stderr, whose last lines the
+runner keeps with the failed result. The worker exits when its parent does (process.py).
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from device_runners.contract import (
     STATUS_OK,
     STATUS_RUN_FAILED,
     STATUS_UNSUPPORTED,
+    ContractError,
     DeviceInfo,
     RunRequest,
     RunResult,
 )
 from device_runners.host import system
+from device_runners.host.process import watch_parent
 from device_runners.host.runner import THREAD_VARS
 from device_runners.timing import (
     SETTLE_MAX_S,
@@ -144,6 +147,7 @@ def measure(request: RunRequest) -> RunResult:
 
 
 def main(argv: list[str] | None = None) -> int:
+    watch_parent()  # before anything slow: an orphan must not go on measuring
     parser = argparse.ArgumentParser(prog="python -m device_runners.host.worker")
     parser.add_argument("--request", required=True)
     parser.add_argument("--result", required=True)
@@ -157,9 +161,15 @@ def main(argv: list[str] | None = None) -> int:
         error = f"{type(exc).__name__}: {exc}".strip()
         result = RunResult.failed(request, _WORKER_DEVICE, STATUS_RUN_FAILED, error)
         print(detail, file=sys.stderr)
+    try:
+        text = result.to_json()
+    except ContractError as exc:  # a NaN somewhere (a sensor, a runtime's detail): say where
+        print(f"the result cannot be written: {exc}", file=sys.stderr)
+        why = f"the worker's result cannot be written as JSON: {exc.detail}"
+        text = RunResult.failed(request, _WORKER_DEVICE, STATUS_RUN_FAILED, why).to_json()
     tmp = args.result + ".tmp"
     with open(tmp, "w") as f:
-        f.write(result.to_json())
+        f.write(text)
     os.replace(tmp, args.result)
     return 0
 

@@ -22,6 +22,9 @@ ARTIFACT_OK = "ok"
 ARTIFACT_EXPORT_FAILED = "export_failed"
 ARTIFACT_UNSUPPORTED = "unsupported"
 ARTIFACT_NUMERICS_FAILED = "numerics_failed"  # exported and measurable, but outputs disagree
+# The model itself could not be built (its factory or forward raised, its weights did not load,
+# it ran out of time or memory): every format of it fails this way, and nothing is cached.
+ARTIFACT_BUILD_FAILED = "build_failed"
 
 # The format modules, each registering its formats on import (like timm's models/__init__.py).
 FORMAT_MODULES = ("executorch", "tflite", "coreml", "onnx", "eager")
@@ -51,6 +54,9 @@ class Artifact:
     details: dict = field(default_factory=dict)
     reason: str = ""
     cached: bool = False
+    # What the user should know about how this artifact came to be ("exported again: the cached
+    # file did not match its sha256"); shown with the cell, stored with the record.
+    notes: tuple[str, ...] = ()
 
     @property
     def measurable(self) -> bool:
@@ -66,6 +72,7 @@ class Artifact:
         data = {k: v for k, v in data.items() if k in known}
         if data.get("numerics"):
             data["numerics"] = Numerics.from_dict(data["numerics"])
+        data["notes"] = tuple(data.get("notes") or ())
         return cls(**data)
 
     def with_(self, **changes) -> "Artifact":

@@ -95,6 +95,9 @@ def _to_model_input(chw: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray
 def image_calibration(directory: Path, input_shape: tuple[int, ...],
                       limit: int = MAX_CALIBRATION_IMAGES) -> CalibrationSet:
     directory = Path(directory)
+    if input_shape[1] != 3:
+        raise HarnessError(f"--calibration-images are RGB, but this model takes {input_shape[1]} "
+                           "input channel(s); leave the option out to calibrate on seeded random inputs.")
     image_module = _pillow()
     wanted = {".npy"} | (IMAGE_SUFFIXES if image_module else set())
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() in wanted)[:limit]

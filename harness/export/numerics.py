@@ -26,6 +26,9 @@ class Numerics:
     passed: bool
     min_cosine: float
     min_top5: float | None = None  # None: top-5 agreement reported, not gated
+    # Output values that are NaN or infinite; any fails the check, and then the cosine and the
+    # error are those of the finite values only (0 where none are), never NaN in a file.
+    nonfinite: int = 0
 
     @classmethod
     def from_dict(cls, data: dict) -> "Numerics":
@@ -95,16 +98,21 @@ def compare_outputs(
     if not isinstance(threshold, Threshold):
         threshold = Threshold(min_cosine=threshold, min_top5=None)
     errors, cosines, tops = [], [], []
+    nonfinite = 0
     for e, a in zip(expected, actual):
         a = np.asarray(a, dtype=np.float32).reshape(e.shape)
-        errors.append(float(np.max(np.abs(e - a))))
-        cosines.append(cosine(e, a))
+        bad = ~np.isfinite(a)
+        nonfinite += int(bad.sum())
+        if bad.any():
+            e, a = e[~bad], a[~bad]
+        errors.append(float(np.max(np.abs(e - a))) if a.size else 0.0)
+        cosines.append(cosine(e, a) if a.size else 0.0)
         t = top5_agreement(e, a)
         if t is not None:
             tops.append(t)
     worst_cos = min(cosines)
     top5 = float(np.mean(tops)) if tops else None
-    passed = worst_cos >= threshold.min_cosine
+    passed = worst_cos >= threshold.min_cosine and nonfinite == 0
     if threshold.min_top5 is not None and top5 is not None:
         passed = passed and top5 >= threshold.min_top5
     return Numerics(
@@ -115,12 +123,15 @@ def compare_outputs(
         passed=bool(passed),
         min_cosine=threshold.min_cosine,
         min_top5=threshold.min_top5,
+        nonfinite=nonfinite,
     )
 
 
 def numerics_miss(numerics: Numerics) -> str:
     """Why a check failed, in one line."""
     misses = []
+    if numerics.nonfinite:
+        misses.append(f"{numerics.nonfinite} output values are NaN or infinite")
     if numerics.cosine < numerics.min_cosine:
         misses.append(f"cosine {numerics.cosine:.5f} < {numerics.min_cosine}")
     if numerics.min_top5 is not None and numerics.top5_agreement is not None \

@@ -14,11 +14,13 @@ a machine where it runs (the cache copied to a Mac) checks it there and updates 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import logging
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -34,7 +36,7 @@ from harness.export.base import (
     FormatSpec,
     MissingExporter,
 )
-from harness.export.cache import ArtifactCache, key_inputs, key_of, sha256_of, size_of
+from harness.export.cache import ArtifactCache, Lookup, key_inputs, key_of, sha256_of, size_of
 from harness.export.calibration import calibration_set
 from harness.export.numerics import compare_outputs, eager_outputs, numerics_miss, seeded_inputs
 from harness.export.reasons import one_line_reason
@@ -102,6 +104,53 @@ def check_numerics(artifact: Artifact, fmt: FormatSpec, model: nn.Module, input_
     )
 
 
+@dataclass(frozen=True)
+class ExportPlan:
+    """What exporting `spec` to `fmt` needs: its cache key and what the cache holds there.
+
+    `ready` is the artifact to use as it is; None when the export (or a deferred numerics
+    check) has to run, which needs the model built.
+    """
+
+    key: str
+    inputs: dict
+    versions: dict[str, str]
+    calibration: object | None  # harness.export.calibration.CalibrationSet
+    lookup: Lookup
+    ready: Artifact | None
+
+
+def uncached_failure(spec: ModelSpec, fmt: FormatSpec, why: str) -> Artifact:
+    """A failed export that is not cached, because it says nothing about the model: a missing
+    exporter (installing the extra changes the key), a full disk, a killed export process."""
+    return Artifact(model=spec.name, format=fmt.name, status=ARTIFACT_EXPORT_FAILED, cache_key="",
+                    backend=fmt.backend, precision=fmt.precision, runtime=fmt.runtime, reason=why)
+
+
+def plan_export(spec: ModelSpec, fmt: FormatSpec, cache: ArtifactCache, seed: int = 0,
+                calibration_dir: Path | None = None) -> ExportPlan | Artifact:
+    """The plan of one export, or the failed artifact of a format whose exporter is missing.
+
+    Runs no model code: it hashes sources, reads calibration images and looks in the cache.
+    """
+    try:
+        versions = fmt.exporter_versions()
+    except MissingExporter as exc:
+        return uncached_failure(spec, fmt, str(exc))
+    calibration = calibration_set(calibration_dir, spec.input_shape) if fmt.needs_calibration else None
+    extra = {"calibration": calibration.digest} if calibration else None
+    inputs = key_inputs(spec, fmt, seed, extra, versions)
+    key = key_of(inputs)
+    lookup = cache.inspect(key)
+    hit = lookup.artifact
+    ready = hit if hit is not None and not (needs_check(hit) and not unchecked_here(fmt)) else None
+    return ExportPlan(key, inputs, versions, calibration, lookup, ready)
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def export_artifact(
     spec: ModelSpec,
     fmt: FormatSpec,
@@ -113,50 +162,67 @@ def export_artifact(
     """The cached artifact of `spec` in `fmt`, exported and checked first when not cached.
 
     `calibration_dir` only matters to formats with `needs_calibration`; without it they are
-    calibrated on seeded random inputs, and the artifact's details say which it was.
+    calibrated on seeded random inputs, and the artifact's details say which it was. A cached
+    entry that fails verification is exported again, and the artifact's `notes` say why.
+    `build_model` runs the user's model code: an error there is raised, not stored (the
+    harness runs this in a child process, harness.export.isolated, and reports it per model).
     """
+    plan = plan_export(spec, fmt, cache, seed, calibration_dir)
+    if isinstance(plan, Artifact):
+        return plan
+    if plan.ready is not None:
+        return plan.ready
+    hit = plan.lookup.artifact
+    if hit is not None:  # built where its runtime does not run: check it here, once
+        checked = check_numerics(hit, fmt, build_model(), spec.input_shape)
+        log.info("checked the numerics of cached %s/%s here: %s", spec.name, fmt.name, checked.status)
+        return cache.update(plan.key, checked)
+    notes = ()
+    if plan.lookup.problem:
+        notes = (f"exported again: the cached entry could not be trusted ({plan.lookup.problem})",)
+        log.warning("%s/%s: %s", spec.name, fmt.name, notes[0])
+    model = build_model()
+    staging = cache.staging_dir(plan.key)
     try:
-        versions = fmt.exporter_versions()
-    except MissingExporter as exc:  # nothing to cache: installing the extra changes the key
-        return Artifact(model=spec.name, format=fmt.name, status=ARTIFACT_EXPORT_FAILED,
-                        cache_key="", backend=fmt.backend, precision=fmt.precision,
-                        runtime=fmt.runtime, reason=str(exc))
-    calibration = calibration_set(calibration_dir, spec.input_shape) if fmt.needs_calibration else None
-    extra = {"calibration": calibration.digest} if calibration else None
-    inputs = key_inputs(spec, fmt, seed, extra, versions)
-    key = key_of(inputs)
-    hit = cache.lookup(key)
-    if hit is not None:
-        if needs_check(hit) and not unchecked_here(fmt):
-            checked = check_numerics(hit, fmt, build_model(), spec.input_shape)
-            log.info("checked the numerics of cached %s/%s here: %s", spec.name, fmt.name, checked.status)
-            return cache.update(key, checked)
-        return hit
-    staging = cache.staging_dir(key)
+        artifact = _export_into(staging, spec, fmt, model, plan, seed).with_(notes=notes)
+        return cache.commit(plan.key, staging, artifact, plan.inputs)
+    except BaseException as exc:
+        cache.discard(staging)
+        if not _disk_full(exc):
+            raise
+        log.error("export of %s to %s ran out of disk:\n%s", spec.name, fmt.name, traceback.format_exc())
+        return uncached_failure(spec, fmt, f"the disk holding {cache.root} is full ({exc.strerror}): "
+                                           "free space and run again").with_(notes=notes)
+
+
+def _export_into(staging: Path, spec: ModelSpec, fmt: FormatSpec, model: nn.Module,
+                 plan: ExportPlan, seed: int) -> Artifact:
+    """Export into the staging directory and check the numerics; a converter error becomes a
+    failed artifact (cached: it would fail the same way again), a full disk is raised."""
     path = staging / f"{spec.name}{fmt.suffix}"
     base = Artifact(
         model=spec.name,
         format=fmt.name,
         status=ARTIFACT_OK,
-        cache_key=key,
+        cache_key=plan.key,
         backend=fmt.backend,
         precision=fmt.precision,
         runtime=fmt.runtime,
-        exporter_versions=versions,
+        exporter_versions=plan.versions,
     )
     t0 = time.perf_counter()
     try:
-        model = build_model()
         example = torch.from_numpy(seeded_inputs(spec.input_shape, count=1, seed=seed)[0])
-        options = {"calibration": calibration} if calibration else {}
+        options = {"calibration": plan.calibration} if plan.calibration else {}
         details = dict(fmt.export(model, (example,), path, **options) or {})
     except Exception as exc:
+        if _disk_full(exc):
+            raise
         log.error("export of %s to %s failed:\n%s", spec.name, fmt.name, traceback.format_exc())
-        failed = base.with_(status=ARTIFACT_EXPORT_FAILED, reason=one_line_reason(exc),
-                            export_s=time.perf_counter() - t0)
-        return cache.commit(key, staging, failed, inputs)
-    if calibration:
-        details["calibration"] = calibration.record()
+        return base.with_(status=ARTIFACT_EXPORT_FAILED, reason=one_line_reason(exc),
+                          export_s=time.perf_counter() - t0)
+    if plan.calibration:
+        details["calibration"] = plan.calibration.record()
     artifact = base.with_(
         path=str(path),
         sha256=sha256_of(path),
@@ -170,7 +236,15 @@ def export_artifact(
     else:
         artifact = check_numerics(artifact, fmt, model, spec.input_shape)
     log.info("exported %s to %s: %s in %.1f s", spec.name, fmt.name, artifact.status, artifact.export_s)
-    return cache.commit(key, staging, artifact, inputs)
+    return artifact
+
+
+def lazy_model(spec: ModelSpec, seed: int = 0) -> Callable[[], nn.Module]:
+    """A builder that builds the model at most once, and only if an export needs it (a miss).
+
+    In-process, for library callers and tests; `harness run` and `harness export` build in a
+    child process instead (harness.export.isolated)."""
+    return functools.cache(lambda: create_model(spec, seed=seed))
 
 
 def export_matrix(
@@ -184,7 +258,7 @@ def export_matrix(
     """Every model in every format, model by model; each model is built at most once."""
     artifacts = []
     for spec in specs:
-        build = functools.cache(lambda spec=spec: create_model(spec, seed=seed))
+        build = lazy_model(spec, seed)
         for fmt in formats:
             artifact = export_artifact(spec, fmt, cache, build, seed=seed, calibration_dir=calibration_dir)
             artifacts.append(artifact)

@@ -155,6 +155,11 @@ class Comparison:
     def count(self, verdict: str) -> int:
         return sum(c.verdict == verdict for c in self.cells)
 
+    @property
+    def compared(self) -> int:
+        """Cells measured on both sides and given a verdict on their speed."""
+        return sum(c.verdict in (SLOWER, FASTER, NO_CHANGE) for c in self.cells)
+
 
 def _cell_key(r: BenchmarkRecord) -> tuple[str, str, str]:
     return (r.device_id, r.model, r.format)

@@ -48,7 +48,8 @@ def numerics_text(artifact: Artifact) -> str:
     if n is None:
         return "n/a"
     top5 = f" top5 {n.top5_agreement:.2f}" if n.top5_agreement is not None else ""
-    return f"cos {n.cosine:.5f}{top5} max|d| {n.max_abs_error:.2g}"
+    nonfinite = f" {n.nonfinite} NaN/inf" if n.nonfinite else ""
+    return f"cos {n.cosine:.5f}{top5} max|d| {n.max_abs_error:.2g}{nonfinite}"
 
 
 def _most_common(counts: dict[str, int]) -> str:

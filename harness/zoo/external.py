@@ -78,15 +78,17 @@ def external_spec(reference: str, input_shape: tuple[int, ...] | None) -> ModelS
     elif prefix.endswith(".py"):
         path = Path(prefix)
         factory, origin, name = _load_factory_from_file(path, attr), str(path.resolve()), f"{path.stem}_{attr}"
+        reference = f"{path.resolve()}:{attr}"
     else:
         factory, origin, name = _load_factory_from_module(prefix, attr), prefix, f"{prefix.rsplit('.', 1)[-1]}_{attr}"
     shape = input_shape or getattr(factory, "input_shape", None)
     if shape is None:
         raise HarnessError(f"{reference} needs --input-shape (e.g. --input-shape 1,3,224,224).")
     shape = tuple(int(v) for v in shape)
-    if len(shape) != 4 or shape[0] != 1 or shape[2] != shape[3]:
+    if len(shape) != 4 or shape[0] != 1 or shape[2] != shape[3] or min(shape) < 1:
         raise HarnessError(f"--input-shape {','.join(map(str, shape))} is not 1,C,S,S; "
-                           "the harness benchmarks batch 1 square images.")
+                           "the harness benchmarks batch 1 square images (C channels, S pixels).")
     return ModelSpec(
         name=name, family="external", input_size=shape[2], factory=factory, origin=origin,
+        input_channels=shape[1], reference=reference,
     )

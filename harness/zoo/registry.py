@@ -86,10 +86,14 @@ class ModelSpec:
     origin: str = "zoo"
     # A local state dict (.pth/.pt/.safetensors) of the training form, loaded instead of random weights.
     weights: str | None = None
+    input_channels: int = 3
+    # How `--models` named it, enough for another process to resolve the same spec: the zoo
+    # name, or an external reference with its file made absolute ("/abs/net.py:build").
+    reference: str = ""
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
-        return (1, 3, self.input_size, self.input_size)
+        return (1, self.input_channels, self.input_size, self.input_size)
 
     def source_digest_inputs(self) -> list[str]:
         """Files that define this model (source and weights); a change to any changes the artifact."""

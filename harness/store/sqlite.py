@@ -1,116 +1,48 @@
-"""The results database: SQLite, versioned schema, raw samples always kept.
-
-Every record is committed the moment it is measured, so an interrupted run keeps everything it
-finished. A run row starts as `running` and ends `complete` or `interrupted`; a run left
-`running` by a process that no longer exists is shown as interrupted.
-
-The derived columns of `records` (median, CI, unstable) are a convenience for queries; the truth
-is the `samples` table, and `records(..., recompute=True)` recomputes them from it.
-
-A record is one cell measured in one or more independent trials. `result_json` holds the
-combined result (`harness.bench.trials`), `trials_json` each trial's own result; both are stored
-without their samples, which live only in `samples`, one row per sample and trial, and are put
-back when a record is read.
-
-Schema versions (bump on any change, with a migration from the version before):
-  1  runs, records, samples(record_id, phase, idx, ms).
-  2  samples gain `trial` (part of the key); records gain `trials_json`. Version-1 samples
-     become trial 0; a version-1 record reads as one trial.
-"""
+"""The results database in SQLite (see the package docstring for what it guarantees)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from device_runners.contract import RunResult
-from harness.bench.stats import SampleStats, measurement_warnings, summarize_trials
+from device_runners.host.process import pid_alive
+from harness.bench.stats import measurement_warnings, summarize_trials
 from harness.errors import StoreError
+from harness.store.errors import strict_json, translate_sqlite_errors
+from harness.store.heartbeat import Heartbeat
+from harness.store.records import (
+    BenchmarkRecord,
+    RunInfo,
+    stats_from_json,
+    without_samples,
+)
+from harness.store.schema import (
+    MIGRATIONS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    schema_version,
+    statements,
+)
 
-SCHEMA_VERSION = 2
 DEFAULT_DB = Path("results") / "harness.db"
 
 RUN_RUNNING = "running"
 RUN_COMPLETE = "complete"
 RUN_INTERRUPTED = "interrupted"
+RUN_ABANDONED = "abandoned"  # derived when reading, never stored
 
-# The current schema, for a new database; older ones are brought here by _MIGRATIONS.
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE runs (
-    id TEXT PRIMARY KEY,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    status TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    device_json TEXT NOT NULL,
-    config_json TEXT NOT NULL,
-    argv TEXT NOT NULL,
-    git_sha TEXT,
-    harness_version TEXT,
-    hostname TEXT,
-    pid INTEGER
-);
-CREATE TABLE records (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    created_at REAL NOT NULL,
-    model TEXT NOT NULL,
-    format TEXT NOT NULL,
-    device_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    artifact_sha256 TEXT,
-    artifact_json TEXT NOT NULL,
-    result_json TEXT,
-    model_json TEXT NOT NULL,
-    median_ms REAL,
-    ci_low_ms REAL,
-    ci_high_ms REAL,
-    unstable INTEGER,
-    stats_json TEXT,
-    trials_json TEXT
-);
-CREATE INDEX records_by_run ON records(run_id);
-CREATE INDEX records_by_cell ON records(device_id, model, format);
-CREATE TABLE samples (
-    record_id INTEGER NOT NULL REFERENCES records(id),
-    phase TEXT NOT NULL,
-    trial INTEGER NOT NULL DEFAULT 0,
-    idx INTEGER NOT NULL,
-    ms REAL NOT NULL,
-    PRIMARY KEY (record_id, phase, trial, idx)
-) WITHOUT ROWID;
-"""
+# A `running` run whose heartbeat is older than this reads as abandoned: ten missed beats of
+# the default 30 s interval, so a busy disk or a long commit does not trip it.
+STALE_AFTER_S = 300.0
 
-# _MIGRATIONS[v] takes a database from version v to v + 1, inside the caller's transaction.
-_MIGRATIONS = {
-    1: """
-ALTER TABLE records ADD COLUMN trials_json TEXT;
-CREATE TABLE samples_v2 (
-    record_id INTEGER NOT NULL REFERENCES records(id),
-    phase TEXT NOT NULL,
-    trial INTEGER NOT NULL DEFAULT 0,
-    idx INTEGER NOT NULL,
-    ms REAL NOT NULL,
-    PRIMARY KEY (record_id, phase, trial, idx)
-) WITHOUT ROWID;
-INSERT INTO samples_v2(record_id, phase, trial, idx, ms) SELECT record_id, phase, 0, idx, ms FROM samples;
-DROP TABLE samples;
-ALTER TABLE samples_v2 RENAME TO samples;
-""",
-}
-
-
-def _statements(script: str) -> list[str]:
-    # executescript() would commit the open transaction first; a migration must be one unit.
-    return [s.strip() for s in script.split(";") if s.strip()]
+log = logging.getLogger("harness.store")
 
 
 def default_db_path() -> Path:
@@ -121,115 +53,100 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
-@dataclass(frozen=True)
-class RunInfo:
-    id: str
-    started_at: float
-    finished_at: float | None
-    status: str
-    device_id: str
-    device: dict
-    config: dict
-    argv: str
-    git_sha: str | None
-    harness_version: str | None
-
-
-@dataclass(frozen=True)
-class BenchmarkRecord:
-    """One cell of a run: a model in a format on a device, measured or with its reason."""
-
-    run_id: str
-    model: str
-    format: str
-    device_id: str
-    status: str
-    reason: str
-    artifact: dict
-    model_info: dict
-    result: RunResult | None = None  # all trials combined (harness.bench.trials)
-    stats: SampleStats | None = None
-    warnings: tuple[str, ...] = ()
-    id: int | None = None
-    created_at: float = field(default_factory=time.time)
-    trials: tuple[RunResult, ...] = ()  # each trial's own result, in order
-
-    @property
-    def trial_results(self) -> tuple[RunResult, ...]:
-        """Each trial's result; a record stored without trials counts its result as one."""
-        if self.trials:
-            return self.trials
-        return (self.result,) if self.result is not None else ()
-
-    @property
-    def unstable(self) -> bool:
-        return bool(self.warnings)
-
-
-def _without_samples(result: RunResult) -> dict:
-    """A result's dict minus its samples, which are stored in the `samples` table."""
-    data = result.to_dict()
-    data["samples_ms"] = []
-    data["warmup_samples_ms"] = []
-    return data
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
 
 class Store:
-    def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.conn = sqlite3.connect(str(self.path), timeout=30)
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.path} is not a usable results database ({exc}); "
-                "point --db (or HARNESS_DB) at another file."
-            ) from None
+    """The results database at `path` (default: $HARNESS_DB or results/harness.db).
 
-    def _schema_version(self) -> int | None:
-        has_meta = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-        if not has_meta:
-            return None
-        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0]) if row else None
+    `readonly=True` is for commands that only read: see the module docstring.
+    """
+
+    def __init__(self, path: str | Path | None = None, readonly: bool = False):
+        self.path = Path(path) if path else default_db_path()
+        self.readonly = readonly
+        self.conn: sqlite3.Connection | None = None
+        try:
+            if readonly:
+                self._open_for_reading()
+            else:
+                self._open_for_writing()
+        except BaseException:
+            if self.conn is not None:
+                self.conn.close()
+            raise
+
+    def _connect(self, target: str, uri: bool = False) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = sqlite3.connect(target, uri=uri, timeout=30)
+        self.conn.row_factory = sqlite3.Row
+
+    @translate_sqlite_errors
+    def _open_for_writing(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._connect(str(self.path))
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @translate_sqlite_errors
+    def _open_for_reading(self) -> None:
+        if not self.path.exists():
+            raise StoreError(f"No results database at {self.path}; run `harness run` first, or "
+                             "point --db (or HARNESS_DB) at one.")
+        uri = self.path.absolute().as_uri()
+        self._connect(uri + "?mode=ro", uri=True)
+        try:
+            version = schema_version(self.conn)
+        except sqlite3.OperationalError as exc:
+            # A WAL database needs its -shm file to be read; on read-only media nobody can
+            # create it, so SQLite cannot open it. Nothing can be writing there either, so the
+            # file is read as it is (immutable=1: no locks, no -shm).
+            if exc.sqlite_errorname != "SQLITE_CANTOPEN" or os.access(self.path.parent, os.W_OK):
+                raise  # another failure, or not read-only media
+            self._connect(uri + "?mode=ro&immutable=1", uri=True)
+            version = schema_version(self.conn)
+        if version is None:
+            raise StoreError(f"{self.path} is not a harness results database (it has no `meta` "
+                             "table with a schema_version); nothing was changed. Point --db (or "
+                             "HARNESS_DB) at the database `harness run` wrote.")
+        self._refuse_newer(version)
+        if version < SCHEMA_VERSION:
+            # Migrate a copy in memory; the file stays as it is.
+            memory = sqlite3.connect(":memory:")
+            self.conn.backup(memory)
+            self.conn.close()
+            self.conn = memory
+            self.conn.row_factory = sqlite3.Row
+            self._migrate()
+        # Writes through this connection fail (as a read-only database) instead of vanishing
+        # into the in-memory copy.
+        self.conn.execute("PRAGMA query_only=ON")
+
+    def _refuse_newer(self, version: int | None) -> None:
+        if version is not None and version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer harness (schema {version}, this one "
+                f"reads up to {SCHEMA_VERSION}); upgrade the harness or use another --db."
+            )
 
     def _migrate(self) -> None:
         """Create the schema, or bring an older one up to date, in one transaction."""
-        if self._schema_version() == SCHEMA_VERSION:
-            return  # the common case writes nothing, so a read-only database can be read
+        if schema_version(self.conn) == SCHEMA_VERSION:
+            return  # the common case writes nothing
         # IMMEDIATE takes the write lock first, so two processes opening one old database
         # cannot both migrate it: the second waits and then finds it current.
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            version = self._schema_version()
+            version = schema_version(self.conn)
+            self._refuse_newer(version)
             if version is None:
-                for statement in _statements(_SCHEMA):
+                for statement in statements(SCHEMA):
                     self.conn.execute(statement)
                 self.conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
                                   (str(SCHEMA_VERSION),))
-            elif version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} was written by a newer harness (schema {version}, this one "
-                    f"reads up to {SCHEMA_VERSION}); upgrade the harness or use another --db."
-                )
             elif version < SCHEMA_VERSION:
                 for v in range(version, SCHEMA_VERSION):
-                    for statement in _statements(_MIGRATIONS[v]):
+                    for statement in statements(MIGRATIONS[v]):
                         self.conn.execute(statement)
                 self.conn.execute("UPDATE meta SET value=? WHERE key='schema_version'",
                                   (str(SCHEMA_VERSION),))
@@ -239,9 +156,12 @@ class Store:
         self.conn.commit()
 
     @property
+    @translate_sqlite_errors
     def schema_version(self) -> int:
-        return self._schema_version() or SCHEMA_VERSION
+        """The schema of what this store reads (after an in-memory migration, the current)."""
+        return schema_version(self.conn) or SCHEMA_VERSION
 
+    @translate_sqlite_errors
     def close(self) -> None:
         self.conn.close()
 
@@ -253,29 +173,62 @@ class Store:
 
     # --- runs -------------------------------------------------------------------------------
 
+    @translate_sqlite_errors
     def begin_run(self, device: dict, config: dict, argv: str, git_sha: str | None,
                   harness_version: str, run_id: str | None = None) -> str:
         run_id = run_id or new_run_id()
+        now = time.time()
         with self.conn:
             self.conn.execute(
                 "INSERT INTO runs(id, started_at, status, device_id, device_json, config_json, argv,"
-                " git_sha, harness_version, hostname, pid) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (run_id, time.time(), RUN_RUNNING, device["device_id"], json.dumps(device),
-                 json.dumps(config), argv, git_sha, harness_version, socket.gethostname(), os.getpid()),
+                " git_sha, harness_version, hostname, pid, heartbeat_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, now, RUN_RUNNING, device["device_id"], strict_json(device),
+                 strict_json(config), argv, git_sha, harness_version, socket.gethostname(),
+                 os.getpid(), now),
             )
         return run_id
 
+    @translate_sqlite_errors
     def finish_run(self, run_id: str, status: str = RUN_COMPLETE) -> None:
         with self.conn:
             self.conn.execute(
                 "UPDATE runs SET status=?, finished_at=? WHERE id=?", (status, time.time(), run_id)
             )
 
+    @translate_sqlite_errors
+    def reopen_run(self, run_id: str) -> None:
+        """Set a stored run back to `running`, owned by this process, to add to it (resume)."""
+        with self.conn:
+            cur = self.conn.execute(
+                "UPDATE runs SET status=?, finished_at=NULL, hostname=?, pid=?, heartbeat_at=?"
+                " WHERE id=?", (RUN_RUNNING, socket.gethostname(), os.getpid(), time.time(), run_id))
+        if cur.rowcount == 0:
+            raise StoreError(f"No run {run_id!r} in {self.path} to reopen; `harness show latest` "
+                             "shows the newest.")
+
+    @translate_sqlite_errors
+    def heartbeat(self, run_id: str) -> None:
+        """Mark a running run as alive now."""
+        with self.conn:
+            self.conn.execute("UPDATE runs SET heartbeat_at=? WHERE id=?", (time.time(), run_id))
+
+    def start_heartbeat(self, run_id: str, interval_s: float = 30.0) -> Heartbeat:
+        """Keep `run_id` alive from a background thread until the returned object's `stop()`."""
+        if self.readonly:
+            raise StoreError(f"{self.path} was opened read-only; a run's heartbeat needs a writer.")
+        return Heartbeat(self.path, run_id, interval_s)
+
     def _run_status(self, row: sqlite3.Row) -> str:
-        if row["status"] == RUN_RUNNING and row["hostname"] == socket.gethostname():
-            if row["pid"] is not None and not _pid_alive(row["pid"]):
-                return RUN_INTERRUPTED
-        return row["status"]
+        if row["status"] != RUN_RUNNING:
+            return row["status"]
+        here = row["hostname"] == socket.gethostname()
+        if here and row["pid"] is not None and not pid_alive(row["pid"]):
+            return RUN_INTERRUPTED
+        last_beat = row["heartbeat_at"] if row["heartbeat_at"] is not None else row["started_at"]
+        if time.time() - last_beat > STALE_AFTER_S:
+            return RUN_ABANDONED
+        return RUN_RUNNING
 
     def _run_info(self, row: sqlite3.Row) -> RunInfo:
         return RunInfo(
@@ -289,12 +242,15 @@ class Store:
             argv=row["argv"],
             git_sha=row["git_sha"],
             harness_version=row["harness_version"],
+            heartbeat_at=row["heartbeat_at"],
         )
 
+    @translate_sqlite_errors
     def runs(self) -> list[RunInfo]:
         rows = self.conn.execute("SELECT * FROM runs ORDER BY started_at DESC").fetchall()
         return [self._run_info(r) for r in rows]
 
+    @translate_sqlite_errors
     def get_run(self, run_id: str) -> RunInfo:
         """A run by id or unique id prefix (`latest` for the newest)."""
         if run_id == "latest":
@@ -312,12 +268,20 @@ class Store:
 
     # --- records ----------------------------------------------------------------------------
 
-    def add_record(self, record: BenchmarkRecord) -> int:
-        """Store a record and its raw samples in one transaction; returns the record id."""
+    @translate_sqlite_errors
+    def add_record(self, record: BenchmarkRecord, replaces: tuple[int, ...] = ()) -> int:
+        """Store a record and its raw samples in one transaction; returns the record id.
+
+        `replaces`: ids of records this one supersedes (a resumed cell); they and their samples
+        are deleted in the same transaction, so a failure keeps them.
+        """
         result = record.result
         stats = record.stats
         trials = record.trial_results
         with self.conn:
+            for old_id in replaces:
+                self.conn.execute("DELETE FROM samples WHERE record_id=?", (old_id,))
+                self.conn.execute("DELETE FROM records WHERE id=?", (old_id,))
             cur = self.conn.execute(
                 "INSERT INTO records(run_id, created_at, model, format, device_id, status, reason,"
                 " artifact_sha256, artifact_json, result_json, model_json, median_ms, ci_low_ms,"
@@ -326,14 +290,14 @@ class Store:
                 (
                     record.run_id, record.created_at, record.model, record.format, record.device_id,
                     record.status, record.reason, record.artifact.get("sha256"),
-                    json.dumps(record.artifact),
-                    json.dumps(_without_samples(result)) if result else None,
-                    json.dumps(record.model_info),
+                    strict_json(record.artifact),
+                    strict_json(without_samples(result)) if result else None,
+                    strict_json(record.model_info),
                     stats.median if stats else None, stats.ci_low if stats else None,
                     stats.ci_high if stats else None,
                     int(record.unstable) if stats else None,
-                    json.dumps(stats.to_dict()) if stats else None,
-                    json.dumps([_without_samples(t) for t in trials]) if trials else None,
+                    strict_json(stats.to_dict()) if stats else None,
+                    strict_json([without_samples(t) for t in trials]) if trials else None,
                 ),
             )
             record_id = cur.lastrowid
@@ -345,8 +309,12 @@ class Store:
             self.conn.executemany(
                 "INSERT INTO samples(record_id, phase, trial, idx, ms) VALUES (?,?,?,?,?)", rows
             )
+            # A stored record is a sign of life too, should the heartbeat thread be starved.
+            self.conn.execute("UPDATE runs SET heartbeat_at=? WHERE id=? AND status=?",
+                              (time.time(), record.run_id, RUN_RUNNING))
         return record_id
 
+    @translate_sqlite_errors
     def samples(self, record_id: int, phase: str = "timed", trial: int | None = None) -> list[float]:
         """A record's samples of one phase: one trial's, or every trial's in trial order."""
         if trial is None:
@@ -359,6 +327,7 @@ class Store:
                 (record_id, phase, trial)).fetchall()
         return [r[0] for r in rows]
 
+    @translate_sqlite_errors
     def trial_samples(self, record_id: int, phase: str = "timed") -> list[list[float]]:
         """A record's samples of one phase, one list per trial."""
         by_trial: dict[int, list[float]] = {}
@@ -380,16 +349,16 @@ class Store:
         for i, data in enumerate(trial_dicts):
             data["samples_ms"] = timed[i] if i < len(timed) else []
             data["warmup_samples_ms"] = warmup[i] if i < len(warmup) else []
-            trials.append(RunResult.from_dict(data))
+            trials.append(RunResult.from_dict(data, check_problems=False))
         combined = json.loads(row["result_json"])
         # Version-1 records kept their samples in result_json as well; the table is the truth.
         combined["samples_ms"] = [v for t in timed for v in t]
         combined["warmup_samples_ms"] = [v for t in warmup for v in t]
-        return RunResult.from_dict(combined), tuple(trials)
+        return RunResult.from_dict(combined, check_problems=False), tuple(trials)
 
     def _record(self, row: sqlite3.Row, recompute: bool) -> BenchmarkRecord:
         result, trials = self._results(row)
-        stats = SampleStats.from_dict(json.loads(row["stats_json"])) if row["stats_json"] else None
+        stats = stats_from_json(row["stats_json"]) if row["stats_json"] else None
         if recompute and result is not None and result.samples_ms:
             stats = summarize_trials(self.trial_samples(row["id"]))
         return BenchmarkRecord(
@@ -409,6 +378,7 @@ class Store:
             trials=trials,
         )
 
+    @translate_sqlite_errors
     def records(self, run_id: str | None = None, recompute: bool = False) -> list[BenchmarkRecord]:
         if run_id is None:
             rows = self.conn.execute("SELECT * FROM records ORDER BY id").fetchall()
@@ -418,6 +388,7 @@ class Store:
             ).fetchall()
         return [self._record(r, recompute) for r in rows]
 
+    @translate_sqlite_errors
     def latest_records(self) -> list[BenchmarkRecord]:
         """The newest record of every (device, model, format) cell, across all runs."""
         rows = self.conn.execute(
