@@ -10,9 +10,14 @@ exporter source changed while the first pass ran is exported again, as the cache
 listed, and its time is not counted as the cache's.
 
     python benchmarks/export_matrix.py [--models all] [--formats all] [--cache-dir DIR]
+    python benchmarks/export_matrix.py --jobs 1,2 [--models ...] [--formats ...]
 
 Without --cache-dir the cache is a fresh temporary directory, removed at the end. Full traces of
 converter errors go to the log file named at the end.
+
+With `--jobs 1,2` it measures instead what parallel exports buy: the same cold matrix built the
+way `harness export --jobs N` builds it (one child process per model, N at a time) into a fresh
+cache per N, and each one's wall time beside the one-job time.
 """
 
 from __future__ import annotations
@@ -34,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="Cache to fill (must be empty for a cold first pass); default: a temporary one.")
     parser.add_argument("--log", type=Path, default=Path("results") / "logs" / "export-matrix.log")
+    parser.add_argument("--jobs", default=None,
+                        help="Comma list of job counts to compare cold matrix times for, e.g. 1,2.")
     args = parser.parse_args(argv)
+    if args.jobs:
+        return compare_jobs(args, [int(j) for j in args.jobs.split(",")])
 
     from harness.export.base import resolve_formats
     from harness.export.cache import ArtifactCache
@@ -110,6 +119,36 @@ def main(argv: list[str] | None = None) -> int:
     if temporary is not None:
         temporary.cleanup()
     return 0 if share <= TARGET_SHARE and not new else 1
+
+
+def compare_jobs(args, jobs_list: list[int]) -> int:
+    """Cold matrix wall time per job count, each into a fresh cache, as `harness export` builds."""
+    from harness.export.base import resolve_formats
+    from harness.export.cache import ArtifactCache
+    from harness.export.isolated import ChildLimits, default_memory_limit, export_all
+    from harness.report.export_matrix import summary_line
+    from harness.zoo import resolve_models
+
+    specs = resolve_models(args.models)
+    formats = resolve_formats(args.formats)
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{len(specs)} models x {len(formats)} formats, cold, one child process per model")
+    walls = {}
+    for jobs in jobs_list:
+        with tempfile.TemporaryDirectory(prefix=f"export-jobs{jobs}-") as tmp:
+            limits = ChildLimits(memory_limit_bytes=(default_memory_limit() or 0) // jobs or None)
+            t0 = time.perf_counter()
+            done = export_all(specs, lambda spec: formats, ArtifactCache(tmp), jobs=jobs,
+                              limits=limits, log_path=args.log)
+            walls[jobs] = time.perf_counter() - t0
+            artifacts = [a for e in done.values() for a in e.artifacts.values()]
+            print(f"--jobs {jobs}: {walls[jobs]:.1f} s wall ({summary_line(artifacts)}); "
+                  f"the cells' own export times add up to {sum(a.export_s for a in artifacts):.1f} s",
+                  flush=True)
+    base = walls[jobs_list[0]]
+    for jobs in jobs_list[1:]:
+        print(f"--jobs {jobs} against --jobs {jobs_list[0]}: {base / walls[jobs]:.2f}x faster")
+    return 0
 
 
 if __name__ == "__main__":

@@ -319,11 +319,14 @@ class RunResult:
         return _dumps("RunResult", self.to_dict())
 
     @classmethod
-    def from_dict(cls, data: dict, check_problems: bool = True) -> "RunResult":
-        """The result `data` describes; raises ContractError if the schema or (unless
-        `check_problems` is False, for results admitted and stored earlier, which must always
-        read back) `result_problems` refuses it."""
-        validate("RunResult", data)
+    def from_dict(cls, data: dict, check_problems: bool = True,
+                  check_schema: bool = True) -> "RunResult":
+        """The result `data` describes; raises ContractError if the schema (unless
+        `check_schema` is False) or `result_problems` (unless `check_problems` is False) refuses
+        it. Results admitted and stored earlier are read back with both off: they were checked
+        where they entered, and must always read back."""
+        if check_schema:
+            validate("RunResult", data)
         data = dict(data)
         data["device"] = DeviceInfo.from_dict(data["device"])
         data["energy"] = EnergyInfo.from_dict(data.get("energy") or {})

@@ -183,8 +183,9 @@ class Runner(Protocol):
 class DeviceOption:
     """A `harness run` option only one kind takes; the CLI builds the click option from it.
 
-    `type` is "path" (a file), "float" (with optional `minimum`/`maximum`) or "flag". The
-    default is always None (or False for a flag): the runner's own default applies then.
+    `type` is "path" (a file), "float" (with optional `minimum`/`maximum`), "flag" or "choice"
+    (one of `choices`). The default is always None (or False for a flag): the runner's own
+    default applies then.
     """
 
     flag: str  # --native-runner
@@ -193,6 +194,7 @@ class DeviceOption:
     type: str = "float"
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

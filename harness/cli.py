@@ -21,6 +21,8 @@ from harness.cli_options import (
     err_console,
     export_timeout_option,
     input_shape_option,
+    jobs_option,
+    resolve_jobs,
     memory_limit_option,
     timeout_option,
     translate_errors,
@@ -48,15 +50,16 @@ def main():
 def models(family, check):
     """The zoo: every registered model with its published facts."""
     from harness.report.format import fmt_count
-    from harness.zoo import list_models
+    from harness.zoo.index import zoo_index
 
-    specs = list_models(family)
-    if not specs:
+    entries = zoo_index(family)  # the index: listing the zoo imports no torch
+    if not entries:
         raise HarnessError(f"No family {family!r}; run `harness models` to see the families.")
     if check:
+        from harness.zoo import list_models
         from harness.zoo.check import check_models
 
-        rows = check_models(specs)
+        rows = check_models(list_models(family))
         table = Table(title="Zoo check: ours vs published")
         for col in ("model", "params ours", "params published", "Δ params", "MACs ours",
                     "MACs published", "Δ MACs", "verdict"):
@@ -75,7 +78,7 @@ def models(family, check):
     table = Table(title="Model zoo")
     for col in ("model", "family", "input", "params (pub.)", "MACs (pub.)", "top-1", "latency (pub.)"):
         table.add_column(col)
-    for s in specs:
+    for s in entries:
         p = s.published
         table.add_row(
             s.name, s.family, str(s.input_size),
@@ -148,17 +151,21 @@ def report(out, db):
 @main.command()
 @click.argument("run_id")
 @click.option("--samples", is_flag=True, help="Print every raw timed sample too.")
+@click.option("--recompute", is_flag=True,
+              help="Recompute every statistic and warning from the raw samples instead of "
+                   "showing the figures stored with each record.")
 @db_option
 @translate_errors
-def show(run_id, samples, db):
-    """One stored run: its context and every cell, statistics recomputed from raw samples."""
+def show(run_id, samples, recompute, db):
+    """One stored run: its context and every cell, with the statistics stored with it (computed
+    from the raw samples when it was stored; --recompute computes them again)."""
     from harness.report.format import fmt_context
     from harness.report.leaderboard import DETAIL_COLUMNS, detail_rows
     from harness.store import Store
 
     with Store(db, readonly=True) as store:
         info = store.get_run(run_id)
-        records = store.records(info.id, recompute=True)
+        records = store.records(info.id, recompute=recompute)
         console.print(f"Run {info.id}  status: {info.status}  device: {info.device_id} "
                       f"({info.device.get('cpu') or info.device.get('product_model')})")
         console.print(f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info.started_at))}"
@@ -247,13 +254,14 @@ def _export_log(path: Path):
 @timeout_option
 @export_timeout_option
 @memory_limit_option
+@jobs_option
 @calibration_option
 @weights_option
 @cache_option
 @click.pass_context
 @translate_errors
 def export_command(ctx, model_selector, format_selector, seed, input_shape, timeout, export_timeout,
-                   memory_limit, calibration_images, cache_dir, weights):
+                   memory_limit, jobs, calibration_images, cache_dir, weights):
     """Build every model in every format (cached), check numerics, print the matrix; run nothing.
 
     Exits 0 when every cell exported and passed its numerics check, 3 when some did not, 4 when
@@ -261,13 +269,14 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
     from harness import exit_codes
     from harness.export.base import ARTIFACT_OK, resolve_formats
     from harness.export.cache import ArtifactCache, default_cache_dir
-    from harness.export.isolated import export_model
+    from harness.export.isolated import export_all
     from harness.report.export_matrix import render_matrix, summary_line
     from harness.zoo import resolve_models
 
     specs = resolve_models(model_selector, input_shape, weights=weights)
     formats = resolve_formats(format_selector)
-    limits = child_limits(timeout, export_timeout, memory_limit)
+    jobs = resolve_jobs(jobs)
+    limits = child_limits(timeout, export_timeout, memory_limit, jobs)
     artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
     log_path = (artifact_cache.root.parent / "logs"
                 / f"export-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
@@ -276,12 +285,8 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
                                          MofNCompleteColumn(), TimeElapsedColumn(),
                                          console=err_console) as progress:
         task = progress.add_task("export", total=len(specs) * len(formats))
-        for spec in specs:
-            exported = export_model(
-                spec, formats, artifact_cache, seed=seed, calibration_dir=calibration_images,
-                limits=limits, log_path=log_path,
-                on_step=lambda fmt, step, name=spec.name: progress.update(
-                    task, description=f"{step} {name} / {fmt or '-'}"))
+
+        def model_done(spec, exported):
             for artifact in exported.artifacts.values():
                 artifacts.append(artifact)
                 progress.advance(task)
@@ -289,6 +294,13 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
                                        + (f"  {artifact.reason}" if artifact.reason else ""), markup=False)
                 for note in artifact.notes:
                     progress.console.print(f"  {'':<24} {'':<20} note: {note}", markup=False)
+
+        export_all(specs, lambda spec: formats, artifact_cache, jobs=jobs, on_done=model_done,
+                   seed=seed, calibration_dir=calibration_images, limits=limits, log_path=log_path,
+                   on_step=lambda name, fmt, step: progress.update(
+                       task, description=f"{step} {name} / {fmt or '-'}"))
+    order = {spec.name: i for i, spec in enumerate(specs)}  # the matrix in the order asked
+    artifacts.sort(key=lambda a: (order[a.model], [f.name for f in formats].index(a.format)))
     console.print(render_matrix(artifacts))
     console.print(f"{summary_line(artifacts)}. Cache {artifact_cache.root}; log {log_path}")
     ctx.exit(exit_codes.outcome_code(sum(a.status == ARTIFACT_OK for a in artifacts), len(artifacts)))

@@ -91,6 +91,8 @@ def _click_option(option) -> click.Option:
         return click.Option([option.flag, option.dest], is_flag=True, help=option.help)
     if option.type == "path":
         kind = click.Path(dir_okay=False, path_type=Path)
+    elif option.type == "choice":
+        kind = click.Choice(option.choices)
     elif option.minimum is not None or option.maximum is not None:
         kind = click.FloatRange(option.minimum, option.maximum)
     else:
@@ -122,13 +124,30 @@ export_timeout_option = click.option(
 
 memory_limit_option = click.option(
     "--memory-limit", type=click.FloatRange(0), default=None, metavar="GIB",
-    help="Memory a model's export process may map, GiB (default 80% of this machine's; 0: no limit).")
+    help="Memory one export process or one trial may map, GiB (default 80% of this machine's, "
+         "shared by --jobs; 0: no limit).")
+
+jobs_option = click.option(
+    "--jobs", type=click.IntRange(1), default=None,
+    help="Models exported at once, each in a process of its own [the number of cores]; "
+         "measurements always run alone, after the exports.")
 
 
-def child_limits(timeout: float, export_timeout: float, memory_limit: float | None):
-    """The limits of export children from the options above."""
+def child_limits(timeout: float, export_timeout: float, memory_limit: float | None, jobs: int = 1):
+    """The limits of export children from the options above; the default memory is shared by
+    the `jobs` children that may run at once."""
     from harness.export.isolated import ChildLimits, default_memory_limit
 
-    memory = default_memory_limit() if memory_limit is None else int(memory_limit * 2**30) or None
+    if memory_limit is None:
+        memory = default_memory_limit()
+        memory = memory // jobs if memory else None
+    else:
+        memory = int(memory_limit * 2**30) or None
     return ChildLimits(timeout_s=timeout, export_timeout_s=export_timeout, memory_limit_bytes=memory)
+
+
+def resolve_jobs(jobs: int | None) -> int:
+    from harness.export.isolated import default_jobs
+
+    return jobs or default_jobs()
 

@@ -28,6 +28,8 @@ from harness.cli_options import (
     db_option,
     err_console,
     export_timeout_option,
+    jobs_option,
+    resolve_jobs,
     input_shape_option,
     memory_limit_option,
     parse_affinity,
@@ -38,7 +40,7 @@ from harness.cli_options import (
 from harness.errors import HarnessError
 
 # Options that may differ when a run is resumed: where things are, not what is measured.
-FREE_ON_RESUME = ("resume", "db", "cache_dir", "leaderboard")
+FREE_ON_RESUME = ("resume", "db", "cache_dir", "leaderboard", "jobs")
 
 
 class ProgressObserver:
@@ -124,6 +126,7 @@ def resumed_params(ctx: click.Context, stored: dict) -> dict:
 @timeout_option
 @export_timeout_option
 @memory_limit_option
+@jobs_option
 @click.option("--seed", default=0, show_default=True, help="Seed of the random weights and inputs.")
 @input_shape_option
 @click.option("--leaderboard", type=click.Path(dir_okay=False, path_type=Path),
@@ -163,6 +166,7 @@ def _run(store, params: dict) -> int:
     from harness.zoo import resolve_models
 
     p = params
+    jobs = resolve_jobs(p["jobs"])
     specs = resolve_models(p["model_selector"], p["input_shape"], weights=p["weights"])
     formats = resolve_formats(p["format_selector"])
     device_options = {o: p[o] for o in _device_option_names() if o in p}
@@ -177,15 +181,17 @@ def _run(store, params: dict) -> int:
     log_path = store.path.parent / "logs" / f"run-{run_id}.log"  # a resumed run appends to its own
     options = RunOptions(
         calibration_dir=p["calibration_images"],
-        limits=child_limits(p["timeout"], p["export_timeout"], p["memory_limit"]),
+        limits=child_limits(p["timeout"], p["export_timeout"], p["memory_limit"], jobs),
+        jobs=jobs,
         log_path=log_path,
         resume=p["resume"],
         run_id=run_id,
         extra_config={"cli": {k: _jsonable(v) for k, v in p.items() if k not in FREE_ON_RESUME}},
     )
     cache = ArtifactCache(p["cache_dir"] or default_cache_dir())
-    runner = open_runner(p["device"], RunnerSettings(p["cooldown"], options.limits.memory_limit_bytes),
-                         device_options)
+    # Trials run one at a time: each may map what the machine allows one process.
+    trial_memory = child_limits(p["timeout"], p["export_timeout"], p["memory_limit"]).memory_limit_bytes
+    runner = open_runner(p["device"], RunnerSettings(p["cooldown"], trial_memory), device_options)
     # A device farm stops jobs with SIGTERM: treat it like Ctrl-C, so finished cells stay stored
     # and the run is marked interrupted.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)

@@ -35,7 +35,7 @@ from harness.bench.stats import measurement_warnings, summarize_trials
 from harness.bench.trials import combine_trials
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache
-from harness.export.isolated import ChildLimits, export_model
+from harness.export.isolated import ChildLimits, ModelExport, export_all
 from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, BenchmarkRecord, Store
 from harness.errors import StoreError
 from harness.zoo.registry import ModelSpec
@@ -200,6 +200,7 @@ class RunOptions:
     calibration_dir: Path | None = None  # images the int8 formats calibrate on
     limits: ChildLimits = field(default_factory=ChildLimits)
     log_path: Path | None = None  # where export children write; None: a private file
+    jobs: int = 1  # models exported at once (each in a child process of its own)
     resume: str | None = None  # a stored run to continue under its id
     run_id: str | None = None  # the id of a new run (default: a fresh one)
     extra_config: dict = field(default_factory=dict)  # stored with the run, for `--resume`
@@ -220,8 +221,9 @@ def run_benchmarks(
 
     Cells are measured in the order `harness.bench.protocol.schedule` gives: one cell's trials
     back to back, or (`config.interleave`) round-robin over all cells, every artifact exported
-    first so the rounds are alike. A model's formats are exported together, in one child
-    process (harness.export.isolated), before its first cell is measured. Before a measurement
+    first so the rounds are alike. Every model is exported before any cell is measured, each in
+    a child process of its own (harness.export.isolated), `options.jobs` at once, so that no
+    measurement shares the machine with an export. Before a measurement
     of another model than the last one measured (and before the first), the runner's `gate()`
     runs (a pause between models and the thermal wait); its report travels with the next
     trial's result. A cell is stored as soon as its last trial is done, or its first failed;
@@ -262,21 +264,16 @@ def run_benchmarks(
     heartbeat = store.start_heartbeat(run_id)
     observer.run_started(run_id, len(cells))
 
-    def export(cell: Cell) -> None:
-        """Export every format of the cell's model (one child), then prepare its cells."""
-        spec = cell.spec
-        mine = [c for c in cells if c.spec.name == spec.name]
-        wanted = list({c.fmt.name: c.fmt for c in mine if not c.stored}.values())
-        exported = export_model(
-            spec, wanted, cache, seed=config.seed, calibration_dir=options.calibration_dir,
-            limits=options.limits, log_path=options.log_path,
-            on_step=lambda fmt, step: observer.cell_started(spec.name, fmt or "-", step),
-        )
-        info = model_info(spec, exported.counts)
-        for c in mine:
-            c.info = info
-            c.artifact = exported.artifacts.get(c.fmt.name)
-            if c.artifact is not None:
+    def wanted(spec: ModelSpec) -> list[FormatSpec]:
+        return list({c.fmt.name: c.fmt for c in cells if c.spec.name == spec.name and not c.stored}.values())
+
+    def exported(spec: ModelSpec, export: ModelExport) -> None:
+        """A model's artifacts are ready: prepare its cells."""
+        info = model_info(spec, export.counts)
+        for c in cells:
+            if c.spec.name == spec.name and not c.stored:
+                c.info = info
+                c.artifact = export.artifacts[c.fmt.name]
                 prepare_cell(c, runner, support, config)
 
     def finish(cell: Cell, interrupted: bool = False) -> None:
@@ -289,18 +286,18 @@ def run_benchmarks(
 
     status = RUN_INTERRUPTED
     try:
-        if config.interleave:
-            for cell in cells:
-                if not cell.prepared and not cell.stored:
-                    export(cell)
+        # Every missing artifact first, `options.jobs` models at a time; then the measurements,
+        # one cell at a time, with nothing else of the harness running.
+        export_all([s for s in specs if wanted(s)], wanted, cache, jobs=options.jobs,
+                   on_done=exported, seed=config.seed, calibration_dir=options.calibration_dir,
+                   limits=options.limits, log_path=options.log_path,
+                   on_step=lambda name, fmt, step: observer.cell_started(name, fmt or "-", step))
         last_model = None
         gate: GateReport | None = None  # reported with the next trial's result
         for index, trial in schedule(len(cells), config.trials, config.interleave):
             cell = cells[index]
             if cell.stored:
                 continue
-            if not cell.prepared:
-                export(cell)
             if cell.request is None:
                 finish(cell)
                 continue

@@ -175,7 +175,7 @@ def test_a_phone_run_stores_the_rails_energy_waits_for_the_heat_and_pushes_only_
 
     with Store(harness_env["HARNESS_DB"]) as store:
         [run] = store.runs()
-        [record] = store.records(run.id)
+        [record] = store.records(run.id, samples=True)
     assert record.status == "ok", record.reason
     [trial] = record.trials
     result = record.result
@@ -345,7 +345,7 @@ def test_litert_runs_in_benchmark_model_pinned_with_its_output_parsed(
     assert pinned.split()[-1] == "1"  # taskset to the fastest core
 
     with Store(harness_env["HARNESS_DB"]) as store:
-        [record] = store.records(store.runs()[0].id)
+        [record] = store.records(store.runs()[0].id, samples=True)
     assert record.status == "ok", record.reason
     result = record.result
     assert result.samples_ms == pytest.approx((10.0042,))  # the mean of its 40 timed runs
@@ -421,7 +421,7 @@ def test_repvit_on_a_phone(phone, odpm, harness_env, native_runner):
                       "--min-time", "0.2")
     assert out.exit_code == 0, out.output
     with Store(harness_env["HARNESS_DB"]) as store:
-        [record] = store.records(store.runs()[0].id)
+        [record] = store.records(store.runs()[0].id, samples=True)
     assert record.status == "ok", record.reason
     assert record.stats.n >= 5 and record.result.peak_rss_inference_kb > 0
     assert record.artifact["numerics"]["cosine"] > 0.999

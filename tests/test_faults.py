@@ -205,7 +205,9 @@ def _worker_pids() -> set[int]:
     pids = set()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if b"device_runners.host.worker" in (proc / "cmdline").read_bytes():
+            cmdline = (proc / "cmdline").read_bytes()
+            # A Python worker, or the native runner ExecuTorch trials run in.
+            if b"device_runners.host.worker" in cmdline or b"harness_runner" in cmdline:
                 pids.add(int(proc.name))
         except OSError:
             continue

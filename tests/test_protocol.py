@@ -356,7 +356,8 @@ def _worker_pids(parent: int) -> set[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"device_runners.host.worker" in cmdline:
+        # A Python worker, or the native runner ExecuTorch trials run in.
+        if ppid == parent and (b"device_runners.host.worker" in cmdline or b"harness_runner" in cmdline):
             pids.add(int(proc.name))
     return pids
 

@@ -113,6 +113,31 @@ def test_markdown_and_show_print_the_same_columns(tmp_path):
     for text in ("12.3 ± 0.28", "4.56 ± 0.049", "40 / 52", "THROTTLED", "2 trials, 1.0%",
                  "governor performance", "load 0.25", "executorch 1.5.1"):
         assert text in out.output, text
+    # The stored figures are the ones recomputing from the raw samples gives.
+    again = CliRunner().invoke(main, ["show", "latest", "--recompute", "--db", str(db)])
+    assert again.exit_code == 0 and again.output == out.output
+
+
+def test_show_samples_prints_every_sample_of_every_trial(tmp_path):
+    db = tmp_path / "db.sqlite"
+    cell = _record("cool", [1.0 + i / 1000 for i in range(50)], trials=3)
+    with Store(db) as store:
+        run_id = store.begin_run({"device_id": "host", "platform": "linux"}, {}, "", None, "0.1")
+        store.add_record(dataclasses.replace(cell, run_id=run_id))
+    out = CliRunner().invoke(main, ["show", run_id, "--samples", "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    printed = out.output.split("samples (ms):")[1:]  # the terminal's width folds the lines
+    assert len(printed) == 3
+    for trial, text in zip(cell.trials, printed):
+        values = text.split("cool/executorch trial")[0].split()
+        assert values == [f"{v:.3f}" for v in trial.samples_ms]
+
+
+def test_an_interval_of_fewer_than_six_samples_says_what_it_reaches():
+    [row] = detail_rows([_record("phone", [10.0, 10.4, 9.8])])
+    assert dict(zip(DETAIL_COLUMNS, row))["95% CI"] == "[9.80, 10.4] (75%)"
+    [row] = detail_rows([_record("host", [1.0] * 50)])
+    assert dict(zip(DETAIL_COLUMNS, row))["95% CI"] == "[1.00, 1.00]"
 
 
 def test_context_line():

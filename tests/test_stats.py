@@ -3,13 +3,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from harness.bench.stats import (
+    CI_LEVEL,
     MAX_CI_WIDTH_FRACTION,
-    bootstrap_median_ci,
+    bootstrap_medians,
     is_unstable,
     level_shift,
     level_shift_warning,
+    median_ci,
     stability_warnings,
     summarize,
 )
@@ -31,27 +34,92 @@ def test_trimmed_mean_ignores_the_tails():
     assert s.trimmed_mean < 2.0 < s.mean
 
 
-def test_bootstrap_ci_is_reproducible_and_narrows_with_more_samples():
-    rng = np.random.default_rng(0)
-    small = rng.normal(10, 1, 30)
-    large = rng.normal(10, 1, 3000)
-    assert bootstrap_median_ci(small, seed=1) == bootstrap_median_ci(small, seed=1)
-    lo_s, hi_s = bootstrap_median_ci(small)
-    lo_l, hi_l = bootstrap_median_ci(large)
-    assert (hi_l - lo_l) < (hi_s - lo_s) / 3
-    assert lo_l <= np.median(large) <= hi_l
-    assert abs(lo_l - 10) < 0.2 and abs(hi_l - 10) < 0.2
+# ----------------------------------------------------------------------------------------------
+# The CI of the median from order statistics
 
 
-def test_bootstrap_ci_covers_the_true_median_about_95_percent_of_the_time():
+def _scipy_ci(x):
+    ci = scipy.stats.quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(0.95)
+    return ci.low, ci.high
+
+
+@pytest.mark.parametrize("n", [6, 7, 8, 9, 10, 11, 20, 21, 39, 40, 100, 101, 1000, 1001])
+def test_the_median_ci_is_scipys_quantile_test_interval(n):
+    rng = np.random.default_rng(n)
+    x = rng.lognormal(0.0, 0.3, n)  # skewed, like latencies
+    low, high, level = median_ci(x)
+    assert (low, high) == _scipy_ci(x) and level == CI_LEVEL
+    assert low <= np.median(x) <= high
+
+
+@pytest.mark.parametrize("n", [6, 7, 30, 31, 500])
+def test_the_median_ci_with_ties_is_scipys_too(n):
+    x = np.round(np.random.default_rng(n).normal(2.0, 0.1, n), 1)  # a handful of values
+    assert len(set(x)) < n
+    low, high, _ = median_ci(x)
+    assert (low, high) == _scipy_ci(x)
+    assert median_ci([1.5] * n) == (1.5, 1.5, CI_LEVEL)
+
+
+def test_known_intervals_worked_by_hand():
+    # n = 6: the number below the median is Binomial(6, 1/2); [x(1), x(6)] misses it only when
+    # all six fall on one side, 2/64, so it covers 96.9%, and no narrower pair reaches 95%.
+    assert median_ci([5, 1, 4, 2, 6, 3]) == (1.0, 6.0, CI_LEVEL)
+    # n = 10: [x(2), x(9)] covers 1 - 2 * 11/1024 = 97.9%; [x(3), x(8)] only 89%.
+    assert median_ci(range(1, 11)) == (2.0, 9.0, CI_LEVEL)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_below_six_samples_the_interval_is_the_range_at_the_confidence_it_reaches(n):
+    x = [3.0, 1.0, 2.0, 5.0, 4.0][:n]
+    assert all(np.isnan(_scipy_ci(x)))  # scipy: no interval reaches 95%
+    low, high, level = median_ci(x)
+    assert (low, high) == (min(x), max(x))
+    assert level == pytest.approx(1 - 2 * 0.5 ** n)  # 0 for one sample, 75% for three
+    s = summarize(x)
+    assert (s.ci_low, s.ci_high, s.ci_level) == (low, high, level)
+
+
+def test_the_median_ci_covers_the_true_median_at_least_95_percent_of_the_time():
     rng = np.random.default_rng(42)
+    trials, n = 2000, 101
     hits = 0
-    trials = 200
     for _ in range(trials):
-        x = rng.exponential(1.0, 101)  # skewed, like latencies; true median ln 2
-        lo, hi = bootstrap_median_ci(x, resamples=500, seed=int(rng.integers(1 << 30)))
-        hits += lo <= np.log(2) <= hi
-    assert 0.88 <= hits / trials <= 0.99
+        x = rng.exponential(1.0, n)  # true median ln 2
+        low, high, _ = median_ci(x)
+        hits += low <= np.log(2) <= high
+    binom = scipy.stats.binom(n, 0.5)
+    r = int(binom.ppf(0.025))  # 1-based order statistics of the interval, as scipy's
+    s = int(binom.isf(0.025)) + 1
+    exact = binom.cdf(s - 1) - binom.cdf(r - 1)
+    assert exact >= 0.95
+    assert abs(hits / trials - exact) < 0.015
+
+
+# ----------------------------------------------------------------------------------------------
+# Bootstrap medians without resampling (compare's ratio CI)
+
+
+@pytest.mark.parametrize("x", [
+    [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.0],  # odd
+    [3.0, 1.0, 4.0, 1.5, 9.0, 2.6, 5.0, 3.5],  # even
+    [1.0, 1.0, 2.0, 2.0, 2.0, 3.0],  # ties
+])
+def test_bootstrap_medians_have_the_distribution_of_resampled_medians(x):
+    draws = 200_000
+    ours = bootstrap_medians(x, resamples=draws, seed=1)
+    rng = np.random.default_rng(2)
+    brute = np.median(np.asarray(x)[rng.integers(0, len(x), size=(draws, len(x)))], axis=1)
+    for value in np.unique(np.concatenate([ours, brute])):
+        assert np.mean(ours <= value) == pytest.approx(np.mean(brute <= value), abs=0.006)
+
+
+def test_bootstrap_medians_are_reproducible_and_cheap_on_long_runs():
+    x = np.random.default_rng(0).lognormal(0.0, 0.1, 60_000)
+    first = bootstrap_medians(x, seed=3)
+    assert np.array_equal(first, bootstrap_medians(x, seed=3)) and first.size == 2000
+    assert np.percentile(x, 45) < first.min() <= first.max() < np.percentile(x, 55)
+    assert np.all(bootstrap_medians([2.5], resamples=10) == 2.5)
 
 
 def test_stable_samples_give_no_warning():

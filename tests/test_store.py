@@ -2,6 +2,7 @@ import sqlite3
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from device_runners.contract import DeviceInfo, RunResult
@@ -135,20 +136,23 @@ def test_a_version_1_database_is_migrated_and_keeps_its_samples(tmp_path):
     conn.close()
 
     with Store(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         [rec] = store.records("r1", recompute=True)
         assert store.samples(rec.id) == list(result.samples_ms)
         assert store.samples(rec.id, trial=0) == list(result.samples_ms)
         assert store.trial_samples(rec.id, "warmup") == [list(result.warmup_samples_ms)]
         assert rec.trials == () and rec.trial_results == (rec.result,)
-        assert rec.stats.median == stats.median and rec.stats.trial_medians == ()
+        assert rec.stats == stats and rec.stats.trial_medians == ()
+        [stored] = store.records("r1")  # recomputed with today's statistics by the migration
+        assert (stored.stats, stored.warnings) == (rec.stats, rec.warnings)
         # New records with trials go into the migrated tables.
         run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
         new_id = store.add_record(_trial_record(run_id))
         assert store.trial_samples(new_id) == [[1.0, 1.2], [2.0, 2.2, 2.4]]
     with sqlite3.connect(path) as raw:
         columns = [r[1] for r in raw.execute("PRAGMA table_info(samples)")]
-        assert columns == ["record_id", "phase", "trial", "idx", "ms"]
+        assert columns == ["record_id", "phase", "trial", "n", "ms"]
+    raw.close()
 
 
 def _trial_record(run_id):
@@ -171,7 +175,7 @@ def test_every_trial_round_trips_with_its_own_samples(tmp_path):
     with Store(tmp_path / "db.sqlite") as store:
         run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
         rid = store.add_record(_trial_record(run_id))
-        [rec] = store.records(run_id, recompute=True)
+        [rec] = store.records(run_id, samples=True)
         assert rec.id == rid
         assert [t.samples_ms for t in rec.trials] == [(1.0, 1.2), (2.0, 2.2, 2.4)]
         assert [t.warmup_samples_ms for t in rec.trials] == [(3.0,), (4.0, 3.5)]
@@ -179,6 +183,105 @@ def test_every_trial_round_trips_with_its_own_samples(tmp_path):
         assert rec.result.samples_ms == (1.0, 1.2, 2.0, 2.2, 2.4)
         assert store.samples(rid, trial=1) == [2.0, 2.2, 2.4]
         assert rec.stats.trial_medians == (1.1, 2.2)
-        # The samples are stored once, in the samples table, not again inside the JSON.
+        # The samples are stored once, in the samples table, not again inside the JSON: one
+        # row per phase and trial, the values as little-endian float64.
         raw = store.conn.execute("SELECT result_json, trials_json FROM records").fetchone()
         assert "2.4" not in raw[0] and "2.4" not in raw[1]
+        rows = store.conn.execute("SELECT phase, trial, n, ms FROM samples ORDER BY phase, trial")
+        assert [(r[0], r[1], r[2], np.frombuffer(r[3], "<f8").tolist()) for r in rows] == [
+            ("timed", 0, 2, [1.0, 1.2]), ("timed", 1, 3, [2.0, 2.2, 2.4]),
+            ("warmup", 0, 1, [3.0]), ("warmup", 1, 2, [4.0, 3.5])]
+
+
+# --- stored figures: reads never touch the samples -------------------------------------------
+
+
+def _tables_read(store, read) -> set[str]:
+    """The tables SQLite reads while `read()` runs (its authorizer sees every column read)."""
+    tables = set()
+
+    def authorizer(action, table, column, database, trigger):
+        if action == sqlite3.SQLITE_READ:
+            tables.add(table)
+        return sqlite3.SQLITE_OK
+
+    store.conn.set_authorizer(authorizer)
+    try:
+        read()
+    finally:
+        store.conn.set_authorizer(None)
+    return tables
+
+
+def _busy_trials(run_id):
+    """Three trials of 40 samples 10% apart, one measured on a busy machine: the record has
+    warnings from its samples (the trials' spread) and from its trials' contexts (the load)."""
+    from harness.bench.trials import combine_trials
+
+    trials = tuple(
+        RunResult(model="m", format="executorch", status="ok",
+                  device=DeviceInfo("host", "linux", cpu_count=2), load_ms=5.0,
+                  first_inference_ms=2.0, samples_ms=tuple(1.0 + 0.01 * ((i * 7 + t) % 5) + 0.1 * t
+                                                           for i in range(40)),
+                  warmup_samples_ms=(3.0,), context={"loadavg_before": {"1min": load}})
+        for t, load in enumerate((0.5, 3.5, 0.5)))
+    return BenchmarkRecord(run_id=run_id, model="m", format="executorch", device_id="host",
+                           status="ok", reason="", artifact={"sha256": "abc"}, model_info={},
+                           result=combine_trials(list(trials)), trials=trials)
+
+
+def test_figures_are_stored_once_and_reads_never_touch_the_samples(tmp_path):
+    from harness.bench.stats import STATS_VERSION, summarize_trials
+    from harness.store.records import figures
+
+    with Store(tmp_path / "db.sqlite") as store:
+        run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
+        cell = _busy_trials(run_id)
+        store.add_record(cell)  # no stats given: the store computes them, and the warnings
+        store.finish_run(run_id)
+        reads = {"records": lambda: store.records(run_id), "all records": store.records,
+                 "latest": store.latest_records, "get_run": lambda: store.get_run(run_id),
+                 "runs": store.runs}
+        for name, read in reads.items():
+            assert "samples" not in _tables_read(store, read), name
+        assert "samples" in _tables_read(store, lambda: store.records(run_id, samples=True))
+
+        [stored] = store.records(run_id)
+        expected_stats, expected_warnings = figures(cell.result, cell.trials)
+        assert stored.stats == expected_stats == summarize_trials([t.samples_ms for t in cell.trials])
+        assert stored.warnings == expected_warnings and stored.unstable
+        assert any("load average before a trial was 3.5" in w for w in stored.warnings)
+        assert any("trials spread over" in w for w in stored.warnings)
+        # Without samples the results carry none, and say so; everything else is there.
+        assert not stored.samples_loaded and stored.result.samples_ms == ()
+        assert [t.samples_ms for t in stored.trials] == [(), (), ()]
+        assert stored.result.load_ms == 5.0 and stored.trials[1].context["loadavg_before"]
+        # Recomputing from the raw samples gives the very same figures.
+        [again] = store.records(run_id, recompute=True)
+        assert again.samples_loaded and len(again.result.samples_ms) == 120
+        assert (again.stats, again.warnings) == (stored.stats, stored.warnings)
+        row = store.conn.execute("SELECT stats_version, median_ms, unstable FROM records").fetchone()
+        assert tuple(row) == (STATS_VERSION, stored.stats.median, 1)
+
+
+def test_warnings_are_computed_when_stored_not_taken_from_the_record(tmp_path):
+    with Store(tmp_path / "db.sqlite") as store:
+        run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
+        record = _record(run_id)  # stats given, no warnings: four samples are too few
+        assert record.warnings == ()
+        store.add_record(record)
+        [stored] = store.records(run_id)
+        assert stored.stats == record.stats
+        assert any("only 4 timed samples" in w for w in stored.warnings)
+
+
+def test_stored_results_are_read_back_without_validating_them_again(tmp_path):
+    # A result the contract's schema would refuse today (threads >= 1) still reads back: it was
+    # checked when it entered, and a stored result must always read.
+    with Store(tmp_path / "db.sqlite") as store:
+        run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
+        store.add_record(_record(run_id))
+        store.conn.execute("UPDATE records SET result_json=json_set(result_json, '$.threads', 0)")
+        store.conn.commit()
+        [rec] = store.records(run_id, samples=True)
+        assert rec.result.threads == 0 and rec.result.samples_ms == (1.0, 1.1, 0.9, 1.05)

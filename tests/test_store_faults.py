@@ -274,8 +274,8 @@ def test_a_full_disk_fails_one_write_and_keeps_every_earlier_record(tmp_path):
         from test_store import DEVICE, _record
 
         def snapshot(store):
-            return [[r.id, r.model, list(r.result.samples_ms), r.stats.to_dict()]
-                    for r in store.records()]
+            return [[r.id, r.model, list(r.result.samples_ms), r.stats.to_dict(), list(r.warnings)]
+                    for r in store.records(samples=True)]
 
         path = sys.argv[1] + "/harness.db"
         store = Store(path)
@@ -364,7 +364,7 @@ def test_non_finite_numbers_are_stored_as_null(tmp_path):
             base, run_id=run_id, stats=stats, result=result, model_info={"gmacs": math.nan},
             artifact={"sha256": "abc", "size_ratio": math.nan, "nested": [math.inf, {"x": (-math.inf,)}]})
         store.add_record(record)
-        [back] = store.records(run_id)
+        [back] = store.records(run_id, samples=True)
     with sqlite3.connect(path) as raw:
         row = raw.execute("SELECT artifact_json, model_json, stats_json, result_json, trials_json"
                           " FROM records").fetchone()

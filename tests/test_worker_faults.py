@@ -247,7 +247,8 @@ def test_a_python_failure_in_the_worker_keeps_its_traceback(tmp_path, private_tm
 
 def test_a_runtime_that_aborts_on_a_damaged_pte_is_named_with_its_last_words(tmp_path, private_tmp):
     """ExecuTorch's pybind loader aborts the process on this file rather than raising."""
-    result = HostRunner().run(_damaged(tmp_path / "damaged.pte", "executorch", "executorch"))
+    runner = HostRunner(executorch_runner="python")
+    result = runner.run(_damaged(tmp_path / "damaged.pte", "executorch", "executorch"))
     assert result.status == "run_failed"
     assert result.error.startswith("worker died (")
     assert result.context["worker_log"].splitlines()[-1].strip() in result.error
@@ -355,3 +356,11 @@ def test_an_adb_server_that_stops_mid_trial_is_named_and_no_server_is_started(
         "phone may still be attached; the server and the phone did not come back within 1 s")
     assert not adb_calls.exists(), adb_calls.read_text()
 
+
+
+def test_a_damaged_pte_in_the_native_runner_is_a_failed_trial_with_the_loader_s_words(
+        tmp_path, private_tmp):
+    result = HostRunner().run(_damaged(tmp_path / "damaged.pte", "executorch", "executorch"))
+    assert result.status == "run_failed"
+    assert "loading the program" in result.error or "native runner died" in result.error, result.error
+    assert "\n" not in result.error

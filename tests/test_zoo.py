@@ -43,3 +43,29 @@ def test_deploy_form_matches_training_form_and_exports(spec):
     assert (a - b).abs().max().item() <= TRAIN_DEPLOY_RTOL * max(scale, 1.0)
     ep = torch.export.export(deploy, (x,))
     assert ep.module()(x).shape == (1, 1000)
+
+
+def test_the_index_is_what_the_registry_holds():
+    """harness/zoo/index.json lets `harness models` list the zoo without importing torch; it
+    must never drift from the registry (regenerate: python -m harness.zoo.index --write)."""
+    import json
+
+    from harness.zoo.index import INDEX_PATH, build_index
+
+    assert json.loads(INDEX_PATH.read_text()) == build_index()
+
+
+def test_commands_that_only_read_import_neither_torch_nor_a_runtime(tmp_path):
+    import subprocess
+    import sys
+
+    heavy = ("torch", "executorch", "ai_edge_litert", "onnxruntime", "coremltools", "litert_torch")
+    probe = ("import sys; from click.testing import CliRunner; from harness.cli import main; "
+             "r = CliRunner().invoke(main, sys.argv[1:]); "
+             f"print([m for m in {heavy!r} if m in sys.modules])")
+    env = {"HARNESS_DB": str(tmp_path / "none.db"), "PATH": "/usr/bin:/bin"}
+    for args in (["models"], ["devices"], ["show", "latest"], ["report"], ["compare", "a", "b"]):
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True,
+                             env={**__import__("os").environ, **env}, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip().splitlines()[-1] == "[]", (args, out.stdout)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from device_runners.runner import AttachedDevice, DeviceKind, Runner, RunnerSettings
+from device_runners.runner import AttachedDevice, DeviceKind, DeviceOption, Runner, RunnerSettings
 
 NAMES = ("host", "local")
 
@@ -30,7 +30,15 @@ def _open_runner(name: str, settings: RunnerSettings, options: Mapping[str, Any]
         return None
     from device_runners.host.runner import HostRunner
 
-    return HostRunner(cooldown_s=settings.cooldown_s, memory_limit_bytes=settings.memory_limit_bytes)
+    return HostRunner(cooldown_s=settings.cooldown_s, memory_limit_bytes=settings.memory_limit_bytes,
+                      **options)
 
 
-KIND = DeviceKind("host", "this machine", _list_devices, _open_runner)
+OPTIONS = (
+    DeviceOption("--executorch-runner", "executorch_runner", type="choice",
+                 choices=("native", "python"),
+                 help="Host: run ExecuTorch in the native C++ runner (built on first use, what a "
+                      "phone runs) or in Python's bindings (4-6 s of imports per trial) [native]."),
+)
+
+KIND = DeviceKind("host", "this machine", _list_devices, _open_runner, OPTIONS)

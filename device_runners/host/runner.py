@@ -25,6 +25,7 @@ from pathlib import Path
 from device_runners.contract import STATUS_RUN_FAILED, ContractError, RunRequest, RunResult
 from device_runners.errors import DeviceError
 from device_runners.host import runtimes, system
+from device_runners.host.native import RUNNERS, NativeExecutorch
 from device_runners.host.process import child_preexec, describe_exit, remove_leftovers, temp_dir
 from device_runners.runner import GateReport, Runner, RuntimeSupport, pass_gate
 from device_runners.sensors import read_thermal
@@ -76,17 +77,23 @@ class HostRunner(Runner):
         gate_timeout_s: float = THERMAL_GATE_TIMEOUT_S,
         root: str | Path = "/",
         memory_limit_bytes: int | None = None,
+        executorch_runner: str = "native",
     ):
         if cooldown_s < 0 or gate_timeout_s < 0:
             raise DeviceError("cooldown_s and gate_timeout_s cannot be negative.")
         if memory_limit_bytes is not None and memory_limit_bytes <= 0:
             raise DeviceError("memory_limit_bytes must be positive.")
+        if executorch_runner not in RUNNERS:
+            raise DeviceError(f"--executorch-runner is one of {', '.join(RUNNERS)}, not "
+                              f"{executorch_runner!r}.")
         self.device = system.describe_host()
         self.cooldown_s = cooldown_s
         self.gate_c = gate_c
         self.gate_timeout_s = gate_timeout_s
         self.root = root
         self.memory_limit_bytes = memory_limit_bytes
+        # ExecuTorch trials run in the native runner unless asked otherwise (see native.py).
+        self.native = NativeExecutorch(root) if executorch_runner == "native" else None
         self._ran_a_trial = False  # the pause is between models: none before the first
         remove_leftovers(TEMP_PREFIX)  # of runners killed before they could clean up
 
@@ -111,10 +118,18 @@ class HostRunner(Runner):
         return env
 
     def run(self, request: RunRequest) -> RunResult:
-        """One trial in a fresh worker, with the load average before it."""
+        """One trial in a fresh process, with the load average before it: ExecuTorch in the
+        native runner where it can be built, everything else in the Python worker."""
         self._ran_a_trial = True
         context = {"loadavg_before": system.load_average(self.root)}
-        result = self._run_worker(request)
+        if request.runtime == "executorch" and self.native is not None and self.native.available():
+            result = self.native.run(request, self.worker_env(request), self.memory_limit_bytes,
+                                     self.device)
+        else:
+            result = self._run_worker(request)
+            if request.runtime == "executorch":
+                why = f": {self.native.problem}" if self.native is not None else ""
+                context["executorch_runner"] = f"python bindings{why}"
         return dataclasses.replace(result, device=self.device, context={**result.context, **context})
 
     def _run_worker(self, request: RunRequest) -> RunResult:
@@ -135,7 +150,7 @@ class HostRunner(Runner):
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     timeout=request.timeout_s,
-                    text=True,
+                    text=True, errors="replace",
                     preexec_fn=child_preexec(self.memory_limit_bytes),
                 )
             except subprocess.TimeoutExpired as exc:

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -260,6 +261,25 @@ std::unique_ptr<Module> load_model(const RunRequest& request, Measurement& m) {
   return module;
 }
 
+// The settle rule of device_runners/timing.py: the median of the last kSettleWindow warm-up
+// samples within kSettleTolerance of the median of the kSettleWindow before them.
+constexpr size_t kSettleWindow = 10;
+constexpr double kSettleTolerance = 0.02;
+constexpr double kSettleMaxS = 10.0;
+
+double window_median(std::vector<double>::const_iterator begin) {
+  std::vector<double> window(begin, begin + kSettleWindow);
+  std::nth_element(window.begin(), window.begin() + kSettleWindow / 2, window.end());
+  return window[kSettleWindow / 2];
+}
+
+bool warmup_settled(const std::vector<double>& samples) {
+  if (samples.size() < 2 * kSettleWindow) return false;
+  const double last = window_median(samples.end() - kSettleWindow);
+  const double before = window_median(samples.end() - 2 * kSettleWindow);
+  return std::fabs(last - before) <= kSettleTolerance * before;
+}
+
 // Inference phase: first inference, warm-up, then timed iterations until both minimums are met
 // (bounded by the maximums), with its own peak resident memory. Returns false on failure.
 bool time_inference(const RunRequest& request, Module& module,
@@ -276,7 +296,24 @@ bool time_inference(const RunRequest& request, Module& module,
   }
   m.context.set("outputs", describe_outputs(*first));
 
-  for (int64_t i = 0; i < request.warmup_iterations; ++i) {
+  // Warm-up by count, or (warmup_until_settled) on until the median of the last kSettleWindow
+  // iterations is within kSettleTolerance of the window before, as device_runners/timing.py
+  // does, bounded by max_iterations and min(kSettleMaxS, max_duration_s).
+  const bool settle = request.warmup_until_settled;
+  const double settle_max_s = std::min(kSettleMaxS, request.max_duration_s);
+  const auto warmup_start = Clock::now();
+  bool settled = false;
+  while (true) {
+    const auto done = static_cast<int64_t>(m.warmup_samples_ms.size());
+    if (!settle && done >= request.warmup_iterations) break;
+    if (settle && done >= request.warmup_iterations && warmup_settled(m.warmup_samples_ms)) {
+      settled = true;
+      break;
+    }
+    if (settle && (done >= request.max_iterations ||
+                   ms_between(warmup_start, Clock::now()) / 1000.0 >= settle_max_s)) {
+      break;
+    }
     start = Clock::now();
     auto out = module.forward(inputs);
     m.warmup_samples_ms.push_back(ms_between(start, Clock::now()));
@@ -285,6 +322,14 @@ bool time_inference(const RunRequest& request, Module& module,
       return false;
     }
   }
+  json::Value warmup = json::Value::object();
+  warmup.set("mode", settle ? "settle" : "count");
+  warmup.set("iterations", static_cast<int64_t>(m.warmup_samples_ms.size()));
+  if (settle) warmup.set("settled", settled);
+  m.context.set("warmup", warmup);
+
+  // The runtime's own threads show whether it kept to the requested thread count.
+  if (const auto threads = read_memory_status().threads) m.context.set("process_threads", *threads);
 
   // At least one timed sample is always taken, since a result with status ok must carry one.
   m.samples_ms.reserve(static_cast<size_t>(std::min<int64_t>(request.max_iterations, 1 << 20)));
@@ -322,6 +367,7 @@ bool time_inference(const RunRequest& request, Module& module,
 Measurement measure(const RunRequest& request, const std::string& etdump_path) {
   Measurement m;
   m.context.set("runner", "harness_runner");
+  m.context.set("pid", static_cast<int64_t>(getpid()));
   m.context.set("arch", machine_arch());
   m.context.set("load_mode", "file");
   m.context.set("clock", "steady_clock");

@@ -112,6 +112,7 @@ inline std::string machine_arch() {
 struct MemoryStatus {
   std::optional<int64_t> rss_kb;   // VmRSS: resident now
   std::optional<int64_t> hwm_kb;   // VmHWM: peak resident since start or the last reset
+  std::optional<int64_t> threads;  // Threads: the process's threads now (a count, not kB)
 };
 
 inline MemoryStatus read_memory_status() {
@@ -125,6 +126,7 @@ inline MemoryStatus read_memory_status() {
     if (!(fields >> key >> kb)) continue;
     if (key == "VmRSS:") status.rss_kb = kb;
     if (key == "VmHWM:") status.hwm_kb = kb;
+    if (key == "Threads:") status.threads = kb;
   }
   return status;
 }

@@ -35,6 +35,9 @@ struct RunRequest {
   int64_t threads = 1;
   std::optional<std::vector<int64_t>> cpu_affinity;
   int64_t warmup_iterations = 10;
+  // Warm up until the running median settles (device_runners/timing.py has the rule);
+  // warmup_iterations is then the minimum count.
+  bool warmup_until_settled = false;
   int64_t min_iterations = 50;
   double min_duration_s = 2.0;
   int64_t max_iterations = 100000;
@@ -133,6 +136,10 @@ inline RunRequest parse_run_request(const json::Value& doc) {
   if (const json::Value* v = doc.find("backend")) r.backend = string_field(*v, "backend", false);
   if (const json::Value* v = doc.find("precision")) {
     r.precision = string_field(*v, "precision", false);
+  }
+  if (const json::Value* v = doc.find("warmup_until_settled")) {
+    if (!v->is_bool()) throw BadRequest("field 'warmup_until_settled' must be true or false");
+    r.warmup_until_settled = v->as_bool();
   }
   if (const json::Value* v = doc.find("profile")) {
     if (!v->is_bool()) throw BadRequest("field 'profile' must be true or false");

@@ -1,8 +1,27 @@
 """Statistics over raw latency samples, and the stability verdict that goes with them.
 
 Runners only measure; every figure the harness prints is computed here from the stored samples,
-so it can be recomputed from the database at any time. The stability check is a pure function
-returning sentences (pyperf's approach): a number that should not be trusted says so.
+so it can be recomputed from the database at any time. The store computes them once, when a
+record is stored, and keeps them with it, marked with STATS_VERSION. The stability check is a
+pure function returning sentences (pyperf's approach): a number that should not be trusted says
+so.
+
+The 95% confidence interval of the median comes from order statistics, exact and free of any
+assumption about the distribution, with no resampling. Of n samples sorted x_(1) <= ... <= x_(n),
+the number below the true median is Binomial(n, 1/2), so [x_(r), x_(s)] covers the median with
+probability F(s - 1) - F(r - 1), F that binomial's cdf; r and s are the binomial's alpha/2
+quantiles (r = F^-1(alpha/2), s = F^-1(1 - alpha/2) + 1), the same interval as
+`scipy.stats.quantile_test(x, q, p=0.5).confidence_interval(0.95)` (alpha = 0.05). Its coverage
+is at least 95% for any distribution, ties included (more where the binomial's steps overshoot).
+Below 6 samples no pair of order statistics reaches 95%: the interval is then the samples'
+range, [min, max], and `ci_level` says what it does reach, 1 - 2 / 2^n (75% for 3 samples, 0
+for one). The cost is one sort, where the bootstrap it replaces took 3.7 s per 60,000 samples.
+
+STATS_VERSION (bump when a stored figure would come out differently; the store recomputes the
+stored figures of older versions once, when it opens the database):
+  1  CI of the median by a percentile bootstrap (2,000 resamples, seeded). Records of schema 3
+     and older.
+  2  CI of the median from order statistics, as above.
 """
 
 from __future__ import annotations
@@ -10,6 +29,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+
+STATS_VERSION = 2  # see the module docstring
 
 CI_LEVEL = 0.95
 # A median whose 95% CI is wider than this fraction of the median is flagged unstable.
@@ -32,6 +53,8 @@ MAX_LOAD_PER_CPU = 1.0
 MAX_LEVEL_SHIFT = 0.15
 LEVEL_BLOCKS = 20  # blocks per trial
 MIN_BLOCK_SAMPLES = 10
+# Resamples of the bootstrap that remains: the CI of a ratio of medians (harness compare), which
+# has no closed form.
 BOOTSTRAP_RESAMPLES = 2000
 # Tukey's fences: a sample beyond 1.5 IQR from the quartiles counts as an outlier.
 OUTLIER_IQR_FACTOR = 1.5
@@ -86,25 +109,53 @@ class SampleStats:
         return cls(**data)
 
 
+def median_ci(samples, level: float = CI_LEVEL) -> tuple[float, float, float]:
+    """The order-statistic confidence interval of the median (see the module docstring):
+    (low, high, confidence). The confidence is `level`, or below it when there are too few
+    samples for any interval to reach it; the interval is then [min, max]."""
+    from scipy.stats import binom  # here: reading stored figures needs no scipy
+
+    x = np.sort(np.asarray(samples, dtype=np.float64))
+    n = x.size
+    if n == 0:
+        raise ValueError("The confidence interval of the median needs at least one sample.")
+    tail = (1.0 - level) / 2.0
+    low = int(binom.ppf(tail, n, 0.5)) - 1  # 0-based indices, as scipy's quantile_test
+    high = int(binom.isf(tail, n, 0.5))
+    if low < 0 or high >= n:
+        return float(x[0]), float(x[-1]), 1.0 - 2.0 * 0.5 ** n
+    return float(x[low]), float(x[high]), level
+
+
 def bootstrap_medians(
     samples, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
 ) -> np.ndarray:
     """The medians of `resamples` bootstrap resamples of `samples` (seeded, so reproducible).
 
-    Resampling runs in chunks to bound memory for long runs.
+    Drawn without building a single resample, with exactly the distribution resampling gives:
+    an index drawn uniformly from 1..n is ceil(n U) for U uniform on (0, 1), so the k-th
+    smallest of a resample of the sorted samples x is x at ceil(n U_(k)), and the k-th smallest
+    of n uniforms is Beta(k, n + 1 - k). The next one up is the smallest of the n - k uniforms
+    above it: U_(k) + (1 - U_(k)) Beta(1, n - k). One sort, then O(1) per resample, so a ratio
+    CI over 60,000 samples costs milliseconds, not seconds.
     """
-    samples = np.asarray(samples, dtype=np.float64)
-    n = samples.size
-    if n == 1:
-        return np.full(resamples, samples[0])
+    x = np.sort(np.asarray(samples, dtype=np.float64))
+    n = x.size
+    if n == 0:
+        raise ValueError("Bootstrap medians need at least one sample.")
     rng = np.random.default_rng(seed)
-    medians = np.empty(resamples)
-    chunk = max(1, min(resamples, 4_000_000 // n))
-    for start in range(0, resamples, chunk):
-        stop = min(resamples, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        medians[start:stop] = np.median(samples[idx], axis=1)
-    return medians
+    k = (n + 1) // 2  # the (lower) middle order statistic, 1-based
+    u = rng.beta(k, n + 1 - k, resamples)
+    lower = x[_drawn_index(u, n)]
+    if n % 2:
+        return lower
+    above = u + (1.0 - u) * rng.beta(1, n - k, resamples)
+    return (lower + x[_drawn_index(above, n)]) / 2.0
+
+
+def _drawn_index(u: np.ndarray, n: int) -> np.ndarray:
+    """The 0-based index ceil(n u) - 1 that a uniform draw u on (0, 1) picks from n values."""
+    return np.clip(np.ceil(n * u).astype(np.int64) - 1, 0, n - 1)
 
 
 def percentile_interval(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
@@ -114,20 +165,7 @@ def percentile_interval(values: np.ndarray, level: float = CI_LEVEL) -> tuple[fl
     return float(low), float(high)
 
 
-def bootstrap_median_ci(
-    samples: np.ndarray,
-    level: float = CI_LEVEL,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the median.
-
-    Seeded, so the same samples always give the same interval (reports must be reproducible).
-    """
-    return percentile_interval(bootstrap_medians(samples, resamples, seed), level)
-
-
-def summarize_trials(trials, seed: int = 0) -> SampleStats:
+def summarize_trials(trials) -> SampleStats:
     """Statistics of several independent trials of one cell: all samples pooled, plus each
     trial's median so the trial-to-trial spread can be judged. Empty trials are skipped.
 
@@ -136,13 +174,13 @@ def summarize_trials(trials, seed: int = 0) -> SampleStats:
     """
     trials = [list(t) for t in trials if len(t)]
     pooled = [v for t in trials for v in t]
-    stats = summarize(pooled, seed=seed)
+    stats = summarize(pooled)
     if len(trials) < 2:
         return stats
     return replace(stats, trial_medians=tuple(float(np.median(t)) for t in trials))
 
 
-def summarize(samples, seed: int = 0) -> SampleStats:
+def summarize(samples) -> SampleStats:
     """All the statistics of one sample set. Raises ValueError on an empty set."""
     x = np.asarray(list(samples), dtype=np.float64)
     if x.size == 0:
@@ -156,7 +194,7 @@ def summarize(samples, seed: int = 0) -> SampleStats:
     inner = x[(x >= p10) & (x <= p90)]
     iqr = p75 - p25
     outliers = int(np.sum((x < p25 - OUTLIER_IQR_FACTOR * iqr) | (x > p75 + OUTLIER_IQR_FACTOR * iqr)))
-    ci_low, ci_high = bootstrap_median_ci(x, seed=seed)
+    ci_low, ci_high, ci_level = median_ci(x)
     return SampleStats(
         n=int(x.size),
         median=median,
@@ -170,7 +208,7 @@ def summarize(samples, seed: int = 0) -> SampleStats:
         trimmed_mean=float(inner.mean()) if inner.size else mean,
         ci_low=ci_low,
         ci_high=ci_high,
-        ci_level=CI_LEVEL,
+        ci_level=ci_level,
         outliers=outliers,
     )
 

@@ -104,6 +104,70 @@ def cached_counts(spec: ModelSpec, cache: ArtifactCache) -> dict | None:
 # The parent side
 
 
+def default_jobs() -> int:
+    """Export children at once by default: one per core."""
+    return max(1, os.cpu_count() or 1)
+
+
+def export_all(
+    specs: list[ModelSpec],
+    formats_of: Callable[[ModelSpec], list[FormatSpec]],
+    cache: ArtifactCache,
+    *,
+    jobs: int = 1,
+    on_done: Callable[[ModelSpec, ModelExport], None] | None = None,
+    on_step: Callable[[str, str, str], None] | None = None,
+    **options,
+) -> dict[str, ModelExport]:
+    """`export_model` for every model, `jobs` children at a time; {model name: its export}.
+
+    Models are independent (one child each, the cache writes atomically), so they build in
+    parallel; `on_done` is called, in the calling thread, as each model finishes, and
+    `on_step(model name, format name or "", step)` as a child starts a step. The caller
+    measures nothing meanwhile: exports and measurements never share the machine.
+    """
+    def steps_of(spec):
+        return (lambda fmt, step: on_step(spec.name, fmt, step)) if on_step else None
+
+    if jobs <= 1 or len(specs) <= 1:
+        done = {}
+        for spec in specs:
+            done[spec.name] = export_model(spec, formats_of(spec), cache, on_step=steps_of(spec),
+                                           **options)
+            if on_done:
+                on_done(spec, done[spec.name])
+        return done
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    done = {}
+    # Threads only wait on their children's pipes; each child is a process of its own.
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="export") as pool:
+        futures = {pool.submit(export_model, spec, formats_of(spec), cache, on_step=steps_of(spec),
+                               **options): spec
+                   for spec in specs}
+        try:
+            for future in as_completed(futures):
+                spec = futures[future]
+                done[spec.name] = future.result()
+                if on_done:
+                    on_done(spec, done[spec.name])
+        except BaseException:  # Ctrl-C: stop the children the pool is waiting on
+            for future in futures:
+                future.cancel()
+            kill_children()
+            raise
+    return done
+
+
+_LIVE: set[subprocess.Popen] = set()
+
+
+def kill_children() -> None:
+    """Kill every export child still running (the harness is stopping)."""
+    for proc in list(_LIVE):
+        _kill(proc)
+
+
 def export_model(
     spec: ModelSpec,
     formats: list[FormatSpec],
@@ -207,6 +271,7 @@ def _run_child(spec, formats, need_counts, cache, seed, calibration_dir, limits:
         )
     finally:
         os.close(write_fd)
+    _LIVE.add(proc)
     step, fmt_name = "start", None
     try:
         for event in _events(read_fd, proc, lambda: _deadline(step, limits)):
@@ -234,6 +299,7 @@ def _run_child(spec, formats, need_counts, cache, seed, calibration_dir, limits:
         _kill(proc)
         raise
     finally:
+        _LIVE.discard(proc)
         os.close(read_fd)
         log_file.close()
         os.unlink(job_file.name)

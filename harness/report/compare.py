@@ -4,9 +4,12 @@ For every (device, model, format) cell measured in both runs:
 
     ratio      median(B) / median(A); above 1 means B is slower.
     ratio CI   95% percentile bootstrap: A's and B's samples (all trials pooled) are resampled
-               independently, 2000 times, seeded, and the ratio of the resampled medians taken.
+               independently, 2000 times, seeded, and the ratio of the resampled medians taken
+               (the resampled medians are drawn from order statistics, `bootstrap_medians`).
     p          two-sided Mann-Whitney U test (are B's samples systematically larger or smaller
-               than A's?), normal approximation with tie and continuity correction.
+               than A's?), `scipy.stats.mannwhitneyu(method="auto")`: exact when a side has 8
+               samples or fewer and there are no ties, the normal approximation with tie and
+               continuity correction otherwise.
 
 The rule, with THRESHOLD = 5% and ALPHA = 0.01 (both options):
 
@@ -15,17 +18,29 @@ The rule, with THRESHOLD = 5% and ALPHA = 0.01 (both options):
     no change  anything else: no difference, or one too small or too uncertain to act on
     broken     measured in A, failed in B (run_failed, export_failed, ...)
 
-`harness compare` exits 1 when any cell is slower or broken. Both conditions are needed: with
-thousands of samples a 0.5% shift is "significant" (tiny p) yet within what separate runs of
-one build differ by; the CI alone says the shift is large, the test that it is systematic
-rather than a few outliers. 5% sits above the 3% spread of medians between separate runs that
-`benchmarks/stability.py` targets on a quiet host, so two runs of one build compare as no change.
-Cells in one run only are listed, not classed.
+Both conditions are needed: with thousands of samples a 0.5% shift is "significant" (tiny p) yet
+within what separate runs of one build differ by; the CI alone says the shift is large, the test
+that it is systematic rather than a few outliers. 5% sits above the 3% spread of medians between
+separate runs that `benchmarks/stability.py` targets on a quiet host, so two runs of one build
+compare as no change.
+
+Too few samples for the test: n and m samples cannot give a two-sided p below 2 / C(n + m, n),
+the p of two samples entirely apart (3 against 3: 0.1). A cell of one sample per trial (LiteRT's
+benchmark_model on a phone stores one, the mean of its runs, per trial) would never be slower,
+whatever happened. As asv does, such a cell is not asked for a significance it cannot reach: it
+is judged by its ranges, slower when B's fastest sample is slower than A's slowest by more than
+THRESHOLD (min(B) / max(A) > 1 + THRESHOLD), faster when B's slowest beats A's fastest by as much
+(max(B) / min(A) < 1 - THRESHOLD), and its note says so. The ranges stand in for the CIs: with a
+handful of samples, a median's only distribution-free interval is the range.
+
+`harness compare` exits 3 when any cell is slower or broken, 4 when no cell was compared
+(harness.exit_codes). Cells in one run only are listed, not classed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,45 +69,55 @@ REGRESSIONS = (SLOWER, BROKEN)
 @dataclass(frozen=True)
 class MannWhitney:
     u: float  # U of the first sample: pairs (x_i, y_j) with x_i > y_j, ties counted as 1/2
-    z: float  # signed: negative when the first sample tends to be smaller
     p_value: float  # two-sided
 
 
-def average_ranks(values: np.ndarray) -> tuple[np.ndarray, float]:
-    """1-based ranks with ties given their average rank, and the tie term sum(t^3 - t) over
-    groups of t equal values."""
-    values = np.asarray(values, dtype=np.float64)
-    n = values.size
-    order = np.argsort(values, kind="mergesort")
-    ordered = values[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(ordered)) + 1]
-    ends = np.r_[starts[1:], n]
-    sizes = ends - starts
-    # A group of equal values takes the ranks starts+1 .. ends; each gets their mean.
-    ranks = np.empty(n)
-    ranks[order] = np.repeat((starts + 1 + ends) / 2.0, sizes)
-    return ranks, float(np.sum(sizes.astype(np.float64) ** 3 - sizes))
+# scipy's "auto" method is exact up to this many samples on a side, when there are no ties.
+EXACT_MAX_SAMPLES = 8
 
 
 def mann_whitney_u(x, y) -> MannWhitney:
-    """Two-sided Mann-Whitney U test by the normal approximation, corrected for ties and for
-    continuity (the statistic moves half a unit towards its mean). Matches
-    `scipy.stats.mannwhitneyu(x, y, method="asymptotic")`; good from about 8 samples a side."""
+    """Two-sided Mann-Whitney U test, as `scipy.stats.mannwhitneyu(x, y, method="auto")`: exact
+    (scipy's own) for small samples without ties, the normal approximation with tie and
+    continuity correction otherwise. That second branch is computed here, the same formula as
+    scipy's "asymptotic" method (tests hold the two equal), because importing scipy.stats costs
+    half a second, more than the comparison of a hundred cells. Every value equal on both sides
+    is no evidence either way: p = 1."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    n1, n2 = x.size, y.size
-    if n1 == 0 or n2 == 0:
+    if x.size == 0 or y.size == 0:
         raise ValueError("The Mann-Whitney U test needs samples on both sides.")
-    ranks, ties = average_ranks(np.concatenate([x, y]))
-    u = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
+    values, inverse, counts = np.unique(np.concatenate([x, y]), return_inverse=True,
+                                        return_counts=True)
+    ties = bool((counts > 1).any())
+    if max(x.size, y.size) <= EXACT_MAX_SAMPLES and not ties:
+        from scipy.stats import mannwhitneyu  # the exact distribution: only scipy has it here
+
+        result = mannwhitneyu(x, y, alternative="two-sided", method="exact")
+        return MannWhitney(float(result.statistic), float(result.pvalue))
+    # Midranks: the average rank of each distinct value, 1-based.
+    ends = np.cumsum(counts)
+    midranks = ends - (counts - 1) / 2.0
+    ranks = midranks[inverse]
+    n1, n2 = x.size, y.size
+    u1 = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
     n = n1 + n2
+    tie_term = float((counts.astype(np.float64) ** 3 - counts).sum())
+    variance = n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1)))
+    if variance <= 0:
+        return MannWhitney(u1, 1.0)
     mean = n1 * n2 / 2.0
-    variance = n1 * n2 / 12.0 * ((n + 1) - ties / (n * (n - 1)))
-    if variance <= 0:  # every value equal: no evidence either way
-        return MannWhitney(u, 0.0, 1.0)
-    shift = u - mean
-    z = math.copysign(max(abs(shift) - 0.5, 0.0), shift) / math.sqrt(variance)
-    return MannWhitney(u, z, min(1.0, math.erfc(abs(z) / math.sqrt(2.0))))
+    z = (abs(u1 - mean) - 0.5) / math.sqrt(variance)  # continuity-corrected, two-sided
+    p = math.erfc(max(z, 0.0) / math.sqrt(2.0))
+    return MannWhitney(u1, min(1.0, p))
+
+
+def smallest_p(n: int, m: int) -> float:
+    """The smallest two-sided p the Mann-Whitney test can give for n and m samples: both
+    entirely apart, 2 / C(n + m, n). (In logs for long runs, where it is far below any alpha.)"""
+    if n + m <= 1000:
+        return min(1.0, 2 / math.comb(n + m, n))
+    return 2.0 * math.exp(math.lgamma(n + 1) + math.lgamma(m + 1) - math.lgamma(n + m + 1))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -117,6 +142,22 @@ def classify(ratio_low: float, ratio_high: float, p_value: float,
     if p_value < alpha and ratio_low > 1.0 + threshold:
         return SLOWER
     if p_value < alpha and ratio_high < 1.0 - threshold:
+        return FASTER
+    return NO_CHANGE
+
+
+def range_ratio(a, b) -> tuple[float, float]:
+    """(min(b) / max(a), max(b) / min(a)): B/A from the slowest A against the fastest B, and the
+    other way round; every ratio of a B sample to an A sample lies between them."""
+    return float(np.min(b) / np.max(a)), float(np.max(b) / np.min(a))
+
+
+def classify_by_ranges(a, b, threshold: float = THRESHOLD) -> str:
+    """The verdict for a cell with too few samples for the test (module docstring)."""
+    low, high = range_ratio(a, b)
+    if low > 1.0 + threshold:
+        return SLOWER
+    if high < 1.0 - threshold:
         return FASTER
     return NO_CHANGE
 
@@ -166,7 +207,19 @@ def _cell_key(r: BenchmarkRecord) -> tuple[str, str, str]:
 
 
 def _measured(r: BenchmarkRecord | None) -> bool:
-    return r is not None and r.stats is not None and r.result is not None and bool(r.result.samples_ms)
+    return r is not None and r.stats is not None and r.result is not None and r.stats.n > 0
+
+
+# How a comparison gets a record's timed samples, one list per trial.
+SampleSource = Callable[[BenchmarkRecord], list[list[float]]]
+
+
+def samples_in_record(record: BenchmarkRecord) -> list[list[float]]:
+    """The timed samples a record carries, one list per trial (read with samples=True)."""
+    if not record.samples_loaded:
+        raise ValueError(f"The record of {record.model}/{record.format} was read without its "
+                         "samples; read it with samples=True, or pass `samples=` to compare.")
+    return [list(t.samples_ms) for t in record.trial_results]
 
 
 def _notes(a: BenchmarkRecord, b: BenchmarkRecord) -> tuple[str, ...]:
@@ -184,8 +237,10 @@ def _notes(a: BenchmarkRecord, b: BenchmarkRecord) -> tuple[str, ...]:
 
 
 def compare_cell(a: BenchmarkRecord | None, b: BenchmarkRecord | None,
-                 threshold: float = THRESHOLD, alpha: float = ALPHA) -> CellComparison:
-    """One cell's comparison; either record may be missing."""
+                 threshold: float = THRESHOLD, alpha: float = ALPHA,
+                 samples: SampleSource = samples_in_record) -> CellComparison:
+    """One cell's comparison; either record may be missing. `samples` gives a record's timed
+    samples by trial, read only for a cell measured on both sides."""
     some = a or b
     where = dict(device_id=some.device_id, model=some.model, format=some.format)
     if b is None:
@@ -198,28 +253,41 @@ def compare_cell(a: BenchmarkRecord | None, b: BenchmarkRecord | None,
     if not _measured(b):
         return CellComparison(**where, verdict=BROKEN, a_median=a.stats.median,
                               notes=(f"B: {b.status}" + (f": {b.reason}" if b.reason else ""),))
-    a_samples, b_samples = a.result.samples_ms, b.result.samples_ms
+    a_samples = np.concatenate([np.asarray(t, dtype=np.float64) for t in samples(a)])
+    b_samples = np.concatenate([np.asarray(t, dtype=np.float64) for t in samples(b)])
     ratio, low, high = median_ratio_ci(a_samples, b_samples)
     test = mann_whitney_u(a_samples, b_samples)
+    notes = _notes(a, b)
+    reachable = smallest_p(a_samples.size, b_samples.size)
+    if reachable >= alpha:
+        verdict = classify_by_ranges(a_samples, b_samples, threshold)
+        range_low, range_high = range_ratio(a_samples, b_samples)
+        judged = (f"judged by ranges: {a_samples.size} vs {b_samples.size} samples cannot "
+                  f"reach p < {alpha:g} (smallest p {reachable:.2g}); B/A of the samples "
+                  f"{range_low:.3f} to {range_high:.3f}")
+        notes = (judged, *notes)
+    else:
+        verdict = classify(low, high, test.p_value, threshold, alpha)
     return CellComparison(
         **where,
-        verdict=classify(low, high, test.p_value, threshold, alpha),
+        verdict=verdict,
         a_median=a.stats.median,
         b_median=b.stats.median,
         ratio=ratio,
         ratio_ci=(low, high),
         p_value=test.p_value,
-        notes=_notes(a, b),
+        notes=notes,
     )
 
 
 def compare_records(a_records: list[BenchmarkRecord], b_records: list[BenchmarkRecord],
-                    threshold: float = THRESHOLD, alpha: float = ALPHA) -> list[CellComparison]:
+                    threshold: float = THRESHOLD, alpha: float = ALPHA,
+                    samples: SampleSource = samples_in_record) -> list[CellComparison]:
     """Cells of both runs, matched by (device, model, format), in A's order then B's extras."""
     a_cells = {_cell_key(r): r for r in a_records}  # a repeated cell: the last record wins
     b_cells = {_cell_key(r): r for r in b_records}
     keys = list(a_cells) + [k for k in b_cells if k not in a_cells]
-    return [compare_cell(a_cells.get(k), b_cells.get(k), threshold, alpha) for k in keys]
+    return [compare_cell(a_cells.get(k), b_cells.get(k), threshold, alpha, samples) for k in keys]
 
 
 def _run_warnings(a: RunInfo, b: RunInfo) -> list[str]:
@@ -243,7 +311,9 @@ def compare_runs(store: Store, run_a: str, run_b: str,
     if not 0 < alpha < 1:
         raise ValueError("alpha is a probability between 0 and 1, e.g. 0.01.")
     a, b = store.get_run(run_a), store.get_run(run_b)
-    cells = compare_records(store.records(a.id), store.records(b.id), threshold, alpha)
+    # The records' stored figures, and the samples of only the cells measured on both sides.
+    cells = compare_records(store.records(a.id), store.records(b.id), threshold, alpha,
+                            samples=lambda r: store.trial_samples(r.id))
     return Comparison(a.id, b.id, threshold, alpha, tuple(cells), tuple(_run_warnings(a, b)))
 
 
@@ -274,7 +344,9 @@ def comparison_rows(comparison: Comparison) -> list[list[str]]:
 
 def rule_text(threshold: float, alpha: float) -> str:
     return (f"slower / faster: the 95% CI of B/A lies entirely beyond ±{threshold:.0%} and the "
-            f"Mann-Whitney p < {alpha:g}; broken: measured in A, failed in B")
+            f"Mann-Whitney p < {alpha:g} (with too few samples for that p, as one per trial: "
+            f"every sample of B beyond ±{threshold:.0%} of every sample of A); broken: measured "
+            "in A, failed in B")
 
 
 def summary_line(comparison: Comparison) -> str:

@@ -1,7 +1,8 @@
 """The leaderboard: per device and format, every model's median latency with its 95% CI,
 beside its memory, energy and thermal state, its size and cost, and the published numbers.
 
-Built from stored records only, so it can be regenerated at any time with `harness report`.
+Built from stored records only, so it can be regenerated at any time with `harness report`: their
+stored figures, never their samples, so a report costs the same however long the runs were.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from harness.report.format import (
+    fmt_ci,
     fmt_count,
     fmt_energy_mj,
     fmt_latency,
@@ -96,7 +98,7 @@ def detail_rows(records: list[BenchmarkRecord]) -> list[list[str]]:
             rows.append([r.model, r.format, status, *["n/a"] * 7, *measured, note])
             continue
         rows.append([r.model, r.format, status, str(s.n), fmt_trial_spread(r), fmt_ms(s.median),
-                     f"[{fmt_ms(s.ci_low)}, {fmt_ms(s.ci_high)}]", fmt_ms(s.p90), fmt_ms(s.p99),
+                     fmt_ci(s), fmt_ms(s.p90), fmt_ms(s.p99),
                      f"{s.cv:.1%}", *measured, note])
     return rows
 
@@ -164,11 +166,11 @@ def _md_escape(text: str) -> str:
 def render_markdown(records: list[BenchmarkRecord], title: str = "Leaderboard") -> str:
     lines = [f"# {title}", "", f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
              f"{len(records)} records. Latency is the median of the timed samples of all trials "
-             "with its bootstrap 95% confidence interval; `trials` gives the spread of the "
-             "trials' medians. Memory is the peak resident set during load and during "
-             "inference; energy and power are n/a where the device has no energy sensor; "
-             "THROTTLED marks a device that was throttling. Every figure traces to raw samples "
-             "in the database (`harness show RUN_ID`).", ""]
+             "with its 95% confidence interval (order statistics, distribution-free); `trials` "
+             "gives the spread of the trials' medians. Memory is the peak resident set during "
+             "load and during inference; energy and power are n/a where the device has no "
+             "energy sensor; THROTTLED marks a device that was throttling. Every figure traces "
+             "to raw samples in the database (`harness show RUN_ID --samples`).", ""]
     for device, columns, rows in side_by_side_tables(records):
         lines += [f"## {device}: formats side by side", "",
                   f"Median ms of each model in each format, and its ratio to `{BASELINE_FORMAT}` "

@@ -16,16 +16,25 @@ Every SQLite failure reaches the caller as a one-line `StoreError` saying what t
 (errors.py); a failed write leaves every earlier record intact, since each write is
 one transaction. JSON columns are strict JSON: a non-finite float is stored as null.
 
-The derived columns of `records` (median, CI, unstable) are a convenience for queries; the truth
-is the `samples` table, and `records(..., recompute=True)` recomputes them from it.
+A record's figures (its statistics and stability warnings) are computed once, when it is
+stored, and kept with it, marked with the `STATS_VERSION` of `harness.bench.stats` that computed
+them; `median_ms`, `ci_low_ms`, `ci_high_ms` and `unstable` repeat them for queries. Reads
+return the stored figures and never touch the samples, so `records()`, `latest_records()` and
+`get_run()` cost the same for a record of ten samples as for one of 60,000. The samples are the
+truth all the same: `records(..., samples=True)` and `trial_samples()` read them,
+`records(..., recompute=True)` recomputes the figures from them, and opening a database whose
+stored figures are of an older STATS_VERSION recomputes those: a writer once, in the file, in
+the same transaction as any schema migration; a reader, until a writer has, in its copy. Stored results
+are read back without validating them again: the contract is checked where results enter.
 
 A record is one cell measured in one or more independent trials. `result_json` holds the
 combined result (`harness.bench.trials`), `trials_json` each trial's own result; both are stored
-without their samples, which live only in `samples`, one row per sample and trial, and are put
-back when a record is read.
+without their samples, which live only in `samples`, one row per record, phase and trial
+holding them as an array of float64 (samples.py), and are put back when asked for.
 
     sqlite.py     Store: open, migrate, runs, records, samples
-    records.py    RunInfo and BenchmarkRecord
+    records.py    RunInfo and BenchmarkRecord; a record's figures; stored results read back
+    samples.py    samples as stored: float64 arrays, one row per record, phase and trial
     schema.py     the schema, its version and the migrations (versions listed there)
     errors.py     SQLite failures as one-line StoreErrors; strict JSON
     heartbeat.py  a running run's proof of life

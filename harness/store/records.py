@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from device_runners.contract import RunResult
-from harness.bench.stats import SampleStats
+from harness.bench.stats import SampleStats, measurement_warnings, summarize_trials
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ class BenchmarkRecord:
     id: int | None = None
     created_at: float = field(default_factory=time.time)
     trials: tuple[RunResult, ...] = ()  # each trial's own result, in order
+    # False when read from the store without its samples (the default): `result.samples_ms`,
+    # its warm-up samples and every trial's are then empty, while `stats` and `warnings` are
+    # the figures stored with the record. `Store.records(..., samples=True)` puts them back.
+    samples_loaded: bool = True
 
     @property
     def trial_results(self) -> tuple[RunResult, ...]:
@@ -71,3 +75,42 @@ def stats_from_json(text: str) -> SampleStats:
     data = {k: math.nan if v is None else v for k, v in json.loads(text).items()}
     data["trial_medians"] = [math.nan if v is None else v for v in data.get("trial_medians") or ()]
     return SampleStats.from_dict(data)
+
+
+def figures(result: RunResult, trials=()) -> tuple[SampleStats, tuple[str, ...]]:
+    """The statistics of a record's timed samples (its trials', or its result's as one trial)
+    and every warning about them: what the store keeps with a record."""
+    trials = tuple(trials)
+    stats = summarize_trials([t.samples_ms for t in trials or (result,)])
+    return stats, tuple(measurement_warnings(stats, result, trials))
+
+
+def _stored_result(data: dict) -> RunResult:
+    # Validated where it entered (the runner's JSON, the harness's checks); a stored result must
+    # always read back, and validating it again on every read cost more than the rest of a read.
+    return RunResult.from_dict(data, check_problems=False, check_schema=False)
+
+
+def results_from_json(result_json: str | None, trials_json: str | None,
+                      timed: dict[int, list[float]] | None = None,
+                      warmup: dict[int, list[float]] | None = None,
+                      ) -> tuple[RunResult | None, tuple[RunResult, ...]]:
+    """The combined result and each trial's, from their stored JSON. With `timed` and `warmup`
+    (samples by trial number) the samples are put back; without, every result has none."""
+    if not result_json:
+        return None, ()
+    timed, warmup = timed or {}, warmup or {}
+    trials = []
+    for i, data in enumerate(json.loads(trials_json) if trials_json else []):
+        data["samples_ms"] = timed.get(i, [])
+        data["warmup_samples_ms"] = warmup.get(i, [])
+        trials.append(_stored_result(data))
+    combined = json.loads(result_json)
+    # Version-1 records kept their samples in result_json as well; the samples table is the truth.
+    combined["samples_ms"] = [v for t in sorted(timed) for v in timed[t]]
+    combined["warmup_samples_ms"] = [v for t in sorted(warmup) for v in warmup[t]]
+    return _stored_result(combined), tuple(trials)
+
+
+def warnings_from_json(text: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(text)) if text else ()

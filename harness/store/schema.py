@@ -5,13 +5,36 @@ Schema versions (bump on any change, with a migration from the version before):
   2  samples gain `trial` (part of the key); records gain `trials_json`. Version-1 samples
      become trial 0; a version-1 record reads as one trial.
   3  runs gain `heartbeat_at` (NULL for older runs, which are then judged by `started_at`).
+  4  samples are stored one row per (record, phase, trial): `ms` holds them all as a BLOB of
+     little-endian float64 values in time order, `n` how many (so length(ms) = 8 n). Records
+     gain `stats_version` (harness.bench.stats.STATS_VERSION of the stored `stats_json`, NULL
+     when there are no stats) and `warnings_json` (the stability warnings, a JSON list of
+     sentences, computed when the record was stored). Migrating packs every trial's samples in
+     `idx` order, marks the stats stored before as version 1, and the store then recomputes
+     them (and the warnings) with the current statistics, in the same transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from itertools import groupby
 
-SCHEMA_VERSION = 3
+from harness.store.samples import pack
+
+SCHEMA_VERSION = 4
+
+# One row per (record, phase, trial): the samples in time order as little-endian float64.
+# A plain rowid table: its rows are large, which a WITHOUT ROWID table handles badly.
+SAMPLES_TABLE = """
+CREATE TABLE {name} (
+    record_id INTEGER NOT NULL REFERENCES records(id),
+    phase TEXT NOT NULL,
+    trial INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    ms BLOB NOT NULL CHECK (length(ms) = 8 * n),
+    PRIMARY KEY (record_id, phase, trial)
+);
+"""
 
 # The current schema, for a new database; older ones are brought here by MIGRATIONS.
 SCHEMA = """
@@ -49,21 +72,41 @@ CREATE TABLE records (
     ci_high_ms REAL,
     unstable INTEGER,
     stats_json TEXT,
-    trials_json TEXT
+    trials_json TEXT,
+    stats_version INTEGER,
+    warnings_json TEXT
 );
 CREATE INDEX records_by_run ON records(run_id);
 CREATE INDEX records_by_cell ON records(device_id, model, format);
-CREATE TABLE samples (
-    record_id INTEGER NOT NULL REFERENCES records(id),
-    phase TEXT NOT NULL,
-    trial INTEGER NOT NULL DEFAULT 0,
-    idx INTEGER NOT NULL,
-    ms REAL NOT NULL,
-    PRIMARY KEY (record_id, phase, trial, idx)
-) WITHOUT ROWID;
-"""
+CREATE INDEX records_by_stats_version ON records(stats_version);
+""" + SAMPLES_TABLE.format(name="samples")
 
-# MIGRATIONS[v] takes a database from version v to v + 1, inside the caller's transaction.
+
+def _samples_as_arrays(conn: sqlite3.Connection) -> None:
+    """Version 3 -> 4: one row per sample becomes one array per (record, phase, trial)."""
+    for statement in statements("""
+ALTER TABLE records ADD COLUMN stats_version INTEGER;
+ALTER TABLE records ADD COLUMN warnings_json TEXT;
+UPDATE records SET stats_version = 1 WHERE stats_json IS NOT NULL;
+CREATE INDEX records_by_stats_version ON records(stats_version);
+""" + SAMPLES_TABLE.format(name="samples_v4")):
+        conn.execute(statement)
+    rows = conn.execute("SELECT record_id, phase, trial, ms FROM samples"
+                        " ORDER BY record_id, phase, trial, idx")
+
+    def arrays():
+        for (record_id, phase, trial), group in groupby(rows, key=lambda r: (r[0], r[1], r[2])):
+            values = [r[3] for r in group]
+            yield record_id, phase, trial, len(values), pack(values)
+
+    conn.executemany("INSERT INTO samples_v4(record_id, phase, trial, n, ms) VALUES (?,?,?,?,?)",
+                     arrays())
+    conn.execute("DROP TABLE samples")
+    conn.execute("ALTER TABLE samples_v4 RENAME TO samples")
+
+
+# MIGRATIONS[v] takes a database from version v to v + 1, inside the caller's transaction: SQL,
+# or a function of the connection where SQL alone cannot (packing samples into arrays).
 MIGRATIONS = {
     1: """
 ALTER TABLE records ADD COLUMN trials_json TEXT;
@@ -82,13 +125,25 @@ ALTER TABLE samples_v2 RENAME TO samples;
     2: """
 ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
 """,
+    3: _samples_as_arrays,
 }
+
+
+def migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Take the database from `version` to SCHEMA_VERSION, inside the caller's transaction.
+    (Stored statistics of an older STATS_VERSION are the caller's to recompute after.)"""
+    for v in range(version, SCHEMA_VERSION):
+        step = MIGRATIONS[v]
+        if callable(step):
+            step(conn)
+        else:
+            for statement in statements(step):
+                conn.execute(statement)
 
 
 def statements(script: str) -> list[str]:
     # executescript() would commit the open transaction first; a migration must be one unit.
     return [s.strip() for s in script.split(";") if s.strip()]
-
 
 
 def schema_version(conn: sqlite3.Connection) -> int | None:

@@ -11,22 +11,25 @@ import sqlite3
 import time
 from pathlib import Path
 
-from device_runners.contract import RunResult
 from device_runners.host.process import pid_alive
-from harness.bench.stats import measurement_warnings, summarize_trials
+from harness.bench.stats import STATS_VERSION, SampleStats, measurement_warnings
 from harness.errors import StoreError
+from harness.store import samples as stored_samples
 from harness.store.errors import strict_json, translate_sqlite_errors
 from harness.store.heartbeat import Heartbeat
 from harness.store.records import (
     BenchmarkRecord,
     RunInfo,
+    figures,
+    results_from_json,
     stats_from_json,
+    warnings_from_json,
     without_samples,
 )
 from harness.store.schema import (
-    MIGRATIONS,
     SCHEMA,
     SCHEMA_VERSION,
+    migrate,
     schema_version,
     statements,
 )
@@ -52,6 +55,11 @@ def default_db_path() -> Path:
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
+
+def _stale_stats(conn: sqlite3.Connection) -> bool:
+    """Whether some record's stored figures are of an older STATS_VERSION (current schema only)."""
+    return conn.execute("SELECT EXISTS(SELECT 1 FROM records WHERE stats_version < ?)",
+                        (STATS_VERSION,)).fetchone()[0] == 1
 
 
 class Store:
@@ -110,8 +118,9 @@ class Store:
                              "table with a schema_version); nothing was changed. Point --db (or "
                              "HARNESS_DB) at the database `harness run` wrote.")
         self._refuse_newer(version)
-        if version < SCHEMA_VERSION:
-            # Migrate a copy in memory; the file stays as it is.
+        if version < SCHEMA_VERSION or _stale_stats(self.conn):
+            # Migrate a copy in memory (and recompute stale figures there); the file stays as
+            # it is. A writer migrates the file once, and reads are quick again.
             memory = sqlite3.connect(":memory:")
             self.conn.backup(memory)
             self.conn.close()
@@ -130,8 +139,10 @@ class Store:
             )
 
     def _migrate(self) -> None:
-        """Create the schema, or bring an older one up to date, in one transaction."""
-        if schema_version(self.conn) == SCHEMA_VERSION:
+        """Create the schema, or bring an older one up to date and recompute stored figures of
+        an older STATS_VERSION, in one transaction."""
+        version = schema_version(self.conn)
+        if version == SCHEMA_VERSION and not _stale_stats(self.conn):
             return  # the common case writes nothing
         # IMMEDIATE takes the write lock first, so two processes opening one old database
         # cannot both migrate it: the second waits and then finds it current.
@@ -145,15 +156,40 @@ class Store:
                 self.conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
                                   (str(SCHEMA_VERSION),))
             elif version < SCHEMA_VERSION:
-                for v in range(version, SCHEMA_VERSION):
-                    for statement in statements(MIGRATIONS[v]):
-                        self.conn.execute(statement)
+                migrate(self.conn, version)
                 self.conn.execute("UPDATE meta SET value=? WHERE key='schema_version'",
                                   (str(SCHEMA_VERSION),))
+            self._recompute_stale_figures()
         except BaseException:
             self.conn.rollback()
             raise
         self.conn.commit()
+
+    def _recompute_stale_figures(self) -> None:
+        """Recompute, from the samples, the stored figures of every record whose statistics are
+        of an older STATS_VERSION (inside the caller's transaction)."""
+        rows = self.conn.execute("SELECT * FROM records WHERE stats_version < ?",
+                                 (STATS_VERSION,)).fetchall()
+        for row in rows:
+            result, trials = self._results(row, with_samples=True)
+            if result is None or not result.samples_ms:
+                # Nothing to recompute from: the figures stay as stored, marked as of no version
+                # (so they are not tried again on every open).
+                self.conn.execute("UPDATE records SET stats_version=NULL WHERE id=?", (row["id"],))
+                continue
+            stats, warnings = figures(result, trials)
+            self.conn.execute(
+                "UPDATE records SET median_ms=?, ci_low_ms=?, ci_high_ms=?, unstable=?,"
+                " stats_json=?, stats_version=?, warnings_json=? WHERE id=?",
+                (*self._figure_columns(stats, warnings), row["id"]))
+
+    @staticmethod
+    def _figure_columns(stats: SampleStats | None, warnings) -> tuple:
+        """median_ms, ci_low_ms, ci_high_ms, unstable, stats_json, stats_version, warnings_json."""
+        if stats is None:
+            return None, None, None, None, None, None, strict_json([])
+        return (stats.median, stats.ci_low, stats.ci_high, int(bool(warnings)),
+                strict_json(stats.to_dict()), STATS_VERSION, strict_json(list(warnings)))
 
     @property
     @translate_sqlite_errors
@@ -270,45 +306,44 @@ class Store:
 
     @translate_sqlite_errors
     def add_record(self, record: BenchmarkRecord, replaces: tuple[int, ...] = ()) -> int:
-        """Store a record and its raw samples in one transaction; returns the record id.
+        """Store a record, its raw samples and its figures in one transaction; returns its id.
+
+        The figures are computed once, here: `record.stats` (computed from the trials' samples
+        by `summarize_trials`, or here when a measured record comes without them) and the
+        warnings about them (`measurement_warnings`, from the stats, the combined result and
+        the trials; `record.warnings` is not read), stored as of STATS_VERSION.
 
         `replaces`: ids of records this one supersedes (a resumed cell); they and their samples
         are deleted in the same transaction, so a failure keeps them.
         """
         result = record.result
-        stats = record.stats
         trials = record.trial_results
+        stats, warnings = record.stats, ()
+        if stats is None and result is not None and result.ok and result.samples_ms:
+            stats, warnings = figures(result, trials)
+        elif stats is not None:
+            warnings = tuple(measurement_warnings(stats, result, trials))
         with self.conn:
             for old_id in replaces:
                 self.conn.execute("DELETE FROM samples WHERE record_id=?", (old_id,))
                 self.conn.execute("DELETE FROM records WHERE id=?", (old_id,))
             cur = self.conn.execute(
                 "INSERT INTO records(run_id, created_at, model, format, device_id, status, reason,"
-                " artifact_sha256, artifact_json, result_json, model_json, median_ms, ci_low_ms,"
-                " ci_high_ms, unstable, stats_json, trials_json)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " artifact_sha256, artifact_json, result_json, model_json, trials_json, median_ms,"
+                " ci_low_ms, ci_high_ms, unstable, stats_json, stats_version, warnings_json)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.run_id, record.created_at, record.model, record.format, record.device_id,
                     record.status, record.reason, record.artifact.get("sha256"),
                     strict_json(record.artifact),
                     strict_json(without_samples(result)) if result else None,
                     strict_json(record.model_info),
-                    stats.median if stats else None, stats.ci_low if stats else None,
-                    stats.ci_high if stats else None,
-                    int(record.unstable) if stats else None,
-                    strict_json(stats.to_dict()) if stats else None,
                     strict_json([without_samples(t) for t in trials]) if trials else None,
+                    *self._figure_columns(stats, warnings),
                 ),
             )
             record_id = cur.lastrowid
-            rows = []
-            for trial, t in enumerate(trials):
-                rows += [(record_id, "timed", trial, i, ms) for i, ms in enumerate(t.samples_ms)]
-                rows += [(record_id, "warmup", trial, i, ms)
-                         for i, ms in enumerate(t.warmup_samples_ms)]
-            self.conn.executemany(
-                "INSERT INTO samples(record_id, phase, trial, idx, ms) VALUES (?,?,?,?,?)", rows
-            )
+            stored_samples.insert_samples(self.conn, stored_samples.sample_rows(record_id, trials))
             # A stored record is a sign of life too, should the heartbeat thread be starved.
             self.conn.execute("UPDATE runs SET heartbeat_at=? WHERE id=? AND status=?",
                               (time.time(), record.run_id, RUN_RUNNING))
@@ -317,50 +352,32 @@ class Store:
     @translate_sqlite_errors
     def samples(self, record_id: int, phase: str = "timed", trial: int | None = None) -> list[float]:
         """A record's samples of one phase: one trial's, or every trial's in trial order."""
-        if trial is None:
-            rows = self.conn.execute(
-                "SELECT ms FROM samples WHERE record_id=? AND phase=? ORDER BY trial, idx",
-                (record_id, phase)).fetchall()
-        else:
-            rows = self.conn.execute(
-                "SELECT ms FROM samples WHERE record_id=? AND phase=? AND trial=? ORDER BY idx",
-                (record_id, phase, trial)).fetchall()
-        return [r[0] for r in rows]
+        if trial is not None:
+            return stored_samples.trial_of(self.conn, record_id, phase, trial)
+        return [v for t in stored_samples.trial_samples(self.conn, record_id, phase) for v in t]
 
     @translate_sqlite_errors
     def trial_samples(self, record_id: int, phase: str = "timed") -> list[list[float]]:
         """A record's samples of one phase, one list per trial."""
-        by_trial: dict[int, list[float]] = {}
-        for trial, ms in self.conn.execute(
-            "SELECT trial, ms FROM samples WHERE record_id=? AND phase=? ORDER BY trial, idx",
-            (record_id, phase),
-        ):
-            by_trial.setdefault(trial, []).append(ms)
-        return [by_trial[t] for t in sorted(by_trial)]
+        return stored_samples.trial_samples(self.conn, record_id, phase)
 
-    def _results(self, row: sqlite3.Row) -> tuple[RunResult | None, tuple[RunResult, ...]]:
-        """The combined result and each trial's, with their samples put back from `samples`."""
+    def _results(self, row: sqlite3.Row, with_samples: bool):
+        """The combined result and each trial's; their samples put back when `with_samples`."""
         if not row["result_json"]:
             return None, ()
-        timed = self.trial_samples(row["id"], "timed")
-        warmup = self.trial_samples(row["id"], "warmup")
-        trial_dicts = json.loads(row["trials_json"]) if row["trials_json"] else []
-        trials = []
-        for i, data in enumerate(trial_dicts):
-            data["samples_ms"] = timed[i] if i < len(timed) else []
-            data["warmup_samples_ms"] = warmup[i] if i < len(warmup) else []
-            trials.append(RunResult.from_dict(data, check_problems=False))
-        combined = json.loads(row["result_json"])
-        # Version-1 records kept their samples in result_json as well; the table is the truth.
-        combined["samples_ms"] = [v for t in timed for v in t]
-        combined["warmup_samples_ms"] = [v for t in warmup for v in t]
-        return RunResult.from_dict(combined, check_problems=False), tuple(trials)
+        timed = warmup = None
+        if with_samples:
+            by_phase = stored_samples.record_samples(self.conn, row["id"])
+            timed, warmup = by_phase[stored_samples.TIMED], by_phase[stored_samples.WARMUP]
+        return results_from_json(row["result_json"], row["trials_json"], timed, warmup)
 
-    def _record(self, row: sqlite3.Row, recompute: bool) -> BenchmarkRecord:
-        result, trials = self._results(row)
+    def _record(self, row: sqlite3.Row, samples: bool, recompute: bool) -> BenchmarkRecord:
+        loaded = samples or recompute
+        result, trials = self._results(row, loaded)
         stats = stats_from_json(row["stats_json"]) if row["stats_json"] else None
-        if recompute and result is not None and result.samples_ms:
-            stats = summarize_trials(self.trial_samples(row["id"]))
+        warnings = warnings_from_json(row["warnings_json"])
+        if recompute and stats is not None and result is not None and result.samples_ms:
+            stats, warnings = figures(result, trials)
         return BenchmarkRecord(
             id=row["id"],
             run_id=row["run_id"],
@@ -374,26 +391,31 @@ class Store:
             model_info=json.loads(row["model_json"]),
             result=result,
             stats=stats,
-            warnings=tuple(measurement_warnings(stats, result, trials)) if stats else (),
+            warnings=warnings,
             trials=trials,
+            samples_loaded=loaded,
         )
 
     @translate_sqlite_errors
-    def records(self, run_id: str | None = None, recompute: bool = False) -> list[BenchmarkRecord]:
+    def records(self, run_id: str | None = None, samples: bool = False,
+                recompute: bool = False) -> list[BenchmarkRecord]:
+        """A run's records (every record without `run_id`), in stored order, with the figures
+        stored with them. Their samples are not read unless `samples` (or `trial_samples()`);
+        `recompute` reads them and recomputes the figures from them."""
         if run_id is None:
             rows = self.conn.execute("SELECT * FROM records ORDER BY id").fetchall()
         else:
             rows = self.conn.execute(
                 "SELECT * FROM records WHERE run_id=? ORDER BY id", (run_id,)
             ).fetchall()
-        return [self._record(r, recompute) for r in rows]
+        return [self._record(r, samples, recompute) for r in rows]
 
     @translate_sqlite_errors
-    def latest_records(self) -> list[BenchmarkRecord]:
+    def latest_records(self, samples: bool = False) -> list[BenchmarkRecord]:
         """The newest record of every (device, model, format) cell, across all runs."""
         rows = self.conn.execute(
             "SELECT * FROM records WHERE id IN ("
             " SELECT MAX(id) FROM records GROUP BY device_id, model, format)"
             " ORDER BY device_id, format, model"
         ).fetchall()
-        return [self._record(r, recompute=False) for r in rows]
+        return [self._record(r, samples, recompute=False) for r in rows]

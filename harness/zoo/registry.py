@@ -13,53 +13,22 @@ number is rounded or ambiguous.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import importlib
 import inspect
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
 from harness.errors import UnknownModelError
+from harness.zoo.published import PublishedFacts, published_facts
 from harness.zoo.weights import load_weights
 
 # The family modules, one per family, each registering its variants on import.
 FAMILY_MODULES = ("repvit", "convnext", "edgenext", "mobileformer", "emo", "mobilenet", "mobilevit",
                   "shufflenet")
-
-
-def _float_or_none(text: str) -> float | None:
-    text = (text or "").strip()
-    return float(text) if text else None
-
-
-@dataclass(frozen=True)
-class PublishedFacts:
-    """One row of published.csv: what the paper or the official repository claims."""
-
-    params_m: float | None
-    macs_g: float | None
-    top1: float | None
-    latency_ms: float | None
-    latency_device: str
-    source: str
-    notes: str
-
-    @classmethod
-    def from_row(cls, row: dict[str, str]) -> "PublishedFacts":
-        return cls(
-            params_m=_float_or_none(row.get("params_m", "")),
-            macs_g=_float_or_none(row.get("macs_g", "")),
-            top1=_float_or_none(row.get("top1", "")),
-            latency_ms=_float_or_none(row.get("latency_ms", "")),
-            latency_device=(row.get("latency_device") or "").strip(),
-            source=(row.get("source") or "").strip(),
-            notes=(row.get("notes") or "").strip(),
-        )
 
 
 @dataclass(frozen=True)
@@ -108,17 +77,7 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
-_PUBLISHED: dict[str, PublishedFacts] | None = None
 _LOADED = False
-
-
-def published_facts() -> dict[str, PublishedFacts]:
-    global _PUBLISHED
-    if _PUBLISHED is None:
-        path = Path(__file__).with_name("published.csv")
-        with path.open(newline="") as f:
-            _PUBLISHED = {row["model"]: PublishedFacts.from_row(row) for row in csv.DictReader(f)}
-    return _PUBLISHED
 
 
 def register_model(
