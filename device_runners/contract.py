@@ -13,6 +13,11 @@ Schema versions (bump on any change, and say what changed):
      was sound already passes): JSON is strict both ways (no NaN or Infinity tokens, no number
      out of a double's range); load_ms and first_inference_ms are >= 0 in the schema; and
      `result_problems` refuses what the schema cannot say (see there).
+  3  numerics on the device: the request may name `check_inputs_path`, a file of raw
+     little-endian float32 tensors of `input_shape` back to back (the same seeded inputs the
+     harness checks every export with); the runner runs each once after its timed iterations
+     and returns the first output of each in `check_outputs` ({shape, values}, a value that is
+     not finite written as null). Results of versions 1 and 2 still read.
 
 What the schema cannot express is checked in Python: `result_problems` (numbers that cannot be
 measurements) runs in `RunResult.from_dict`; `answer_mismatch` (a result for another cell than
@@ -30,7 +35,7 @@ from typing import Any
 
 from device_runners.errors import DeviceError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_PATH = Path(__file__).with_name("contract.schema.json")
 
 # Status values a result may carry.
@@ -180,6 +185,8 @@ class RunRequest:
     backend: str = ""
     precision: str = "fp32"
     profile: bool = False
+    # Inputs to run once after timing and return the outputs of (see the version notes); "" none.
+    check_inputs_path: str = ""
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -270,6 +277,24 @@ class ThermalInfo:
 
 
 @dataclass(frozen=True)
+class CheckOutput:
+    """The model's first output for one check input, flattened, as the runner computed it."""
+
+    shape: tuple[int, ...]
+    values: tuple[float | None, ...]  # None: a value that was not finite (JSON has no NaN)
+
+    @classmethod
+    def from_array(cls, array) -> "CheckOutput":
+        flat = [float(v) for v in array.reshape(-1).tolist()]
+        return cls(tuple(int(d) for d in array.shape),
+                   tuple(v if math.isfinite(v) else None for v in flat))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CheckOutput":
+        return cls(tuple(data["shape"]), tuple(data["values"]))
+
+
+@dataclass(frozen=True)
 class RunResult:
     """What a runner returns: raw measurements and the context to reproduce them."""
 
@@ -297,6 +322,9 @@ class RunResult:
     thermal: ThermalInfo = field(default_factory=ThermalInfo)
     context: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    # The outputs of the request's check inputs (version 3); the harness compares them with
+    # eager PyTorch where the result enters and keeps the comparison, not the values.
+    check_outputs: tuple[CheckOutput, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -313,6 +341,8 @@ class RunResult:
         d["warmup_samples_ms"] = list(self.warmup_samples_ms)
         d["samples_ms"] = list(self.samples_ms)
         d["energy"]["warnings"] = list(self.energy.warnings)
+        d["check_outputs"] = [{"shape": list(c.shape), "values": list(c.values)}
+                              for c in self.check_outputs]
         return d
 
     def to_json(self) -> str:
@@ -333,6 +363,7 @@ class RunResult:
         data["thermal"] = ThermalInfo.from_dict(data.get("thermal") or {})
         data["warmup_samples_ms"] = tuple(data.get("warmup_samples_ms") or ())
         data["samples_ms"] = tuple(data.get("samples_ms") or ())
+        data["check_outputs"] = tuple(CheckOutput.from_dict(c) for c in data.get("check_outputs") or ())
         if data.get("cpu_affinity") is not None:
             data["cpu_affinity"] = tuple(data["cpu_affinity"])
         result = _from_dict(cls, data)
@@ -421,6 +452,11 @@ def result_problems(result: RunResult) -> list[str]:
         value = getattr(result.energy, name)
         if value is not None and not _is_finite(value):
             problems.append(f"energy {name} is {_show(value)}")
+    for i, output in enumerate(result.check_outputs, 1):
+        size = math.prod(output.shape)
+        if size != len(output.values):
+            problems.append(f"check output {i} has {len(output.values)} values for shape "
+                            f"{list(output.shape)}")
     return problems
 
 

@@ -53,6 +53,7 @@ class ArtifactFile:
     sha256: str
     runtime: str
     format: str
+    check_inputs_path: str = ""  # the check inputs to stage beside it (contract version 3)
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,8 @@ class DeviceKind:
     this kind's devices, None when it means none of them, and raises `NoSuchDevice` when the
     name is this kind's (a catalog name) but no such device is attached, or another
     `DeviceError` when the device cannot be used. `options` holds only this kind's options
-    that the user gave, by `DeviceOption.dest`.
+    that the user gave, by `DeviceOption.dest`. `no_devices_hint()`, when given, says in one
+    line why the kind has no device and how to attach one.
     """
 
     name: str
@@ -237,3 +239,6 @@ class DeviceKind:
     list_devices: Callable[[], list[AttachedDevice]]
     open_runner: Callable[[str, RunnerSettings, Mapping[str, Any]], Runner | None]
     options: tuple[DeviceOption, ...] = ()
+    # One line `harness devices` prints when the kind lists no device: why none, and how to
+    # attach one ("no adb server at 127.0.0.1:5037: start one with `adb start-server`").
+    no_devices_hint: Callable[[], str] | None = None

@@ -36,6 +36,12 @@ from harness.bench.trials import combine_trials
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache
 from harness.export.isolated import ChildLimits, ModelExport, export_all
+from harness.export.numerics import (
+    Numerics,
+    check_inputs_file,
+    compare_with_reference,
+    numerics_miss,
+)
 from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, BenchmarkRecord, Store
 from harness.errors import StoreError
 from harness.zoo.registry import ModelSpec
@@ -81,6 +87,21 @@ def admit(result: RunResult, request: RunRequest) -> RunResult:
     return dataclasses.replace(refused, context=result.context)
 
 
+def check_on_device(result: RunResult, cell: "Cell") -> RunResult:
+    """Compare the outputs the runner computed for the check inputs with eager PyTorch's, keep
+    the comparison (context["device_numerics"]) and drop the values: a record stores figures,
+    not three copies of a model's output per trial."""
+    if not result.check_outputs:
+        return result
+    context = dict(result.context)
+    try:
+        numerics = compare_with_reference(cell.reference, result.check_outputs, cell.fmt.threshold)
+        context["device_numerics"] = dataclasses.asdict(numerics)
+    except (TypeError, ValueError, KeyError) as exc:
+        context["device_numerics"] = {"error": f"the check outputs cannot be compared: {exc}"}
+    return dataclasses.replace(result, context=context, check_outputs=())
+
+
 def interpret_sensors(result: RunResult) -> RunResult:
     """Fill `energy` and `thermal` from the raw readings the runner returned."""
     from harness.energy import energy_from_samples, thermal_info
@@ -110,6 +131,7 @@ class Cell:
     reason: str = ""
     trials: list[RunResult] = field(default_factory=list)
     stored: bool = False
+    reference: dict | None = None  # eager outputs of the check inputs, for the device check
 
     @property
     def label(self) -> str:
@@ -127,7 +149,8 @@ class Cell:
         return any(not t.ok for t in self.trials)
 
 
-def prepare_cell(cell: Cell, runner: Runner, support: RuntimeSupport, config: BenchConfig) -> None:
+def prepare_cell(cell: Cell, runner: Runner, support: RuntimeSupport, config: BenchConfig,
+                 check_inputs: Path | None = None) -> None:
     """Decide whether a cell whose artifact is built can be measured on this runner (the runner
     says which runtimes it runs), build its request, and let the runner stage the artifact."""
     artifact, fmt, spec = cell.artifact, cell.fmt, cell.spec
@@ -146,8 +169,10 @@ def prepare_cell(cell: Cell, runner: Runner, support: RuntimeSupport, config: Be
             input_shape=spec.input_shape,
             backend=cell.variant or fmt.backend,
             precision=fmt.precision,
+            check_inputs_path=str(check_inputs) if check_inputs else "",
         )
-        runner.prepare(ArtifactFile(artifact.path, artifact.sha256, fmt.runtime, fmt.name))
+        runner.prepare(ArtifactFile(artifact.path, artifact.sha256, fmt.runtime, fmt.name,
+                                    str(check_inputs) if check_inputs else ""))
 
 
 def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
@@ -161,6 +186,11 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
         status, reason = result.status, result.error
         if result.ok and cell.artifact.status == ARTIFACT_NUMERICS_FAILED:
             reason = f"measured, but {cell.artifact.reason}"
+        on_device = cell.trials[0].context.get("device_numerics") or {}
+        if result.ok and on_device.get("passed") is False:
+            miss = numerics_miss(Numerics.from_dict(on_device))
+            reason = "; ".join(filter(None, [reason, f"measured, but on the device the outputs "
+                                                     f"disagree with eager: {miss}"]))
         if result.ok and result.samples_ms:
             stats = summarize_trials([t.samples_ms for t in cell.trials])
         if interrupted and len(cell.trials) < planned_trials:
@@ -269,12 +299,13 @@ def run_benchmarks(
 
     def exported(spec: ModelSpec, export: ModelExport) -> None:
         """A model's artifacts are ready: prepare its cells."""
-        info = model_info(spec, export.counts)
+        info = model_info(spec, export.info)
+        checks = check_inputs_file(cache.root / "model-info", spec.input_shape) if export.reference else None
         for c in cells:
             if c.spec.name == spec.name and not c.stored:
-                c.info = info
+                c.info, c.reference = info, export.reference
                 c.artifact = export.artifacts[c.fmt.name]
-                prepare_cell(c, runner, support, config)
+                prepare_cell(c, runner, support, config, checks)
 
     def finish(cell: Cell, interrupted: bool = False) -> None:
         record = cell_record(run_id, cell, runner.device.device_id, config.trials, interrupted)
@@ -306,6 +337,7 @@ def run_benchmarks(
                 gate = runner.gate()
             observer.cell_started(cell.spec.name, cell.label, f"trial {trial + 1}/{config.trials}")
             result = admit(attach_gate(runner.run(cell.request), gate), cell.request)
+            result = check_on_device(result, cell)
             if not result.ok:
                 evidence = result.context.get("worker_log") or result.context.get("runner_log") or ""
                 log.warning("%s/%s trial %d: %s: %s\n%s", cell.spec.name, cell.label, trial + 1,

@@ -163,10 +163,11 @@ def test_a_phone_run_stores_the_rails_energy_waits_for_the_heat_and_pushes_only_
     cooler.join(1)
     assert first.exit_code == 0, first.output
 
-    # Both the runner and the artifact went over the cable once, after a hash check.
+    # The runner, the artifact and the check inputs went over the cable once, after a hash check.
     [artifact] = phone.host_path(f"{WORKDIR}/artifacts").iterdir()
+    [inputs] = phone.host_path(f"{WORKDIR}/inputs").iterdir()
     assert sorted(phone.sync_requests("SEND")) == [f"{WORKDIR}/artifacts/{artifact.name}",
-                                                   RUNNER_ON_PHONE]
+                                                   RUNNER_ON_PHONE, f"{WORKDIR}/inputs/{inputs.name}"]
     assert artifact.name.endswith("-tiny_models_tiny_convnet.pte")
     log = phone.log
     hash_check = next(i for i, r in enumerate(log) if r.is_shell and r.argument.startswith("sha256sum "))
@@ -402,9 +403,14 @@ def test_every_executorch_format_runs_in_the_native_runner_and_apple_delegates_d
     coreml = records["executorch-coreml"]
     assert coreml.status == "unsupported"
     assert coreml.reason == "the coreml delegate runs on Apple platforms only"
-    # Three artifacts and the runner crossed the cable, each once; nothing for Core ML.
+    # Three artifacts, the runner and the check inputs crossed the cable, each once; nothing
+    # for Core ML.
     pushed = phone.sync_requests("SEND")
-    assert sorted(pushed) == sorted(set(pushed)) and len(pushed) == 4 and RUNNER_ON_PHONE in pushed
+    assert sorted(pushed) == sorted(set(pushed)) and len(pushed) == 5 and RUNNER_ON_PHONE in pushed
+    # Each .pte ran the check inputs on the phone, and its outputs agree with eager PyTorch.
+    for name in ("executorch", "executorch-int8", "executorch-portable"):
+        device_check = records[name].trials[0].context["device_numerics"]
+        assert device_check["passed"] and device_check["inputs"] == 3, (name, device_check)
     assert len(measurement_scripts(phone)) == 3
 
 

@@ -86,7 +86,7 @@ def test_results_of_contract_version_1_still_read():
     old = RunResult.from_dict(data)
     assert old.runtime == "" and old.samples_ms == (1.0,)
     failed = RunResult.failed(_request(), DeviceInfo("h", "linux"), "run_failed", "why")
-    assert failed.runtime == "executorch" and failed.schema_version == 2
+    assert failed.runtime == "executorch" and failed.schema_version == 3
 
 
 def test_schema_file_is_valid_json_schema():

@@ -279,6 +279,9 @@ def energy_samples(
     return samples, description
 
 
-def request_json_for_phone(request_dict: dict, artifact_on_phone: str) -> str:
-    """The request the native runner reads on the phone: the artifact at its phone path."""
-    return json.dumps({**request_dict, "artifact_path": artifact_on_phone})
+def request_json_for_phone(request_dict: dict, artifact_on_phone: str,
+                           check_inputs_on_phone: str = "") -> str:
+    """The request the native runner reads on the phone: the artifact (and the check inputs,
+    when there are any) at their phone paths."""
+    return json.dumps({**request_dict, "artifact_path": artifact_on_phone,
+                       "check_inputs_path": check_inputs_on_phone}, allow_nan=False)

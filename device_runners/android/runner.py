@@ -181,7 +181,7 @@ class AndroidRunner(Runner):
             note = check_battery(self.serial, self.probe.battery, self.min_battery_pct)
             self._notes += [note] if note else []
             output = self.link.shell(
-                f"mkdir -p {WORKDIR}/bin {WORKDIR}/artifacts && echo {MARKER}ok; {SENSOR_PROBE}",
+                f"mkdir -p {WORKDIR}/bin {WORKDIR}/artifacts {WORKDIR}/inputs && echo {MARKER}ok; {SENSOR_PROBE}",
                 timeout_s=PROBE_TIMEOUT_S,
             )
             parts = {s.name: s.text for s in split_sections(output.stdout)}
@@ -220,6 +220,8 @@ class AndroidRunner(Runner):
     def prepare(self, artifact: ArtifactFile) -> None:
         """Push the artifact and its runtime's program now, so the first trial finds them."""
         files = [self.staging.artifact(Path(artifact.path), artifact.sha256)]
+        if artifact.check_inputs_path and artifact.runtime == "executorch":
+            files.append(self.staging.inputs(Path(artifact.check_inputs_path)))
         tool = self._tool_for(artifact.runtime)
         if tool is not None and tool.is_file():
             files.append(self.staging.tool(tool, TOOLS[artifact.runtime]))
@@ -288,8 +290,13 @@ class AndroidRunner(Runner):
             )
         tool = self.staging.tool(binary, "harness_runner")
         artifact = self._artifact(request)
-        staging = self.staging.stage([tool, artifact])
-        request_json = measure.request_json_for_phone(request.to_dict(), artifact.remote)
+        files = [tool, artifact]
+        checks = self.staging.inputs(Path(request.check_inputs_path)) if request.check_inputs_path else None
+        if checks is not None:
+            files.append(checks)
+        staging = self.staging.stage(files)
+        request_json = measure.request_json_for_phone(request.to_dict(), artifact.remote,
+                                                      checks.remote if checks else "")
         trial = self._measure(request, [tool.remote, "--request", "request.json",
                                         "--result", "result.json"],
                               request_json=request_json, result_file="result.json")

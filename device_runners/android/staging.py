@@ -42,6 +42,11 @@ class Staging:
         sha256 = sha256 or file_sha256(local)
         return StagedFile(local, f"{self.workdir}/artifacts/{sha256[:16]}-{local.name}", sha256)
 
+    def inputs(self, local: Path) -> StagedFile:
+        """Check inputs (contract version 3), by content like artifacts."""
+        sha256 = file_sha256(local)
+        return StagedFile(local, f"{self.workdir}/inputs/{sha256[:16]}-{local.name}", sha256)
+
     def forget(self) -> None:
         """After the phone left: it may have been wiped or replaced meanwhile."""
         self._known.clear()

@@ -22,6 +22,7 @@ from device_runners.contract import (
     STATUS_OK,
     STATUS_RUN_FAILED,
     STATUS_UNSUPPORTED,
+    CheckOutput,
     ContractError,
     DeviceInfo,
     RunRequest,
@@ -123,6 +124,8 @@ def measure(request: RunRequest) -> RunResult:
     thermal_after = sensors.read_thermal()
     peak_inference = system.peak_rss_kb()
     context["thermal_readings"] = {"before": thermal_before.to_dict(), "after": thermal_after.to_dict()}
+    # After the timed loop, so neither the first inference nor the samples are disturbed.
+    check_outputs = run_checks(loaded, request)
     return RunResult(
         model=request.model,
         format=request.format,
@@ -143,7 +146,26 @@ def measure(request: RunRequest) -> RunResult:
         peak_rss_inference_kb=peak_inference,
         energy_samples=energy_samples,
         context=context,
+        check_outputs=check_outputs,
     )
+
+
+def read_check_inputs(request: RunRequest) -> list[np.ndarray]:
+    """The request's check inputs: raw little-endian float32 tensors of its input shape."""
+    if not request.check_inputs_path:
+        return []
+    flat = np.fromfile(request.check_inputs_path, dtype="<f4")
+    size = int(np.prod(request.input_shape))
+    if flat.size == 0 or flat.size % size:
+        raise ValueError(f"{request.check_inputs_path} holds {flat.size} floats, not a whole "
+                         f"number of inputs of shape {list(request.input_shape)}")
+    return [x.reshape(request.input_shape) for x in flat.reshape(-1, size)]
+
+
+def run_checks(loaded, request: RunRequest) -> tuple[CheckOutput, ...]:
+    """The first output of the model for each check input, as this runtime computes it."""
+    return tuple(CheckOutput.from_array(np.asarray(loaded.infer([x])[0], dtype=np.float64))
+                 for x in read_check_inputs(request))
 
 
 def main(argv: list[str] | None = None) -> int:

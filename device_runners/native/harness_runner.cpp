@@ -20,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <random>
@@ -151,6 +152,7 @@ struct Measurement {
   std::optional<int64_t> peak_rss_load_kb;
   std::optional<int64_t> peak_rss_inference_kb;
   json::Value context = json::Value::object();
+  json::Value check_outputs = json::Value::array();
 
   Measurement& fail(const std::string& why, const char* status_value = "run_failed") {
     status = status_value;
@@ -364,6 +366,44 @@ bool time_inference(const RunRequest& request, Module& module,
   return true;
 }
 
+// The model's first output for each check input (a file of raw little-endian float32 tensors
+// of input_shape), into m.check_outputs; returns why it could not, or "".
+std::string run_checks(const RunRequest& request, Module& module, Measurement& m) {
+  std::ifstream file(request.check_inputs_path, std::ios::binary);
+  if (!file) return "cannot read the check inputs " + request.check_inputs_path;
+  std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  size_t per_input = 1;
+  for (int64_t d : request.input_shape) per_input *= static_cast<size_t>(d);
+  const size_t floats = bytes.size() / sizeof(float);
+  if (bytes.size() % sizeof(float) != 0 || floats == 0 || floats % per_input != 0) {
+    return "the check inputs hold " + std::to_string(bytes.size()) +
+           " bytes, not whole float32 inputs of shape " + shape_text(request.input_shape);
+  }
+  for (size_t offset = 0; offset < floats; offset += per_input) {
+    std::vector<float> values(per_input);
+    std::memcpy(values.data(), bytes.data() + offset * sizeof(float), per_input * sizeof(float));
+    const auto input = executorch::extension::make_tensor_ptr(
+        std::vector<executorch::aten::SizesType>(request.input_shape.begin(),
+                                                 request.input_shape.end()),
+        std::move(values));
+    auto out = module.forward({executorch::runtime::EValue(*input)});
+    if (!out.ok()) return "a check inference failed: " + describe(out.error());
+    if (out->empty() || !(*out)[0].isTensor()) return "the model's first output is not a tensor";
+    const auto& tensor = (*out)[0].toTensor();
+    if (tensor.scalar_type() != executorch::aten::ScalarType::Float) {
+      return std::string("the model's first output is ") +
+             executorch::runtime::toString(tensor.scalar_type()) + ", not float32";
+    }
+    const float* data = tensor.const_data_ptr<float>();
+    json::Value output = json::Value::object();
+    output.set("shape", json::Value::array_of(
+                            std::vector<int64_t>(tensor.sizes().begin(), tensor.sizes().end())));
+    output.set("values", json::Value::array_of(std::vector<double>(data, data + tensor.numel())));
+    m.check_outputs.push_back(output);
+  }
+  return "";
+}
+
 Measurement measure(const RunRequest& request, const std::string& etdump_path) {
   Measurement m;
   m.context.set("runner", "harness_runner");
@@ -403,6 +443,12 @@ Measurement measure(const RunRequest& request, const std::string& etdump_path) {
     return m.fail(why);
   }
   if (!time_inference(request, *module, inputs, m)) return m;
+  // After the timed loop, so neither the first inference nor the samples are disturbed.
+  if (!request.check_inputs_path.empty()) {
+    if (const std::string why = run_checks(request, *module, m); !why.empty()) {
+      m.context.set("check_error", why);
+    }
+  }
 
   if (request.profile) {
     module.reset();  // one copy of the model in memory at a time
@@ -457,6 +503,7 @@ json::Value build_result(const RunRequest& request, const Measurement& m) {
   result.set("thermal", thermal);
   result.set("context", m.context);
   result.set("error", m.error);
+  result.set("check_outputs", m.check_outputs);
   return result;
 }
 

@@ -18,7 +18,7 @@
 namespace harness {
 
 // Must match SCHEMA_VERSION in device_runners/contract.py.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 class BadRequest : public std::runtime_error {
  public:
@@ -47,6 +47,9 @@ struct RunRequest {
   std::string backend;
   std::string precision = "fp32";
   bool profile = false;
+  // Raw little-endian float32 tensors of input_shape, back to back, to run once after timing
+  // and return the outputs of (contract version 3); empty: none.
+  std::string check_inputs_path;
 };
 
 namespace request_detail {
@@ -140,6 +143,9 @@ inline RunRequest parse_run_request(const json::Value& doc) {
   if (const json::Value* v = doc.find("warmup_until_settled")) {
     if (!v->is_bool()) throw BadRequest("field 'warmup_until_settled' must be true or false");
     r.warmup_until_settled = v->as_bool();
+  }
+  if (const json::Value* v = doc.find("check_inputs_path")) {
+    r.check_inputs_path = string_field(*v, "check_inputs_path", false);
   }
   if (const json::Value* v = doc.find("profile")) {
     if (!v->is_bool()) throw BadRequest("field 'profile' must be true or false");

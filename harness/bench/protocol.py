@@ -68,6 +68,7 @@ class BenchConfig:
         input_shape: tuple[int, ...],
         backend: str = "",
         precision: str = "fp32",
+        check_inputs_path: str = "",
     ) -> RunRequest:
         return RunRequest(
             model=model,
@@ -88,6 +89,7 @@ class BenchConfig:
             backend=backend,
             precision=precision,
             warmup_until_settled=self.warmup_until_settled,
+            check_inputs_path=check_inputs_path,
         )
 
 

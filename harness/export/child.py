@@ -41,7 +41,7 @@ def run_job(job: dict, progress) -> None:
 
     from harness.export.base import get_format
     from harness.export.cache import ArtifactCache
-    from harness.export.numerics import seeded_inputs
+    from harness.export.numerics import eager_outputs, reference_record, seeded_inputs
     from harness.export.pipeline import export_artifact
     from harness.zoo import create_model, resolve_models
     from harness.zoo.counting import count_macs, count_params
@@ -68,6 +68,8 @@ def run_job(job: dict, progress) -> None:
         except Exception as exc:  # the counts are a side dish: the exports can still be made
             traceback.print_exc()
             counts = {"params": None, "macs": None, "error": build_reason(exc, "counting")}
+        # Eager outputs of the check inputs, for the numerics check runners do on the device.
+        counts["reference"] = reference_record(eager_outputs(model, seeded_inputs(spec.input_shape)))
         try:
             cache.write_extra(job["counts_name"], counts)
         except OSError:  # a full disk: the counts are reported, just not cached

@@ -78,10 +78,20 @@ class ChildLimits:
 
 @dataclass
 class ModelExport:
-    """A model's artifacts in the formats asked for, and its params and MACs."""
+    """A model's artifacts in the formats asked for, its params and MACs, and eager PyTorch's
+    outputs on the check inputs (what a runner's on-device outputs are compared with)."""
 
-    counts: dict  # {"params": int | None, "macs": int | None} (+ "error" when counting failed)
+    counts: dict  # {"params", "macs"} (+ "error" when counting failed, "reference")
     artifacts: dict[str, Artifact]
+
+    @property
+    def reference(self) -> dict | None:
+        return self.counts.get("reference")
+
+    @property
+    def info(self) -> dict:
+        """The counts without the reference outputs (what a record stores)."""
+        return {k: v for k, v in self.counts.items() if k != "reference"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -96,8 +106,9 @@ def counts_name(spec: ModelSpec) -> str:
 
 
 def cached_counts(spec: ModelSpec, cache: ArtifactCache) -> dict | None:
+    """The model's params, MACs and eager reference outputs, when cached (all three)."""
     counts = cache.read_extra(counts_name(spec))
-    return counts if counts is not None and "params" in counts else None
+    return counts if counts is not None and "params" in counts and "reference" in counts else None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,7 +8,9 @@ depends on the model's output range (random-weight logits span very different ra
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -63,9 +65,44 @@ def threshold_for(precision: str) -> Threshold:
                          f"known: {', '.join(THRESHOLDS)}.") from None
 
 
-def seeded_inputs(input_shape: tuple[int, ...], count: int = NUMERICS_INPUTS, seed: int = 1234):
+CHECK_SEED = 1234  # the seed of the check inputs, on the host and on every device
+
+
+def seeded_inputs(input_shape: tuple[int, ...], count: int = NUMERICS_INPUTS, seed: int = CHECK_SEED):
     rng = np.random.default_rng(seed)
     return [rng.standard_normal(input_shape).astype(np.float32) for _ in range(count)]
+
+
+def check_inputs_file(directory: Path, input_shape: tuple[int, ...]) -> Path:
+    """The check inputs as the runner contract carries them (`check_inputs_path`): the seeded
+    inputs as raw little-endian float32, back to back; written once per shape, atomically."""
+    shape = "x".join(str(d) for d in input_shape)
+    path = Path(directory) / f"check-inputs-{shape}-seed{CHECK_SEED}.f32"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = np.concatenate([x.astype("<f4").reshape(-1) for x in seeded_inputs(input_shape)])
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        data.tofile(tmp)
+        os.replace(tmp, path)
+    return path
+
+
+def reference_record(outputs: list[np.ndarray]) -> dict:
+    """Eager PyTorch's first output for each check input, as stored beside the model's counts."""
+    return {"seed": CHECK_SEED, "shape": list(outputs[0].shape),
+            "values": [[float(v) for v in o.reshape(-1)] for o in outputs]}
+
+
+def compare_with_reference(reference: dict, outputs, threshold: "Threshold") -> Numerics:
+    """A runner's check outputs (contract `CheckOutput`s) against the stored eager reference."""
+    shape = tuple(reference["shape"])
+    expected = [np.asarray(v, dtype=np.float32).reshape(shape) for v in reference["values"]]
+    actual = [np.asarray([np.nan if v is None else v for v in o.values], dtype=np.float32)
+              for o in outputs]
+    if len(actual) != len(expected) or any(a.size != e.size for a, e in zip(actual, expected)):
+        raise ValueError(f"{len(actual)} check outputs of sizes {[a.size for a in actual]} for "
+                         f"{len(expected)} references of shape {list(shape)}")
+    return compare_outputs(expected, actual, threshold)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
