@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -10,25 +11,27 @@ from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from harness.cli_cache import cache_group
 from harness.cli_options import (
     cache_option,
     calibration_option,
-    console,
+    check_formats,
     child_limits,
-    db_option,
     err_console,
     export_timeout_option,
     input_shape_option,
     jobs_option,
-    resolve_jobs,
     memory_limit_option,
+    models_option,
+    require_models,
+    resolve_jobs,
     timeout_option,
     translate_errors,
     weights_option,
 )
-from harness.cli_cache import cache_group
+from harness.cli_output import echo, echo_json, echo_prose, echo_table, json_option, wide_option
+from harness.cli_results import compare, report, runs_command, show
 from harness.cli_run import run
 from harness.errors import HarnessError
 
@@ -37,19 +40,28 @@ from harness.errors import HarnessError
 @click.group()
 @click.version_option(package_name="harness")
 def main():
-    """Export efficient vision networks to phone runtimes and measure them honestly."""
+    """Export efficient vision networks to phone runtimes and measure them honestly.
+
+    Start with `harness run --models repvit_m0_9 --formats executorch,tflite`; `harness runs`
+    lists what is stored, `harness show` shows one run. Tables fit the terminal (--wide shows
+    every column); --json prints JSON instead (run, show, compare, runs, models, devices)."""
 
 
 # --- models ---------------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(short_help="The zoo, with the papers' figures.")
 @click.option("--family", default=None, help="Only this family (e.g. RepViT).")
 @click.option("--check", is_flag=True, help="Count params and MACs and compare with published; exit 1 on a miss.")
+@wide_option
+@json_option
 @translate_errors
-def models(family, check):
-    """The zoo: every registered model with its published facts."""
-    from harness.report.format import fmt_count
+def models(family, check, wide, as_json):
+    """The zoo: every registered model with its published facts (the paper's latency with the
+    device it was measured on)."""
+    from harness.report.format import fmt_count, published_latency_text
+    from harness.report.jsonable import dumps, published_json
+    from harness.report.text import Column, Notes, TextTable
     from harness.zoo.index import zoo_index
 
     entries = zoo_index(family)  # the index: listing the zoo imports no torch
@@ -60,24 +72,38 @@ def models(family, check):
         from harness.zoo.check import check_models
 
         rows = check_models(list_models(family))
-        table = Table(title="Zoo check: ours vs published")
-        for col in ("model", "params ours", "params published", "Δ params", "MACs ours",
-                    "MACs published", "Δ MACs", "verdict"):
-            table.add_column(col)
-        for row in rows:
-            table.add_row(row.model, fmt_count(row.params, "M"), row.params_ref_text,
-                          row.params_delta_text, fmt_count(row.macs, "G"), row.macs_ref_text,
-                          row.macs_delta_text, "ok" if row.ok else f"MISS: {row.why}")
-        console.print(table)
         misses = [r for r in rows if not r.ok]
+        if as_json:
+            echo_json(dumps({"check": [{
+                "model": r.model, "params": r.params, "params_published": r.params_ref,
+                "macs": r.macs, "macs_published": r.macs_ref, "macs_convention": r.macs_convention,
+                "ok": r.ok, "why": r.why or None} for r in rows]}))
+        else:
+            notes = Notes()
+            table = TextTable([Column("model", key=True), Column("params\nours", "right"),
+                               Column("params\npublished", "right"), Column("Δ params", "right"),
+                               Column("MACs\nours", "right"), Column("MACs\npublished", "right"),
+                               Column("Δ MACs", "right"), Column("verdict")],
+                              title="Zoo check: ours vs published")
+            for row in rows:
+                table.add_row(row.model, fmt_count(row.params, "M"), row.params_ref_text,
+                              row.params_delta_text, fmt_count(row.macs, "G"), row.macs_ref_text,
+                              row.macs_delta_text, "ok" if row.ok else f"MISS [{notes.ref(row.why)}]")
+            echo_table(table, notes, wide=wide)
         if misses:
             raise HarnessError(f"{len(misses)} of {len(rows)} models miss their published counts: "
                                + ", ".join(r.model for r in misses) + ".")
-        console.print(f"All {len(rows)} models match their published counts.")
+        if not as_json:
+            echo(f"All {len(rows)} models match their published counts.")
         return
-    table = Table(title="Model zoo")
-    for col in ("model", "family", "input", "params (pub.)", "MACs (pub.)", "top-1", "latency (pub.)"):
-        table.add_column(col)
+    if as_json:
+        echo_json(dumps({"models": [{"name": s.name, "family": s.family, "input_size": s.input_size,
+                                     "published": published_json(s.published)} for s in entries]}))
+        return
+    table = TextTable([Column("model", key=True), Column("family", hide=3),
+                       Column("input", "right", hide=2), Column("params\n(paper)", "right"),
+                       Column("MACs\n(paper)", "right"), Column("top-1\n(paper)", "right", hide=1),
+                       Column("latency (paper)\non the device it names")], title="Model zoo")
     for s in entries:
         p = s.published
         table.add_row(
@@ -85,31 +111,64 @@ def models(family, check):
             f"{p.params_m}M" if p and p.params_m else "n/a",
             f"{p.macs_g}G" if p and p.macs_g else "n/a",
             f"{p.top1}" if p and p.top1 else "n/a",
-            f"{p.latency_ms} ms ({p.latency_device})" if p and p.latency_ms else "n/a",
+            published_latency_text(p.latency_ms, p.latency_device) if p else "n/a",
         )
-    console.print(table)
+    echo_table(table, wide=wide, after=[
+        "The paper's latencies were measured on the device each names, not on this machine: "
+        "`harness run` measures yours."])
 
 
 # --- devices --------------------------------------------------------------------------------
 
 
-@main.command()
+@main.command(short_help="What is attached, or how to attach it.")
+@json_option
 @translate_errors
-def devices():
-    """What is attached: this host, Android phones over adb, iOS devices."""
-    from harness.devices import attached_devices
+def devices(as_json):
+    """What is attached, of every kind of device the harness drives; a kind with none says how
+    to attach one."""
+    from harness.devices import KINDS
+    from harness.report.jsonable import dumps
+    from harness.report.text import Column, TextTable
 
-    table = Table(title="Devices")
-    for col in ("id", "kind", "model", "SoC / CPU", "OS", "cores", "state"):
-        table.add_column(col)
-    for attached in attached_devices():
-        d = attached.info
-        table.add_row(d.device_id, d.kind, d.product_model, d.soc + (f" / {d.cpu}" if d.cpu else ""),
-                      d.os_version, str(d.cpu_count), attached.state)
-    console.print(table)
+    listed = [(kind, _kind_devices(kind)) for kind in KINDS]
+    hints = {kind.name: (kind.no_devices_hint() if kind.no_devices_hint and not attached else None)
+             for kind, attached in listed}
+    if as_json:
+        echo_json(dumps({
+            "devices": [{**dataclasses.asdict(a.info), "state": a.state, "label": a.label}
+                        for _, attached in listed for a in attached],
+            "kinds": [{"name": kind.name, "description": kind.description,
+                       "devices": len(attached), "hint": hints[kind.name]}
+                      for kind, attached in listed],
+        }))
+        return
+    table = TextTable([Column("id", key=True), Column("kind"), Column("model"),
+                       Column("SoC / CPU", hide=2), Column("OS", hide=1),
+                       Column("cores", "right"), Column("state")], title="Devices")
+    for _, attached in listed:
+        for a in attached:
+            d = a.info
+            table.add_row(d.device_id, d.kind, d.product_model,
+                          d.soc + (f" / {d.cpu}" if d.cpu else ""), d.os_version,
+                          str(d.cpu_count), a.state)
+    echo_table(table)
+    for kind, attached in listed:
+        if not attached:
+            echo_prose(f"{kind.name} ({kind.description}): "
+                       + (hints[kind.name] or "none attached"))
 
 
-@main.command("build-runner")
+def _kind_devices(kind) -> list:
+    """A kind's devices; none when its tooling is absent or broken (its hint says what to do)."""
+    try:
+        return kind.list_devices()
+    except Exception as exc:  # noqa: BLE001 (a kind's own tooling may raise anything)
+        logging.getLogger("harness.devices").info("listing %s devices failed: %s", kind.name, exc)
+        return []
+
+
+@main.command("build-runner", short_help="Build the native ExecuTorch runner.")
 @click.option("--target", type=click.Choice(["host", "android-arm64"]), default="host",
               show_default=True, help="Where the native runner will run.")
 @click.option("--ndk", type=click.Path(file_okay=False, path_type=Path), envvar="ANDROID_NDK",
@@ -124,101 +183,7 @@ def build_runner(target, ndk, executorch_android):
     from device_runners.native.build import build_native_runner
 
     binary = build_native_runner(target, android_ndk=ndk, executorch_android_dir=executorch_android)
-    console.print(f"Native runner for {target}: {binary}")
-
-
-# --- report and show ------------------------------------------------------------------------
-
-
-@main.command()
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("results") / "leaderboard.md", show_default=True)
-@db_option
-@translate_errors
-def report(out, db):
-    """Write the leaderboard from the newest record of every cell in the database."""
-    from harness.report.leaderboard import write_leaderboard
-    from harness.store import Store
-
-    with Store(db, readonly=True) as store:
-        records = store.latest_records()
-        if not records:
-            raise HarnessError(f"No records in {store.path} yet; run `harness run` first.")
-        write_leaderboard(records, out)
-    console.print(f"Leaderboard of {len(records)} cells written to {out}")
-
-
-@main.command()
-@click.argument("run_id")
-@click.option("--samples", is_flag=True, help="Print every raw timed sample too.")
-@click.option("--recompute", is_flag=True,
-              help="Recompute every statistic and warning from the raw samples instead of "
-                   "showing the figures stored with each record.")
-@db_option
-@translate_errors
-def show(run_id, samples, recompute, db):
-    """One stored run: its context and every cell, with the statistics stored with it (computed
-    from the raw samples when it was stored; --recompute computes them again)."""
-    from harness.report.format import fmt_context
-    from harness.report.leaderboard import DETAIL_COLUMNS, detail_rows
-    from harness.store import Store
-
-    with Store(db, readonly=True) as store:
-        info = store.get_run(run_id)
-        records = store.records(info.id, recompute=recompute)
-        console.print(f"Run {info.id}  status: {info.status}  device: {info.device_id} "
-                      f"({info.device.get('cpu') or info.device.get('product_model')})")
-        console.print(f"  started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info.started_at))}"
-                      f"  git {info.git_sha or 'n/a'}  harness {info.harness_version}")
-        console.print(f"  command: {info.argv}")
-        measured = next((r.result for r in records if r.result is not None and r.result.ok), None)
-        console.print(f"  context: {fmt_context(measured)}")
-        table = Table()
-        for col in DETAIL_COLUMNS:  # figures never break across lines; the notes fold
-            table.add_column(col, overflow="fold", no_wrap=col != DETAIL_COLUMNS[-1])
-        for row in detail_rows(records):
-            table.add_row(*row)
-        console.print(table)
-        if samples:
-            for r in records:
-                for trial, trial_samples in enumerate(store.trial_samples(r.id), 1):
-                    values = " ".join(f"{v:.3f}" for v in trial_samples)
-                    console.print(f"{r.model}/{r.format} trial {trial} samples (ms): {values}")
-
-
-@main.command()
-@click.argument("run_a")
-@click.argument("run_b")
-@click.option("--threshold", default=0.05, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Smallest change that counts, as a fraction of A's median.")
-@click.option("--alpha", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Significance level of the Mann-Whitney U test.")
-@db_option
-@click.pass_context
-@translate_errors
-def compare(ctx, run_a, run_b, threshold, alpha, db):
-    """Per cell, run B against run A (ids, prefixes or `latest`): ratio of medians with its 95% CI,
-    Mann-Whitney p and a verdict. Exits 0 when no cell got slower or broke, 3 when some did, 4
-    when the runs have no measured cell in common (harness.exit_codes)."""
-    from harness import exit_codes
-    from harness.report.compare import COLUMNS, compare_runs, comparison_rows, rule_text, summary_line
-    from harness.store import Store
-
-    with Store(db, readonly=True) as store:
-        comparison = compare_runs(store, run_a, run_b, threshold=threshold, alpha=alpha)
-    table = Table(title=f"B {comparison.run_b} vs A {comparison.run_a}")
-    for col in COLUMNS:
-        table.add_column(col, overflow="fold")
-    for row in comparison_rows(comparison):
-        table.add_row(*row)
-    console.print(table)
-    for warning in comparison.warnings:
-        console.print(f"warning: {warning}")
-    console.print(f"Rule: {rule_text(threshold, alpha)}.")
-    console.print(summary_line(comparison))
-    if comparison.regressions:
-        ctx.exit(exit_codes.SOME_FAILED)
-    ctx.exit(exit_codes.OK if comparison.compared else exit_codes.NOTHING_DONE)
+    echo(f"Native runner for {target}: {binary}")
 
 
 # --- export and cache -----------------------------------------------------------------------
@@ -244,9 +209,8 @@ def _export_log(path: Path):
         handler.close()
 
 
-@main.command("export")
-@click.option("--models", "model_selector", default="all", show_default=True,
-              help="all, a family name, or a comma list of model names.")
+@main.command("export", short_help="Build and check the export matrix; run nothing.")
+@models_option
 @click.option("--formats", "format_selector", default="all", show_default=True,
               help="Comma list of formats, or all.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random weights.")
@@ -258,10 +222,11 @@ def _export_log(path: Path):
 @calibration_option
 @weights_option
 @cache_option
+@wide_option
 @click.pass_context
 @translate_errors
 def export_command(ctx, model_selector, format_selector, seed, input_shape, timeout, export_timeout,
-                   memory_limit, jobs, calibration_images, cache_dir, weights):
+                   memory_limit, jobs, calibration_images, cache_dir, weights, wide):
     """Build every model in every format (cached), check numerics, print the matrix; run nothing.
 
     Exits 0 when every cell exported and passed its numerics check, 3 when some did not, 4 when
@@ -270,11 +235,12 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
     from harness.export.base import ARTIFACT_OK, resolve_formats
     from harness.export.cache import ArtifactCache, default_cache_dir
     from harness.export.isolated import export_all
-    from harness.report.export_matrix import render_matrix, summary_line
+    from harness.report.export_matrix import matrix_table, summary_line
+    from harness.report.text import Notes
     from harness.zoo import resolve_models
 
-    specs = resolve_models(model_selector, input_shape, weights=weights)
-    formats = resolve_formats(format_selector)
+    specs = resolve_models(require_models(model_selector), input_shape, weights=weights)
+    formats = resolve_formats(check_formats(format_selector))
     jobs = resolve_jobs(jobs)
     limits = child_limits(timeout, export_timeout, memory_limit, jobs)
     artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
@@ -290,10 +256,12 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
             for artifact in exported.artifacts.values():
                 artifacts.append(artifact)
                 progress.advance(task)
-                progress.console.print(f"  {artifact.model:<24} {artifact.format:<20} {artifact.status}"
-                                       + (f"  {artifact.reason}" if artifact.reason else ""), markup=False)
+                progress.console.print(f"  {artifact.model}  {artifact.format}  {artifact.status}"
+                                       + (f"  {artifact.reason}" if artifact.reason else ""),
+                                       markup=False, highlight=False, soft_wrap=True)
                 for note in artifact.notes:
-                    progress.console.print(f"  {'':<24} {'':<20} note: {note}", markup=False)
+                    progress.console.print(f"    note: {note}", markup=False, highlight=False,
+                                           soft_wrap=True)
 
         export_all(specs, lambda spec: formats, artifact_cache, jobs=jobs, on_done=model_done,
                    seed=seed, calibration_dir=calibration_images, limits=limits, log_path=log_path,
@@ -301,12 +269,17 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
                        task, description=f"{step} {name} / {fmt or '-'}"))
     order = {spec.name: i for i, spec in enumerate(specs)}  # the matrix in the order asked
     artifacts.sort(key=lambda a: (order[a.model], [f.name for f in formats].index(a.format)))
-    console.print(render_matrix(artifacts))
-    console.print(f"{summary_line(artifacts)}. Cache {artifact_cache.root}; log {log_path}")
+    notes = Notes()
+    echo_table(matrix_table(artifacts, notes), notes, wide=wide)
+    echo_prose(f"{summary_line(artifacts)}. Cache {artifact_cache.root}; log {log_path}")
     ctx.exit(exit_codes.outcome_code(sum(a.status == ARTIFACT_OK for a in artifacts), len(artifacts)))
 
 
 main.add_command(run)
+main.add_command(runs_command)
+main.add_command(show)
+main.add_command(compare)
+main.add_command(report)
 main.add_command(cache_group)
 
 

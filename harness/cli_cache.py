@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import click
-from rich.table import Table
 
-from harness.cli_options import cache_option, console, translate_errors
+from harness.cli_options import cache_option, translate_errors
+from harness.cli_output import echo, echo_table
 
 
 @click.group("cache")
@@ -31,11 +31,13 @@ def cache_ls(cache_dir):
     from harness.export.cache import stale_because
     from harness.report.export_matrix import fmt_size
 
+    from harness.report.text import Column, TextTable
+
     artifact_cache = _open(cache_dir)
     entries = artifact_cache.listing()
-    table = Table(title=f"Artifact cache {artifact_cache.root}")
-    for col in ("key", "model", "format", "status", "size", "last used", "stale"):
-        table.add_column(col, overflow="fold")
+    table = TextTable([Column("key", hide=1), Column("model", key=True), Column("format"),
+                       Column("status"), Column("size", "right"), Column("last used", hide=2),
+                       Column("stale")], title=f"Artifact cache {artifact_cache.root}")
     for e in entries:
         try:
             stale = stale_because(e.inputs, get_format(e.artifact.format).exporter_versions()) or ""
@@ -46,8 +48,8 @@ def cache_ls(cache_dir):
         table.add_row(e.key[:12], e.artifact.model, e.artifact.format, e.artifact.status,
                       fmt_size(e.size_bytes), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)),
                       e.problem or stale)
-    console.print(table)
-    console.print(f"{len(entries)} entries, {fmt_size(sum(e.size_bytes for e in entries)) if entries else '0 B'}")
+    echo_table(table)
+    echo(f"{len(entries)} entries, {fmt_size(sum(e.size_bytes for e in entries)) if entries else '0 B'}")
 
 
 @cache_group.command("verify")
@@ -66,11 +68,10 @@ def cache_verify(ctx, cache_dir):
     elapsed = time.perf_counter() - started
     damaged = [e for e in entries if e.problem]
     for e in damaged:
-        console.print(f"damaged  {e.key[:12]}  {e.artifact.model} / {e.artifact.format}: {e.problem}",
-                      markup=False)
+        echo(f"damaged  {e.key[:12]}  {e.artifact.model} / {e.artifact.format}: {e.problem}")
     total = sum(e.size_bytes for e in entries)
-    console.print(f"{len(entries)} entries ({fmt_size(total) if entries else '0 B'}) hashed in "
-                  f"{elapsed:.2f} s: {len(entries) - len(damaged)} intact, {len(damaged)} damaged.")
+    echo(f"{len(entries)} entries ({fmt_size(total) if entries else '0 B'}) hashed in "
+         f"{elapsed:.2f} s: {len(entries) - len(damaged)} intact, {len(damaged)} damaged.")
     ctx.exit(exit_codes.SOME_FAILED if damaged else exit_codes.OK)
 
 
@@ -90,5 +91,5 @@ def cache_prune(stale, failed, damaged, older_than, everything, cache_dir):
     artifact_cache = _open(cache_dir)
     removed = artifact_cache.prune(older_than_days=older_than, stale=stale, failed=failed,
                                    damaged=damaged, everything=everything)
-    console.print(f"Removed {removed} {'entry' if removed == 1 else 'entries'} from {artifact_cache.root}; "
-                  f"{len(artifact_cache.listing())} left.")
+    echo(f"Removed {removed} {'entry' if removed == 1 else 'entries'} from {artifact_cache.root}; "
+         f"{len(artifact_cache.listing())} left.")

@@ -7,18 +7,23 @@ Device options are not listed here: each device kind declares its own (DeviceKin
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from device_runners.errors import DeviceError
+from harness import exit_codes
 from harness.errors import HarnessError
 
-# Rich wraps to 80 columns when output is not a terminal; tables of model names need more.
-console = Console() if sys.stdout.isatty() else Console(width=200)
+# Progress and estimates, on stderr: stdout holds only results (harness.cli_output).
 err_console = Console(stderr=True)
+
+
+class BadOption(click.ClickException):
+    """An option the command cannot work with, found before any work: one line, exit 2."""
+
+    exit_code = exit_codes.USAGE
 
 
 def translate_errors(fn):
@@ -46,8 +51,50 @@ def _parse_shape(ctx, param, text: str | None) -> tuple[int, ...] | None:
 
 input_shape_option = click.option(
     "--input-shape", default=None, callback=_parse_shape,
-    help="Input shape for external models, e.g. 1,3,224,224.",
+    help="Input shape of models from files (path/to/net.py:factory), e.g. 1,3,224,224; a zoo "
+         "model takes only its own.",
 )
+
+MODELS_HELP = ("all (the whole zoo), a family (repvit), model names (repvit_m0_9,emo_1m), or "
+               "path/to/net.py:factory (a function returning the nn.Module); comma-separated. "
+               "`harness models` lists the zoo.")
+
+
+def models_option(fn):
+    return click.option("--models", "model_selector", default=None, metavar="MODELS",
+                        help=MODELS_HELP)(fn)
+
+
+def require_models(selector: str | None) -> str:
+    """`--models` as given; the whole zoo takes hours, so it must be asked for by name."""
+    if selector:
+        return selector
+    from harness.zoo.index import zoo_index
+
+    families = sorted({e.family for e in zoo_index()}, key=str.lower)
+    raise BadOption(f"Say which models: --models all (the whole zoo, {len(zoo_index())} models), "
+                    f"a family ({', '.join(f.lower() for f in families)}), names, or "
+                    "path/to/net.py:factory; e.g. --models repvit_m0_9.")
+
+
+def check_formats(selector: str) -> str:
+    """`--formats` in lower case, every name a known format (a close one suggested); raises
+    before any work."""
+    import difflib
+
+    from harness.export.base import all_formats
+
+    known = [f.name for f in all_formats()]
+    names = [p.strip().lower() for p in selector.split(",") if p.strip()]
+    if names == ["all"]:
+        return "all"
+    for name in names or [selector]:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            raise HarnessError(f"Unknown format {name!r}.{hint} Known formats: {', '.join(known)}, "
+                               "or all.")
+    return ",".join(names)
 
 
 db_option = click.option(
@@ -80,9 +127,23 @@ def parse_affinity(text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
     try:
-        return tuple(int(c) for c in text.split(","))
+        cpus = tuple(int(c) for c in str(text).split(","))
     except ValueError:
         raise click.BadParameter("give CPU numbers separated by commas, e.g. 0,1") from None
+    if min(cpus) < 0:
+        raise click.BadParameter("CPU numbers start at 0, e.g. 0,1")
+    return cpus
+
+
+def check_affinity(cpus: tuple[int, ...] | None, device_label: str, cpu_count: int) -> None:
+    """Refuse, before any work, CPUs the device does not have (`cpu_count` 0: unknown)."""
+    if not cpus or not cpu_count:
+        return
+    missing = [c for c in cpus if c >= cpu_count]
+    if missing:
+        raise BadOption(f"--affinity {','.join(map(str, cpus))}: {device_label} has CPUs "
+                        f"0-{cpu_count - 1}, not {','.join(map(str, missing))}; give CPUs in "
+                        f"0-{cpu_count - 1}, e.g. --affinity 0.")
 
 
 def _click_option(option) -> click.Option:
@@ -93,6 +154,8 @@ def _click_option(option) -> click.Option:
         kind = click.Path(dir_okay=False, path_type=Path)
     elif option.type == "choice":
         kind = click.Choice(option.choices)
+    elif option.type == "text":
+        kind = str
     elif option.minimum is not None or option.maximum is not None:
         kind = click.FloatRange(option.minimum, option.maximum)
     else:

@@ -167,7 +167,7 @@ def test_devices_lists_each_phone_with_soc_android_battery_and_heat(tmp_path):
         s22.set_state("unauthorized")
         out = CliRunner().invoke(main, ["devices"], env=_env(server))
     assert out.exit_code == 0, out.output
-    rows = {line.split("│")[1].strip(): line for line in out.output.splitlines() if "│" in line}
+    rows = {line.split()[0]: line for line in out.output.splitlines() if line.strip()}
     assert "host" in rows
     assert "Pixel 7" in rows["SIM7"] and "Google Tensor G2" in rows["SIM7"]
     assert "Android 14 (SDK 34)" in rows["SIM7"]
@@ -203,7 +203,9 @@ def test_without_an_adb_server_there_are_no_phones_and_no_error(tmp_results):
     env = {"ANDROID_ADB_SERVER_HOST": "127.0.0.1", "ANDROID_ADB_SERVER_PORT": str(port)}
     listed = CliRunner().invoke(main, ["devices"], env=env)
     assert listed.exit_code == 0, listed.output
-    assert "host" in listed.output and "android" not in listed.output
+    assert "host" in listed.output
+    assert not [line for line in listed.output.splitlines() if line.split()[1:2] == ["android"]]
+    assert f"no adb server at 127.0.0.1:{port}: start one with `adb start-server`" in listed.output
     out = CliRunner().invoke(main, ["run", "--device", "pixel7", "--models", TINY], env=env)
     assert out.exit_code == 1
     assert f"no adb server at 127.0.0.1:{port} (start one: adb start-server)" in out.output

@@ -13,12 +13,13 @@ from harness.cli import main
 from harness.report.format import fmt_context, fmt_energy_mj, fmt_power_w, fmt_thermal
 from harness.report.leaderboard import (
     COLUMNS,
-    DETAIL_COLUMNS,
-    detail_rows,
+    WIDE_COLUMNS,
     leaderboard_rows,
     render_markdown,
+    run_table,
     side_by_side,
 )
+from harness.report.text import Notes
 from harness.store import BenchmarkRecord, Store
 
 HOST = DeviceInfo("host", "linux", cpu="Test CPU")
@@ -33,7 +34,8 @@ def _record(model, samples, energy=EnergyInfo(), thermal=ThermalInfo(), trials=1
                          first_inference_ms=3.0, samples_ms=tuple(s * (1 + 0.01 * t) for s in samples),
                          peak_rss_load_kb=40 * 1024, peak_rss_inference_kb=52 * 1024,
                          energy=energy, thermal=thermal, runtime_versions={"executorch": "1.5.1"},
-                         context={"loadavg_before": {"1min": 0.25}, "cpu": {"governors": ["performance"]}})
+                         context={"loadavg_before": {"1min": 0.25}, "cpu": {"governors": ["performance"]},
+                                  "rss_before_load_kb": 30 * 1024, "runner": "harness_runner"})
                for t in range(trials)]
     result = combine_trials(results)
     stats = summarize_trials([r.samples_ms for r in results])
@@ -67,7 +69,9 @@ def test_leaderboard_rows_carry_memory_energy_and_thermal_beside_the_latency():
                              _record("hot", [2.0] * 50, thermal=HOT), _failed("broken")])
     by_model = {r[0]: dict(zip(COLUMNS, r)) for r in rows}
     cool, hot, broken = by_model["cool"], by_model["hot"], by_model["broken"]
-    assert cool["peak RSS MB load / inference"] == "40 / 52"
+    # The model's own memory (peak 52 MB minus the 30 MB held before loading) beside the
+    # process peak, and the program that measured it.
+    assert cool["memory MB model / peak"] == "22 / 52" and cool["measured by"] == "native runner"
     # Three independent trials of equal length: each uncertainty shrinks by sqrt(3).
     assert cool["energy mJ/inference"] == "12.3 ± 0.23" and cool["power W"] == "4.56 ± 0.04"
     assert cool["thermal"] == "ok 48->61 °C"
@@ -75,7 +79,7 @@ def test_leaderboard_rows_carry_memory_energy_and_thermal_beside_the_latency():
     assert hot["energy mJ/inference"] == "n/a" and hot["power W"] == "n/a"
     assert hot["thermal"] == "THROTTLED"
     assert "(unstable)" in hot["median ms [95% CI]"] and "throttling" in hot["status"]
-    assert broken["peak RSS MB load / inference"] == "n/a" and broken["thermal"] == "n/a"
+    assert broken["memory MB model / peak"] == "n/a" and broken["thermal"] == "n/a"
     assert [r[0] for r in rows] == ["cool", "hot", "broken"]  # fastest first, failures last
 
 
@@ -93,12 +97,18 @@ def test_leaderboard_says_how_much_of_the_graph_was_delegated():
     assert dict(zip(COLUMNS, row))["delegated"] == "n/a"
 
 
+def _wide(records):
+    notes = Notes()
+    table = run_table(records, notes, wide=True)
+    titles = [c.title for c in WIDE_COLUMNS]
+    return [dict(zip(titles, row)) for row in table.rows], notes
+
+
 def test_markdown_and_show_print_the_same_columns(tmp_path):
     text = render_markdown([_record("cool", [1.0] * 50, RAPL, WARM)])
-    assert "energy mJ/inference" in text and "| 12.3 ± 0.4 |" in text and "| 40 / 52 |" in text
-    rows = detail_rows([_record("cool", [1.0] * 50, RAPL, WARM), _failed("broken")])
-    assert all(len(r) == len(DETAIL_COLUMNS) for r in rows)
-    assert rows[1][-1] == "unsupported op"
+    assert "energy mJ/inference" in text and "| 12.3 ± 0.4 |" in text and "| 22 / 52 |" in text
+    rows, notes = _wide([_record("cool", [1.0] * 50, RAPL, WARM), _failed("broken")])
+    assert rows[1]["flag"] == "[1]" and notes.texts == ["unsupported op"]
 
     db = tmp_path / "db.sqlite"
     with Store(db) as store:
@@ -110,12 +120,16 @@ def test_markdown_and_show_print_the_same_columns(tmp_path):
         store.finish_run(run_id)
     out = CliRunner().invoke(main, ["show", "latest", "--db", str(db)])
     assert out.exit_code == 0, out.output
-    for text in ("12.3 ± 0.28", "4.56 ± 0.049", "40 / 52", "THROTTLED", "2 trials, 1.0%",
-                 "governor performance", "load 0.25", "executorch 1.5.1"):
+    for text in ("12.3 ± 0.28", "22 / 52", "governor performance", "load 0.25", "executorch 1.5.1",
+                 "measured by native runner (executorch)"):
         assert text in out.output, text
+    wide = CliRunner().invoke(main, ["show", "latest", "--wide", "--db", str(db)])
+    assert wide.exit_code == 0, wide.output
+    for text in ("12.3 ± 0.28", "4.56 ± 0.049", "40 / 52", "22 / 52", "THROTTLED", "2 trials, 1.0%"):
+        assert text in wide.output, text
     # The stored figures are the ones recomputing from the raw samples gives.
-    again = CliRunner().invoke(main, ["show", "latest", "--recompute", "--db", str(db)])
-    assert again.exit_code == 0 and again.output == out.output
+    again = CliRunner().invoke(main, ["show", "latest", "--wide", "--recompute", "--db", str(db)])
+    assert again.exit_code == 0 and again.output == wide.output
 
 
 def test_show_samples_prints_every_sample_of_every_trial(tmp_path):
@@ -126,18 +140,18 @@ def test_show_samples_prints_every_sample_of_every_trial(tmp_path):
         store.add_record(dataclasses.replace(cell, run_id=run_id))
     out = CliRunner().invoke(main, ["show", run_id, "--samples", "--db", str(db)])
     assert out.exit_code == 0, out.output
-    printed = out.output.split("samples (ms):")[1:]  # the terminal's width folds the lines
-    assert len(printed) == 3
-    for trial, text in zip(cell.trials, printed):
-        values = text.split("cool/executorch trial")[0].split()
-        assert values == [f"{v:.3f}" for v in trial.samples_ms]
+    header, *lines = out.output.splitlines()  # only the samples: no table before them
+    assert header == "model format trial ms"
+    expected = [f"cool executorch {t} {v:.6g}" for t, trial in enumerate(cell.trials, 1)
+                for v in trial.samples_ms]
+    assert lines == expected
 
 
 def test_an_interval_of_fewer_than_six_samples_says_what_it_reaches():
-    [row] = detail_rows([_record("phone", [10.0, 10.4, 9.8])])
-    assert dict(zip(DETAIL_COLUMNS, row))["95% CI"] == "[9.80, 10.4] (75%)"
-    [row] = detail_rows([_record("host", [1.0] * 50)])
-    assert dict(zip(DETAIL_COLUMNS, row))["95% CI"] == "[1.00, 1.00]"
+    [row], _ = _wide([_record("phone", [10.0, 10.4, 9.8])])
+    assert row["95% CI"] == "[9.80, 10.4] (75%)"
+    [row], _ = _wide([_record("host", [1.0] * 50)])
+    assert row["95% CI"] == "[1.00, 1.00]"
 
 
 def test_context_line():
@@ -157,4 +171,8 @@ def test_formats_side_by_side_give_each_median_and_its_ratio_to_eager():
     assert rows == [["a", "10.0", "4.00 (0.40x)", "5.00 (0.50x)"],
                     ["b", "", "2.00", "export_failed"]]  # no eager run of b: no ratio
     text = render_markdown(records)
-    assert "## host: formats side by side" in text and "| a | 10.0 | 4.00 (0.40x) | 5.00 (0.50x) |" in text
+    assert "## host, 1 thread, any CPU: formats side by side" in text
+    assert "| a | 10.0 | 4.00 (0.40x) | 5.00 (0.50x) |" in text and "ratio to eager" in text
+    # Without an eager cell, the table says nothing of ratios to it.
+    text = render_markdown([r for r in records if r.format != "eager"])
+    assert "ratio" not in text.split("## host, 1 thread")[1].split("##")[0]

@@ -44,7 +44,7 @@ def test_run_tiny_model_stores_records_and_a_second_run_exports_nothing(tmp_resu
         ex = next(r for r in records if r.format == "executorch")
         assert ex.artifact["details"]["delegation"]["delegated_nodes"] > 0
     board = (tmp_results / "results" / "leaderboard.md").read_text()
-    assert "tiny_models_tiny_convnet" in board and "host / executorch" in board
+    assert "tiny_models_tiny_convnet" in board and "/ executorch (xnnpack, fp32), 1 thread" in board
 
     second = _run(["run", "--models", TINY, "--formats", "executorch,tflite", *FAST])
     assert second.exit_code == 0, second.output
@@ -54,7 +54,8 @@ def test_run_tiny_model_stores_records_and_a_second_run_exports_nothing(tmp_resu
 
     shown = _run(["show", latest.id, "--samples"])
     assert shown.exit_code == 0
-    assert "tiny_models_tiny_convnet" in shown.output and "samples (ms)" in shown.output
+    assert shown.output.startswith("model format trial ms\n")
+    assert "tiny_models_tiny_convnet executorch 1 " in shown.output
     report = _run(["report", "--out", str(tmp_results / "board.md")])
     assert report.exit_code == 0 and (tmp_results / "board.md").exists()
 

@@ -152,7 +152,8 @@ def _android_options(android_ndk, executorch_android_dir) -> list[str]:
     ndk = android_ndk or os.environ.get("ANDROID_NDK") or os.environ.get("ANDROID_NDK_HOME")
     if not ndk:
         raise NativeBuildError(
-            "the Android NDK is not set: pass android_ndk or set ANDROID_NDK to the NDK directory"
+            "the Android NDK is not set: give `harness build-runner --ndk DIR` or set "
+            "ANDROID_NDK to the NDK directory"
         )
     toolchain = Path(ndk) / "build" / "cmake" / "android.toolchain.cmake"
     if not toolchain.is_file():
@@ -161,8 +162,8 @@ def _android_options(android_ndk, executorch_android_dir) -> list[str]:
     install = executorch_android_dir or os.environ.get("EXECUTORCH_ANDROID_DIR")
     if not install:
         raise NativeBuildError(
-            "no ExecuTorch Android build: pass executorch_android_dir or set "
-            "EXECUTORCH_ANDROID_DIR to its install prefix (device_runners/native/README.md "
+            "no ExecuTorch Android build: give `harness build-runner --executorch-android DIR` "
+            "or set EXECUTORCH_ANDROID_DIR to its install prefix (device_runners/native/README.md "
             "shows how to build one)"
         )
     config_dir = Path(install) / "lib" / "cmake" / "ExecuTorch"

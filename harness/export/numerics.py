@@ -82,8 +82,11 @@ def check_inputs_file(directory: Path, input_shape: tuple[int, ...]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = np.concatenate([x.astype("<f4").reshape(-1) for x in seeded_inputs(input_shape)])
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        data.tofile(tmp)
-        os.replace(tmp, path)
+        try:
+            data.tofile(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
     return path
 
 

@@ -342,6 +342,24 @@ def comparison_rows(comparison: Comparison) -> list[list[str]]:
     return rows
 
 
+def comparison_table(comparison: Comparison, notes):
+    """The comparison as a plain-text table (harness.report.text): the device column only when
+    the cells are on several devices, each cell's notes numbered under the table."""
+    from harness.report.text import Column, TextTable
+
+    devices = len({c.device_id for c in comparison.cells}) > 1
+    columns = ([Column("device", key=True)] if devices else []) + [
+        Column("model", key=not devices), Column("format"), Column("A median\nms", "right"),
+        Column("B median\nms", "right"), Column("B/A\n[95% CI]"), Column("p", "right", hide=1),
+        Column("verdict"), Column("notes")]
+    table = TextTable(columns, title=f"B {comparison.run_b} vs A {comparison.run_a}")
+    for row, cell in zip(comparison_rows(comparison), comparison.cells):
+        refs = notes.refs(cell.notes)
+        cells = row[:-1] + [f"[{refs}]" if refs else ""]
+        table.add_row(*(cells if devices else cells[1:]))
+    return table
+
+
 def rule_text(threshold: float, alpha: float) -> str:
     return (f"slower / faster: the 95% CI of B/A lies entirely beyond ±{threshold:.0%} and the "
             f"Mann-Whitney p < {alpha:g} (with too few samples for that p, as one per trial: "

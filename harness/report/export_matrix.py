@@ -1,5 +1,6 @@
 """The export matrix as `harness export` prints it: one row per model and format with status,
-artifact size, export seconds, numerics, delegation coverage and reason; and per-format totals.
+artifact size, export seconds, numerics, delegation coverage and a numbered note with the reason;
+and per-format totals.
 
 Pure functions of `Artifact`s, so the same text reaches the terminal, tests and benchmarks.
 """
@@ -8,14 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.markup import escape
-from rich.table import Table
-
 from harness.export.base import (
-    ARTIFACT_EXPORT_FAILED,
     ARTIFACT_NUMERICS_FAILED,
     ARTIFACT_OK,
-    ARTIFACT_UNSUPPORTED,
     Artifact,
 )
 from harness.export.known_limits import pinned_limit
@@ -107,19 +103,17 @@ def matrix_rows(artifacts: list[Artifact]) -> list[list[str]]:
     ]
 
 
-def render_matrix(artifacts: list[Artifact], title: str = "Export matrix") -> Table:
-    table = Table(title=title)
-    for col in COLUMNS:
-        table.add_column(col, overflow="fold", no_wrap=col in ("model", "format", "status", "numerics"))
-    previous = None
-    for artifact, row in zip(artifacts, matrix_rows(artifacts)):
-        if previous is not None and artifact.model != previous:
-            table.add_section()
-        previous = artifact.model
-        style = {ARTIFACT_EXPORT_FAILED: "red", ARTIFACT_NUMERICS_FAILED: "yellow",
-                 ARTIFACT_UNSUPPORTED: "dim"}.get(artifact.status)
-        # Converter messages are full of brackets rich would read as markup.
-        table.add_row(*(escape(cell) for cell in row), style=style)
+def matrix_table(artifacts: list[Artifact], notes, title: str = "Export matrix"):
+    """The matrix as a plain-text table (harness.report.text); each reason a numbered note."""
+    from harness.report.text import Column, TextTable
+
+    table = TextTable([Column("model", key=True), Column("format"), Column("status"),
+                       Column("size", "right"), Column("export s", "right", hide=2),
+                       Column("numerics", hide=3), Column("coverage", hide=1), Column("notes")],
+                      title=title)
+    for row in matrix_rows(artifacts):
+        reason = row[-1]
+        table.add_row(*row[:-1], f"[{notes.ref(reason)}]" if reason else "")
     return table
 
 

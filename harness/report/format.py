@@ -12,13 +12,17 @@ from harness.store import BenchmarkRecord
 
 
 def fmt_ms(value: float | None) -> str:
+    """Three significant figures from 1 ms up (`18.4`, `1.23`, `123`), two below 0.1 ms
+    (`0.0059`: a figure under 0.01 ms still says what it is)."""
     if value is None:
         return "n/a"
     if value >= 100:
         return f"{value:.0f}"
     if value >= 10:
         return f"{value:.1f}"
-    return f"{value:.2f}"
+    if value >= 0.1 or value == 0:
+        return f"{value:.2f}"
+    return f"{value:.2g}"
 
 
 def fmt_count(value: float | None, unit: str = "M") -> str:
@@ -45,10 +49,16 @@ def fmt_latency(record: BenchmarkRecord) -> str:
 
 
 def fmt_published_latency(info: dict) -> str:
+    """The paper's latency with the device it was measured on, which is never this one:
+    `0.9 ms on iPhone 12 (iOS 16 Core ML)`."""
     pub = info.get("published") or {}
-    if pub.get("latency_ms") is None:
+    return published_latency_text(pub.get("latency_ms"), pub.get("latency_device"))
+
+
+def published_latency_text(latency_ms: float | None, device: str | None) -> str:
+    if latency_ms is None:
         return "n/a"
-    return f"{pub['latency_ms']} ms ({pub.get('latency_device') or 'device not stated'})"
+    return f"{latency_ms} ms on {device or 'a device the paper does not name'}"
 
 
 def fmt_top1(info: dict) -> str:
@@ -65,6 +75,76 @@ def fmt_memory(result: RunResult | None) -> str:
     if result is None:
         return "n/a"
     return f"{fmt_rss_mb(result.peak_rss_load_kb)} / {fmt_rss_mb(result.peak_rss_inference_kb)}"
+
+
+def process_peak_kb(result: RunResult | None) -> int | None:
+    """The measuring process's peak resident memory, load and inference together."""
+    if result is None:
+        return None
+    peaks = [kb for kb in (result.peak_rss_load_kb, result.peak_rss_inference_kb) if kb is not None]
+    return max(peaks) if peaks else None
+
+
+def model_memory_kb(result: RunResult | None) -> int | None:
+    """The model's own memory: the process peak minus what the process held before it loaded
+    the model (`context["rss_before_load_kb"]`, which the Python worker and the native runner
+    record): the runtime's and the model's, without the interpreter and imports of the process
+    that measured it. None where the runner did not record it."""
+    peak = process_peak_kb(result)
+    before = result.context.get("rss_before_load_kb") if result is not None else None
+    if peak is None or not isinstance(before, (int, float)):
+        return None
+    return max(0, int(peak - before))
+
+
+def _mb(kb: int | None) -> str:
+    if kb is None:
+        return "n/a"
+    mb = kb / 1024
+    return f"{mb:.1f}" if mb < 10 else f"{mb:.0f}"
+
+
+def fmt_model_memory(result: RunResult | None) -> str:
+    """`12 / 399`: the model's own memory and the process peak, MB."""
+    if result is None:
+        return "n/a"
+    return f"{_mb(model_memory_kb(result))} / {_mb(process_peak_kb(result))}"
+
+
+def measured_by(result: RunResult | None) -> str:
+    """Which program measured a result: the native C++ runner, ExecuTorch's Python bindings,
+    the harness's Python worker (LiteRT, ONNX Runtime, PyTorch on a host), or a phone's tool."""
+    if result is None:
+        return "n/a"
+    ctx = result.context
+    executorch = ctx.get("executorch_runner")
+    if isinstance(executorch, str) and executorch:
+        return "native runner" if executorch.startswith("native") else "Python bindings"
+    runner = ctx.get("runner")
+    if runner == "harness_runner":
+        return "native runner"
+    if isinstance(runner, str) and runner:
+        return runner
+    if "benchmark_model" in ctx:
+        return "benchmark_model"
+    if "runtime_import_ms" in ctx:
+        return "Python worker"
+    return result.runtime or "n/a"
+
+
+def fmt_shape(shape) -> str:
+    """`1x3x224x224`, or n/a."""
+    return "x".join(str(int(v)) for v in shape) if shape else "n/a"
+
+
+def fmt_affinity(cpus) -> str:
+    return "CPUs " + ",".join(str(c) for c in cpus) if cpus else "any CPU"
+
+
+def fmt_threads(threads: int | None) -> str:
+    if threads is None:
+        return "threads n/a"
+    return f"{threads} thread" + ("" if threads == 1 else "s")
 
 
 def _with_uncertainty(value: float, sigma: float | None, scale: float) -> str:

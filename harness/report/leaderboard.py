@@ -1,38 +1,117 @@
-"""The leaderboard: per device and format, every model's median latency with its 95% CI,
-beside its memory, energy and thermal state, its size and cost, and the published numbers.
+"""The tables of results: a run's (printed by `harness run` and `harness show`), the formats side
+by side, and the leaderboard (Markdown, `harness report`).
 
-Built from stored records only, so it can be regenerated at any time with `harness report`: their
-stored figures, never their samples, so a report costs the same however long the runs were.
+Built from stored records only, their stored figures and never their samples, so a report costs
+the same however long the runs were.
+
+Like with like. A leaderboard cell is one model in one format on one device under one set of
+settings that change its latency: threads, CPU affinity, input shape, backend and precision
+(`Store.latest_records` keeps the newest record of each). A table holds one device, one format
+and one setting of threads and CPUs, and says so in its title; a side-by-side table holds one
+device and one setting of threads and CPUs. A record that an interrupted run cut short (fewer
+trials than planned) and records of runs that did not complete are marked, never passed off as
+whole.
+
+Memory is reported twice: the model's own (the process peak minus what the process held
+before it loaded the model) and the process peak, with the program that measured it: a Python
+worker holds an interpreter and its imports, the native runner almost nothing, so only the
+first compares across runtimes.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
+from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
+from harness.report.export_matrix import coverage_text
 from harness.report.format import (
+    fmt_affinity,
     fmt_ci,
     fmt_count,
     fmt_energy_mj,
     fmt_latency,
     fmt_memory,
+    fmt_model_memory,
     fmt_ms,
     fmt_power_w,
     fmt_published_latency,
+    fmt_shape,
     fmt_thermal,
+    fmt_threads,
     fmt_top1,
     fmt_trial_spread,
+    measured_by,
 )
-from harness.export.base import Artifact
-from harness.report.export_matrix import coverage_text
-from harness.store import BenchmarkRecord
+from harness.report.text import Column, Notes, TextTable
+from harness.store import RUN_COMPLETE, BenchmarkRecord, RunInfo
 
-COLUMNS = (
-    "model", "median ms [95% CI]", "trials", "load ms", "peak RSS MB load / inference",
-    "energy mJ/inference", "power W", "thermal", "params", "MACs", "delegated", "top-1 (published)",
-    "latency (published)", "status",
-)
+# ----------------------------------------------------------------------------------------------
+# What a cell holds
+
+
+@dataclass(frozen=True)
+class CellSettings:
+    """The settings of a record that change its latency, besides device, model and format."""
+
+    threads: int | None
+    cpu_affinity: tuple[int, ...] | None
+    input_shape: tuple[int, ...] | None
+    backend: str
+    precision: str
+
+    @property
+    def group_text(self) -> str:
+        """What every record of one table shares: `1 thread, any CPU`."""
+        return f"{fmt_threads(self.threads)}, {fmt_affinity(self.cpu_affinity)}"
+
+
+def settings_of(record: BenchmarkRecord, run: RunInfo | None = None) -> CellSettings:
+    """A record's settings, from the run's configuration (what was asked) and the record's
+    result and artifact (what ran); the sources `Store.latest_records` keys its cells by."""
+    bench = (run.config.get("bench") or {}) if run else {}
+    cli = (run.config.get("cli") or {}) if run else {}
+    result = record.result
+    threads = bench.get("threads", result.threads if result else None)
+    cpus = bench.get("cpu_affinity") if "cpu_affinity" in bench else (
+        result.cpu_affinity if result else None)
+    shape = None
+    if result is not None and isinstance(result.context.get("input"), dict):
+        shape = result.context["input"].get("shape")
+    if not shape and cli.get("input_shape"):
+        shape = cli["input_shape"]
+    size = record.model_info.get("input_size")
+    if not shape and size:
+        shape = (1, 3, size, size)
+    artifact = record.artifact or {}
+    return CellSettings(
+        threads=threads,
+        cpu_affinity=tuple(cpus) if cpus else None,
+        input_shape=tuple(shape) if shape else None,
+        backend=artifact.get("backend") or (result.backend if result else ""),
+        precision=artifact.get("precision") or (result.precision if result else ""),
+    )
+
+
+def partial_note(record: BenchmarkRecord) -> str:
+    """"interrupted after 2 of 3 trials" for a measured record cut short, else ""."""
+    if record.result is None or record.status != "ok":
+        return ""
+    ctx = record.result.context
+    trials, planned = ctx.get("trials"), ctx.get("trials_planned")
+    if isinstance(trials, int) and isinstance(planned, int) and trials < planned:
+        return f"only {trials} of {planned} trials: its run was interrupted"
+    return ""
+
+
+def run_note(record: BenchmarkRecord, run: RunInfo | None) -> str:
+    """Why a record's run should be read with care: it did not complete."""
+    if run is None or run.status == RUN_COMPLETE:
+        return ""
+    return f"from run {run.id}, which is {run.status}"
 
 
 def delegation_text(record: BenchmarkRecord) -> str:
@@ -45,69 +124,125 @@ def delegation_text(record: BenchmarkRecord) -> str:
     return coverage_text(Artifact.from_dict(record.artifact))
 
 
-def leaderboard_rows(records: list[BenchmarkRecord]) -> list[list[str]]:
-    """Rows sorted fastest first; cells without a measurement last, with their reason."""
-    def key(r: BenchmarkRecord):
-        return (r.stats is None, r.stats.median if r.stats else 0.0, r.model)
-
-    rows = []
-    for r in sorted(records, key=key):
-        info = r.model_info
-        result = r.result
-        status = r.status if not r.reason else f"{r.status}: {r.reason}"
-        if r.unstable:
-            status += " (unstable: " + "; ".join(r.warnings) + ")"
-        rows.append([
-            r.model,
-            fmt_latency(r),
-            fmt_trial_spread(r),
-            fmt_ms(result.load_ms) if result else "n/a",
-            fmt_memory(result),
-            fmt_energy_mj(result.energy if result else None),
-            fmt_power_w(result.energy if result else None),
-            fmt_thermal(result.thermal if result else None),
-            fmt_count(info.get("params"), "M"),
-            fmt_count(info.get("macs"), "G"),
-            delegation_text(r),
-            fmt_top1(info),
-            fmt_published_latency(info),
-            status,
-        ])
-    return rows
+def _median_key(r: BenchmarkRecord):
+    return (r.stats is None, r.stats.median if r.stats else 0.0, r.model)
 
 
-# `harness show`: every statistic of every cell of one run.
-DETAIL_COLUMNS = (
-    "model", "format", "status", "n", "trials", "median", "95% CI", "p90", "p99", "CV",
-    "load ms", "first ms", "peak RSS MB load / inf.", "energy mJ/inf.", "power W", "thermal",
-    "reason / warnings",
-)
+def flag_text(record: BenchmarkRecord, notes: Notes, run: RunInfo | None = None) -> str:
+    """A short flag and the numbers of the notes that explain it: `unstable [1,2]`."""
+    words = []
+    if record.unstable:
+        words.append("unstable")
+    if record.artifact.get("status") == ARTIFACT_NUMERICS_FAILED:
+        words.append("numerics")
+    partial = partial_note(record)
+    if partial:
+        words.append("partial")
+    reason = record.reason
+    if partial and reason and "interrupted after" in reason:
+        reason = ""  # the partial note says it
+    refs = notes.refs([reason, *record.warnings, partial, run_note(record, run)])
+    return " ".join(words + ([f"[{refs}]"] if refs else []))
 
 
-def detail_rows(records: list[BenchmarkRecord]) -> list[list[str]]:
-    """One row per record, in stored order, with everything `harness show` prints."""
-    rows = []
+# ----------------------------------------------------------------------------------------------
+# A run's table in the terminal (`harness run`, `harness show`)
+
+RUN_COLUMNS = [
+    Column("model", key=True),
+    Column("format"),
+    Column("median ms\n[95% CI]"),
+    Column("p90\nms", "right", hide=3),
+    Column("load\nms", "right", hide=4),
+    Column("memory MB\nmodel/peak", "right", hide=2),
+    Column("energy\nmJ", "right", hide=5),
+    Column("flag"),
+]
+
+WIDE_COLUMNS = [
+    Column("model", key=True), Column("format"), Column("status"), Column("input"),
+    Column("n", "right"), Column("trials"), Column("median\nms", "right"), Column("95% CI"),
+    Column("p90\nms", "right"), Column("p99\nms", "right"), Column("CV", "right"),
+    Column("load\nms", "right"), Column("first\nms", "right"),
+    Column("process peak MB\nload / inference", "right"),
+    Column("memory MB\nmodel/peak", "right"), Column("measured by"),
+    Column("energy\nmJ", "right"), Column("power\nW", "right"), Column("thermal"),
+    Column("delegated"), Column("params", "right"), Column("MACs", "right"),
+    Column("top-1\n(paper)", "right"), Column("latency (paper)\non its device"), Column("flag"),
+]
+
+
+def no_energy(records: list[BenchmarkRecord]) -> bool:
+    """Whether no record measured energy (a device without a sensor the harness reads)."""
+    return all(fmt_energy_mj(r.result.energy if r.result else None) == "n/a" for r in records)
+
+
+def energy_line(records: list[BenchmarkRecord]) -> str:
+    """Under a table without an energy column: why there is none."""
+    why = next((w for r in records if r.result is not None for w in r.result.energy.warnings), "")
+    return "energy: n/a for every cell" + (f": {why}" if why else "") + "."
+
+
+def run_table(records: list[BenchmarkRecord], notes: Notes, wide: bool = False,
+              run: RunInfo | None = None, title: str = "") -> TextTable:
+    """One row per record, in stored order: the default columns, or every one (`wide`). The
+    default drops the energy column when no cell has a figure in it (`energy_line` says so)."""
+    columns = list(WIDE_COLUMNS if wide else RUN_COLUMNS)
+    show_energy = wide or not no_energy(records)
+    if not show_energy:
+        columns = [c for c in columns if not c.title.startswith("energy")]
+    table = TextTable(columns, title=title)
     for r in records:
         s, res = r.stats, r.result
-        status = r.status + (" (unstable)" if r.unstable else "")
-        note = "; ".join(x for x in (r.reason, *r.warnings) if x)
-        measured = [fmt_ms(res.load_ms), fmt_ms(res.first_inference_ms), fmt_memory(res),
-                    fmt_energy_mj(res.energy), fmt_power_w(res.energy), fmt_thermal(res.thermal)
-                    ] if res is not None else ["n/a"] * 6
-        if s is None:
-            rows.append([r.model, r.format, status, *["n/a"] * 7, *measured, note])
+        median = f"{fmt_ms(s.median)} {fmt_ci(s)}" if s is not None else r.status
+        flag = flag_text(r, notes)  # the run's own status heads the table already
+        energy = fmt_energy_mj(res.energy if res else None)
+        if not wide:
+            table.add_row(r.model, r.format, median, fmt_ms(s.p90) if s else "n/a",
+                          fmt_ms(res.load_ms) if res else "n/a", fmt_model_memory(res),
+                          *([energy] if show_energy else []), flag)
             continue
-        rows.append([r.model, r.format, status, str(s.n), fmt_trial_spread(r), fmt_ms(s.median),
-                     fmt_ci(s), fmt_ms(s.p90), fmt_ms(s.p99),
-                     f"{s.cv:.1%}", *measured, note])
-    return rows
+        info = r.model_info
+        table.add_row(
+            r.model, r.format, r.status, fmt_shape(settings_of(r, run).input_shape),
+            str(s.n) if s else "n/a", fmt_trial_spread(r),
+            fmt_ms(s.median) if s else "n/a", fmt_ci(s) if s else "n/a",
+            fmt_ms(s.p90) if s else "n/a", fmt_ms(s.p99) if s else "n/a",
+            f"{s.cv:.1%}" if s else "n/a",
+            fmt_ms(res.load_ms) if res else "n/a", fmt_ms(res.first_inference_ms) if res else "n/a",
+            fmt_memory(res), fmt_model_memory(res), measured_by(res), energy,
+            fmt_power_w(res.energy if res else None), fmt_thermal(res.thermal if res else None),
+            delegation_text(r), fmt_count(info.get("params"), "M"), fmt_count(info.get("macs"), "G"),
+            fmt_top1(info), fmt_published_latency(info), flag,
+        )
+    return table
 
+
+def memory_line(records: list[BenchmarkRecord]) -> str:
+    """Under a table: what the memory figures are, and which program measured each format."""
+    by: dict[str, list[str]] = {}
+    for r in records:
+        if r.result is not None and r.result.ok:
+            formats = by.setdefault(measured_by(r.result), [])
+            if r.format not in formats:
+                formats.append(r.format)
+    if not by:
+        return ""
+    who = "; ".join(f"{name} ({', '.join(fmts)})" for name, fmts in by.items())
+    return ("memory: the model's own (process peak minus what the process held before loading "
+            f"it) / the process peak, MB; measured by {who}.")
+
+
+# ----------------------------------------------------------------------------------------------
+# Formats side by side
 
 # The baseline every ratio in the side-by-side table is read against.
 BASELINE_FORMAT = "eager"
 # Host-runnable formats first, in the order a reader compares them; others follow by name.
 FORMAT_ORDER = ("eager", "executorch", "executorch-int8", "executorch-portable", "tflite",
                 "tflite-fp16", "tflite-int8", "onnx")
+UNSTABLE_MARK = "?"
+UNSTABLE_LEGEND = f"{UNSTABLE_MARK} after a median: unstable (the run's table says why)."
 
 
 def _format_key(fmt: str):
@@ -115,12 +250,17 @@ def _format_key(fmt: str):
     return (FORMAT_ORDER.index(base) if base in FORMAT_ORDER else len(FORMAT_ORDER), fmt)
 
 
-def side_by_side(records: list[BenchmarkRecord]) -> tuple[list[str], list[list[str]]]:
-    """One device's records as a model x format table of medians, each with its ratio to eager.
+def has_baseline(records: list[BenchmarkRecord]) -> bool:
+    return any(r.format == BASELINE_FORMAT and r.stats is not None for r in records)
 
-    A cell reads `12.3 ms (0.45x)`: the median and median / eager median of the same model, so
-    below 1 is faster than PyTorch itself. Unstable medians carry `?`; cells without a
-    measurement show their status. Returns (columns, rows), models in name order.
+
+def side_by_side(records: list[BenchmarkRecord]) -> tuple[list[str], list[list[str]]]:
+    """Records of one device and one setting of threads and CPUs as a model x format table.
+
+    A cell reads `12.3 (0.45x)`: the median and median / eager median of the same model, so
+    below 1 is faster than PyTorch itself; a model without an eager measurement has no ratio.
+    Unstable medians carry `?`; cells without a measurement show their status. Returns
+    (columns, rows), models in name order.
     """
     formats = sorted({r.format for r in records}, key=_format_key)
     by_cell = {(r.model, r.format): r for r in records}
@@ -136,7 +276,7 @@ def side_by_side(records: list[BenchmarkRecord]) -> tuple[list[str], list[list[s
             elif r.stats is None:
                 row.append(r.status)
             else:
-                text = fmt_ms(r.stats.median) + ("?" if r.unstable else "")
+                text = fmt_ms(r.stats.median) + (UNSTABLE_MARK if r.unstable else "")
                 if base_ms and fmt != BASELINE_FORMAT:
                     text += f" ({r.stats.median / base_ms:.2f}x)"
                 row.append(text)
@@ -144,41 +284,145 @@ def side_by_side(records: list[BenchmarkRecord]) -> tuple[list[str], list[list[s
     return ["model", *formats], rows
 
 
-def side_by_side_tables(records: list[BenchmarkRecord]):
-    """(device, columns, rows) of the side-by-side table of every device measured in 2+ formats."""
-    records = sorted(records, key=lambda r: r.device_id)
-    for device, group in itertools.groupby(records, key=lambda r: r.device_id):
-        group = list(group)
+def side_by_side_title(records: list[BenchmarkRecord]) -> str:
+    if has_baseline(records):
+        return f"median ms of each model in each format, and its ratio to {BASELINE_FORMAT} (PyTorch)"
+    return "median ms of each model in each format"
+
+
+def comparable_groups(records: list[BenchmarkRecord], runs: Mapping[str, RunInfo] | None = None):
+    """(device, settings text, records) of records that may stand side by side: one device,
+    one setting of threads and CPUs, one record per model and format (the newest)."""
+    runs = runs or {}
+
+    def key(r):
+        s = settings_of(r, runs.get(r.run_id))
+        return (r.device_id, s.group_text)
+
+    for (device, text), group in itertools.groupby(sorted(records, key=key), key=key):
+        newest: dict[tuple[str, str], BenchmarkRecord] = {}
+        for r in group:
+            if (r.model, r.format) not in newest or (r.id or 0) > (newest[(r.model, r.format)].id or 0):
+                newest[(r.model, r.format)] = r
+        yield device, text, list(newest.values())
+
+
+def side_by_side_tables(records: list[BenchmarkRecord], runs: Mapping[str, RunInfo] | None = None):
+    """(device, settings text, records, columns, rows) of every group measured in 2+ formats."""
+    for device, text, group in comparable_groups(records, runs):
         if len({r.format for r in group}) >= 2:
-            yield (device, *side_by_side(group))
+            yield (device, text, group, *side_by_side(group))
 
 
-def group_by_device_format(records: list[BenchmarkRecord]):
-    records = sorted(records, key=lambda r: (r.device_id, r.format))
-    for (device, fmt), group in itertools.groupby(records, key=lambda r: (r.device_id, r.format)):
-        yield device, fmt, list(group)
+def side_by_side_text_table(columns: list[str], rows: list[list[str]], title: str) -> TextTable:
+    table = TextTable([Column(columns[0], key=True)] + [Column(c, "right") for c in columns[1:]],
+                      title=title)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+# ----------------------------------------------------------------------------------------------
+# The leaderboard (Markdown)
+
+COLUMNS = (
+    "model", "input", "median ms [95% CI]", "trials", "load ms", "memory MB model / peak",
+    "measured by", "energy mJ/inference", "power W", "thermal", "params", "MACs", "delegated",
+    "top-1 (paper)", "latency (paper, on its device)", "run", "status",
+)
+
+
+def leaderboard_rows(records: list[BenchmarkRecord],
+                     runs: Mapping[str, RunInfo] | None = None) -> list[list[str]]:
+    """Rows sorted fastest first; cells without a measurement last, with their reason."""
+    runs = runs or {}
+    rows = []
+    for r in sorted(records, key=_median_key):
+        info, result, run = r.model_info, r.result, runs.get(r.run_id)
+        notes = [n for n in (r.reason, partial_note(r), run_note(r, run)) if n]
+        if "interrupted after" in r.reason and partial_note(r):
+            notes.remove(r.reason)
+        status = r.status + (": " + "; ".join(notes) if notes else "")
+        if r.unstable:
+            status += " (unstable: " + "; ".join(r.warnings) + ")"
+        rows.append([
+            r.model,
+            fmt_shape(settings_of(r, run).input_shape),
+            fmt_latency(r),
+            fmt_trial_spread(r),
+            fmt_ms(result.load_ms) if result else "n/a",
+            fmt_model_memory(result),
+            measured_by(result),
+            fmt_energy_mj(result.energy if result else None),
+            fmt_power_w(result.energy if result else None),
+            fmt_thermal(result.thermal if result else None),
+            fmt_count(info.get("params"), "M"),
+            fmt_count(info.get("macs"), "G"),
+            delegation_text(r),
+            fmt_top1(info),
+            fmt_published_latency(info),
+            r.run_id,
+            status,
+        ])
+    return rows
+
+
+def leaderboard_groups(records: list[BenchmarkRecord], runs: Mapping[str, RunInfo] | None = None):
+    """(device, format, settings text, records): one table each."""
+    runs = runs or {}
+
+    def key(r):
+        s = settings_of(r, runs.get(r.run_id))
+        return (r.device_id, r.format, s.group_text, s.backend, s.precision)
+
+    for (device, fmt, text, backend, precision), group in itertools.groupby(
+            sorted(records, key=key), key=key):
+        built = ", ".join(x for x in (backend, precision) if x)
+        yield device, fmt + (f" ({built})" if built else ""), text, list(group)
+
+
+def device_label(device_id: str, group: list[BenchmarkRecord]) -> str:
+    """"iPhone 12 (00008101-…)": the model a reader knows, then the id the store keys on."""
+    model = next((r.result.device.product_model for r in group
+                  if r.result and r.result.device.product_model), "")
+    return f"{model} ({device_id})" if model and model != device_id else device_id
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
 
 
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(records: list[BenchmarkRecord], title: str = "Leaderboard") -> str:
+def render_markdown(records: list[BenchmarkRecord], title: str = "Leaderboard",
+                    runs: Mapping[str, RunInfo] | None = None) -> str:
     lines = [f"# {title}", "", f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
-             f"{len(records)} records. Latency is the median of the timed samples of all trials "
-             "with its 95% confidence interval (order statistics, distribution-free); `trials` "
-             "gives the spread of the trials' medians. Memory is the peak resident set during "
-             "load and during inference; energy and power are n/a where the device has no "
-             "energy sensor; THROTTLED marks a device that was throttling. Every figure traces "
-             "to raw samples in the database (`harness show RUN_ID --samples`).", ""]
-    for device, columns, rows in side_by_side_tables(records):
-        lines += [f"## {device}: formats side by side", "",
-                  f"Median ms of each model in each format, and its ratio to `{BASELINE_FORMAT}` "
-                  "(PyTorch on the same device); `?` marks an unstable median.", ""]
+             f"{len(records)} cells, the newest record of each. A cell is one model in one "
+             "format on one device with one setting of everything that changes its latency: "
+             "threads, CPU affinity, input shape, backend and precision; each table holds one "
+             "device and one setting of threads and CPUs, named in its heading, so no table "
+             "sets a 1-thread figure beside a 2-thread one. Latency is the median of the timed "
+             "samples of all trials with its 95% confidence interval (order statistics, "
+             "distribution-free); `trials` gives the spread of the trials' medians. Memory is "
+             "the model's own (the process peak minus what the process held before loading "
+             "it) / the process peak, MB, measured by the program named: only the model's own "
+             "compares across runtimes. Energy and power are n/a where the device has no "
+             "energy sensor; THROTTLED marks a device that was throttling. The paper's "
+             "latency was measured on the device it names, never this one. A record cut short "
+             "by an interrupted run, or of a run that did not complete, says so in its status. "
+             "Every figure traces to raw samples in the database (`harness show RUN_ID "
+             "--samples`).", ""]
+    for device, text, group, columns, rows in side_by_side_tables(records, runs):
+        lines += [f"## {device_label(device, group)}, {text}: formats side by side", "",
+                  _sentence(side_by_side_title(group))
+                  + (f" {UNSTABLE_LEGEND}" if any(UNSTABLE_MARK in c for row in rows for c in row) else ""),
+                  ""]
         lines += _md_table(columns, rows)
-    for device, fmt, group in group_by_device_format(records):
-        lines += [f"## {device} / {fmt}", ""]
-        lines += _md_table(COLUMNS, leaderboard_rows(group))
+    for device, fmt, text, group in leaderboard_groups(records, runs):
+        lines += [f"## {device_label(device, group)} / {fmt}, {text}", ""]
+        lines += _md_table(COLUMNS, leaderboard_rows(group, runs))
     return "\n".join(lines)
 
 
@@ -188,9 +432,10 @@ def _md_table(columns, rows) -> list[str]:
     return lines + [""]
 
 
-def write_leaderboard(records: list[BenchmarkRecord], path: Path) -> Path:
+def write_leaderboard(records: list[BenchmarkRecord], path: Path,
+                      runs: Mapping[str, RunInfo] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(render_markdown(records))
+    tmp.write_text(render_markdown(records, runs=runs))
     tmp.replace(path)
     return path

@@ -412,10 +412,57 @@ class Store:
 
     @translate_sqlite_errors
     def latest_records(self, samples: bool = False) -> list[BenchmarkRecord]:
-        """The newest record of every (device, model, format) cell, across all runs."""
+        """The newest record of every leaderboard cell, across all runs.
+
+        A cell is everything that changes a latency: the device, the model, the format as
+        records name it (with its runtime variant, `coreml@cpu_and_ne`), the backend and
+        precision the artifact was built for, the threads and the CPU affinity the run asked
+        for (`config["bench"]`, else the result's), and the input: the model's input size, and
+        its channels when `--input-shape` gave them. Two runs that differ in any of these fill
+        two cells; neither hides the other.
+
+        A record cut short by an interrupted run (`ok`, but fewer trials than planned) stands
+        for its cell only when no whole record of that cell exists; the reports mark it.
+        """
         rows = self.conn.execute(
-            "SELECT * FROM records WHERE id IN ("
-            " SELECT MAX(id) FROM records GROUP BY device_id, model, format)"
-            " ORDER BY device_id, format, model"
+            "SELECT r.id, r.device_id, r.model, r.format, r.status,"
+            " json_extract(runs.config_json, '$.bench.threads'),"
+            " json_extract(r.result_json, '$.threads'),"
+            " json_extract(runs.config_json, '$.bench.cpu_affinity'),"
+            " json_extract(r.result_json, '$.cpu_affinity'),"
+            " json_extract(r.model_json, '$.input_size'),"
+            " json_extract(runs.config_json, '$.cli.input_shape'),"
+            " json_extract(r.artifact_json, '$.backend'),"
+            " json_extract(r.artifact_json, '$.precision'),"
+            " json_extract(r.result_json, '$.context.trials'),"
+            " json_extract(r.result_json, '$.context.trials_planned')"
+            " FROM records r LEFT JOIN runs ON runs.id = r.run_id"
         ).fetchall()
-        return [self._record(r, samples, recompute=False) for r in rows]
+        chosen: dict[tuple, tuple[bool, int]] = {}
+        for row in rows:
+            (record_id, device, model, fmt, status, config_threads, result_threads, config_cpus,
+             result_cpus, input_size, cli_shape, backend, precision, trials, planned) = tuple(row)
+            cpus = config_cpus if config_cpus is not None else result_cpus
+            channels = json.loads(cli_shape)[1] if cli_shape else None
+            key = (device, model, fmt, backend or "", precision or "",
+                   config_threads if config_threads is not None else result_threads,
+                   tuple(json.loads(cpus)) if cpus else None, input_size, channels)
+            whole = not (status == "ok" and trials is not None and planned is not None
+                         and trials < planned)
+            rank = (whole, record_id)  # a whole record first, then the newest
+            if key not in chosen or rank > chosen[key]:
+                chosen[key] = rank
+        ids = sorted(record_id for _, record_id in chosen.values())
+        records = []
+        for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+            batch = ids[start:start + 500]
+            records += [self._record(r, samples, recompute=False) for r in self.conn.execute(
+                f"SELECT * FROM records WHERE id IN ({','.join('?' * len(batch))})", batch)]
+        return sorted(records, key=lambda r: (r.device_id, r.format, r.model, r.id))
+
+    @translate_sqlite_errors
+    def run_listing(self) -> list[tuple[RunInfo, int, int]]:
+        """Every run, newest first, with its number of records and of measured (`ok`) ones."""
+        counts = {row[0]: (row[1], row[2] or 0) for row in self.conn.execute(
+            "SELECT run_id, COUNT(*), SUM(status = 'ok') FROM records GROUP BY run_id")}
+        return [(run, *counts.get(run.id, (0, 0))) for run in self.runs()]

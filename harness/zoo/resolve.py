@@ -1,4 +1,10 @@
-"""`--models`: `all`, a family name, a comma list of names, or external model references."""
+"""`--models`: `all`, a family name, a comma list of names, or external model references.
+
+Zoo names and families are matched without regard to case (`RepViT_M0_9`, `repvit`). A zoo
+model is built for its own input (the size its paper measured, 3 channels): `--input-shape`
+belongs to models from files, and a zoo model given another shape is refused in one line rather
+than silently measured at its own.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,28 @@ from dataclasses import replace
 from harness.errors import HarnessError, UnknownModelError
 from harness.zoo.external import external_spec
 from harness.zoo.registry import ModelSpec, families, get_spec, list_models
+
+
+def _zoo_spec(name: str) -> ModelSpec:
+    try:
+        return get_spec(name)
+    except UnknownModelError as exc:
+        if name.lower() == name:
+            raise
+        try:
+            return get_spec(name.lower())
+        except UnknownModelError:
+            raise exc from None
+
+
+def _check_zoo_shape(spec: ModelSpec, input_shape: tuple[int, ...] | None) -> None:
+    if input_shape is None or spec.origin != "zoo" or tuple(input_shape) == spec.input_shape:
+        return
+    given = ",".join(map(str, input_shape))
+    own = ",".join(map(str, spec.input_shape))
+    raise HarnessError(f"--input-shape {given} does not apply to zoo model {spec.name}, which is "
+                       f"built for {own}; leave --input-shape out (it is for "
+                       "path/to/net.py:factory models).")
 
 
 def resolve_models(
@@ -20,14 +48,18 @@ def resolve_models(
     specs: list[ModelSpec] = []
     family_names = {f.lower(): f for f in families()}
     for part in [p.strip() for p in selector.split(",") if p.strip()]:
-        if part == "all":
+        if part.lower() == "all":
             specs.extend(list_models())
         elif part.lower() in family_names:
             specs.extend(list_models(family_names[part.lower()]))
         elif ":" in part:
             specs.append(external_spec(part, input_shape))
+        elif part.endswith(".py"):
+            raise HarnessError(f"{part} names a file but not the function that builds the model: "
+                               f"give {part}:FUNCTION (a function taking no arguments and "
+                               "returning the nn.Module).")
         else:
-            specs.append(get_spec(part))
+            specs.append(_zoo_spec(part))
     if not specs:
         raise UnknownModelError(selector, [])
     seen: set[str] = set()
@@ -36,6 +68,8 @@ def resolve_models(
         if s.name not in seen:
             seen.add(s.name)
             unique.append(s)
+    for s in unique:
+        _check_zoo_shape(s, input_shape)
     if weights:
         if len(unique) != 1:
             raise HarnessError(f"--weights belongs to one model, but --models {selector!r} names "

@@ -1,0 +1,227 @@
+"""The commands that read the results database and change nothing: runs, show, compare, report.
+
+They open the database read-only (harness.store), print plain-text tables fitted to the
+terminal (harness.cli_output) or JSON (`--json`), and print a run the way `harness run` did.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from harness.cli_options import db_option, translate_errors
+from harness.cli_output import (
+    echo,
+    echo_json,
+    echo_notes,
+    echo_prose,
+    echo_table,
+    json_option,
+    pipe_closed,
+    wide_option,
+)
+from harness.errors import HarnessError
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "n/a"
+
+
+def _device_text(device: dict, device_id: str) -> str:
+    what = device.get("cpu") or device.get("product_model") or device.get("soc") or ""
+    cores = device.get("cpu_count")
+    detail = ", ".join(x for x in (what, f"{cores} CPUs" if cores else "") if x)
+    return f"{device_id} ({detail})" if detail else device_id
+
+
+def settings_line(config: dict) -> str:
+    """What a run measured with: `1 thread, any CPU; 3 trials per cell, ...`."""
+    from harness.report.format import fmt_affinity, fmt_threads
+
+    bench = config.get("bench") or {}
+    if not bench:
+        return "n/a (stored by an older harness)"
+    trials = bench.get("trials", 1)
+    warmup = ("until settled, at least " if bench.get("warmup_until_settled") else "") + \
+        str(bench.get("warmup_iterations"))
+    return (f"{fmt_threads(bench.get('threads'))}, {fmt_affinity(bench.get('cpu_affinity'))}; "
+            f"{trials} trial{'s' if trials != 1 else ''} per cell"
+            f"{' (interleaved)' if bench.get('interleave') else ''}, warm-up {warmup}, then at "
+            f"least {bench.get('min_iterations')} iterations and {bench.get('min_duration_s')} s")
+
+
+def print_run(info, records, wide: bool = False) -> None:
+    """A run's tables as `harness run` and `harness show` print them: every cell with its
+    figures and a flag, the formats side by side, then the notes the flags point to."""
+    from harness.report.leaderboard import (
+        UNSTABLE_LEGEND,
+        UNSTABLE_MARK,
+        energy_line,
+        memory_line,
+        no_energy,
+        run_table,
+        side_by_side,
+        side_by_side_text_table,
+        side_by_side_title,
+    )
+    from harness.report.text import Notes
+
+    if not records:
+        echo("No cell of this run was stored.")
+        return
+    notes = Notes()
+    table = run_table(records, notes, wide=wide, run=info)
+    echo_table(table, wide=wide, after=[memory_line(records),
+                                        energy_line(records) if no_energy(records) and not wide else ""])
+    if len({r.format for r in records}) >= 2:
+        columns, rows = side_by_side(records)
+        echo()
+        side = side_by_side_text_table(columns, rows, side_by_side_title(records) + ":")
+        marked = any(UNSTABLE_MARK in cell for row in rows for cell in row[1:])
+        echo_table(side, wide=wide, after=[UNSTABLE_LEGEND if marked else ""])
+    if notes.texts:
+        echo_notes(notes)
+
+
+@click.command("runs", short_help="The stored runs, newest first.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Only the newest N runs.")
+@json_option
+@db_option
+@translate_errors
+def runs_command(limit, as_json, db):
+    """The stored runs, newest first: id, start, device, models x formats, cells measured,
+    status and git sha. `harness show RUN_ID` shows one."""
+    from harness.report.jsonable import dumps, run_json
+    from harness.report.text import Column, TextTable
+    from harness.store import Store
+
+    with Store(db, readonly=True) as store:
+        listing = store.run_listing()[:limit]
+    if as_json:
+        echo_json(dumps({"runs": [run_json(run, n, ok) for run, n, ok in listing]}))
+        return
+    if not listing:
+        echo("No runs stored yet; `harness run --models ...` makes one.")
+        return
+    table = TextTable([Column("run", key=True), Column("started"), Column("device"),
+                       Column("models x formats", "right"), Column("measured", "right"),
+                       Column("status"), Column("git", hide=1)])
+    for run, n, ok in listing:
+        config = run.config or {}
+        models, formats = config.get("models") or [], config.get("formats") or []
+        shape = f"{len(models)} x {len(formats)}" if models and formats else "n/a"
+        table.add_row(run.id, _when(run.started_at), run.device_id, shape, f"{ok}/{n}",
+                      run.status, (run.git_sha or "n/a")[:10])
+    echo_table(table)
+
+
+@click.command(short_help="One stored run, or its raw samples.")
+@click.argument("run_id", default="latest")
+@click.option("--samples", is_flag=True,
+              help="Print only the raw timed samples, one a line: model, format, trial, ms "
+                   "(after a header line).")
+@click.option("--recompute", is_flag=True,
+              help="Recompute every statistic and warning from the raw samples instead of "
+                   "showing the figures stored with each record.")
+@wide_option
+@json_option
+@db_option
+@translate_errors
+def show(run_id, samples, recompute, wide, as_json, db):
+    """One stored run (an id, a unique prefix, or `latest`, the default): its context and every
+    cell, with the statistics stored with it (computed from the raw samples when it was
+    stored; --recompute computes them again). `harness runs` lists the runs."""
+    from harness.report.format import fmt_context
+    from harness.report.jsonable import dumps, record_json, run_json
+    from harness.store import Store
+
+    with Store(db, readonly=True) as store:
+        info = store.get_run(run_id)
+        records = store.records(info.id, recompute=recompute)
+        if as_json:
+            trials = {r.id: store.trial_samples(r.id) for r in records} if samples else {}
+            echo_json(dumps({"run": run_json(info), "records": [
+                record_json(r, info, trials.get(r.id) if samples else None) for r in records]}))
+            return
+        if samples:
+            echo("model format trial ms")
+            for r in records:
+                for trial, values in enumerate(store.trial_samples(r.id), 1):
+                    prefix = f"{r.model} {r.format} {trial} "
+                    for v in values:
+                        echo(prefix + f"{v:.6g}")
+                        if pipe_closed():
+                            return
+            return
+    echo(f"Run {info.id}  {info.status}  {_device_text(info.device, info.device_id)}")
+    echo_prose(f"started {_when(info.started_at)}, git {info.git_sha or 'n/a'}, "
+               f"harness {info.harness_version}", "  ")
+    echo_prose(f"command: {info.argv}", "  ")
+    echo_prose(f"settings: {settings_line(info.config)}", "  ")
+    measured = next((r.result for r in records if r.result is not None and r.result.ok), None)
+    echo_prose(f"context: {fmt_context(measured)}", "  ")
+    echo()
+    print_run(info, records, wide=wide)
+
+
+@click.command(short_help="Run B against run A, cell by cell.")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--threshold", default=0.05, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Smallest change that counts, as a fraction of A's median.")
+@click.option("--alpha", default=0.01, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Significance level of the Mann-Whitney U test.")
+@wide_option
+@json_option
+@db_option
+@click.pass_context
+@translate_errors
+def compare(ctx, run_a, run_b, threshold, alpha, wide, as_json, db):
+    """Per cell, run B against run A (ids, prefixes or `latest`): ratio of medians with its 95% CI,
+    Mann-Whitney p and a verdict. Exits 0 when no cell got slower or broke, 3 when some did, 4
+    when the runs have no measured cell in common (harness.exit_codes)."""
+    from harness import exit_codes
+    from harness.report.compare import compare_runs, comparison_table, rule_text, summary_line
+    from harness.report.jsonable import comparison_json, dumps
+    from harness.report.text import Notes
+    from harness.store import Store
+
+    with Store(db, readonly=True) as store:
+        comparison = compare_runs(store, run_a, run_b, threshold=threshold, alpha=alpha)
+    if as_json:
+        echo_json(dumps(comparison_json(comparison)))
+    else:
+        notes = Notes()
+        echo_table(comparison_table(comparison, notes), wide=wide)
+        for warning in comparison.warnings:
+            echo_prose(f"warning: {warning}")
+        echo_prose(f"Rule: {rule_text(threshold, alpha)}.")
+        echo_prose(summary_line(comparison))
+        if notes.texts:
+            echo_notes(notes)
+    if comparison.regressions:
+        ctx.exit(exit_codes.SOME_FAILED)
+    ctx.exit(exit_codes.OK if comparison.compared else exit_codes.NOTHING_DONE)
+
+
+@click.command(short_help="Write the leaderboard (Markdown).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("results") / "leaderboard.md", show_default=True)
+@db_option
+@translate_errors
+def report(out, db):
+    """Write the leaderboard: the newest record of every cell (a model in a format on a device
+    with one setting of threads, CPUs, input shape, backend and precision), in Markdown."""
+    from harness.report.leaderboard import write_leaderboard
+    from harness.store import Store
+
+    with Store(db, readonly=True) as store:
+        records = store.latest_records()
+        if not records:
+            raise HarnessError(f"No records in {store.path} yet; run `harness run` first.")
+        write_leaderboard(records, out, runs={run.id: run for run in store.runs()})
+    echo(f"Leaderboard of {len(records)} cells written to {out}")
