@@ -424,17 +424,22 @@ def _series_problem(label: str, values: tuple[float, ...]) -> str | None:
 def result_problems(result: RunResult) -> list[str]:
     """Why `result` cannot be a measurement, one short sentence a problem; [] when sound.
 
-    An ok result needs a load time and a first-inference time, finite and >= 0; every sample,
+    An ok result needs a load time and a first-inference time, finite and >= 0 (or, in
+    `context["not_measured"]`, the reason it has none); every sample,
     timed and warm-up, finite and >= 0; and timed samples that are not all 0 (a clock that did
     not advance). Any result's energy figures are finite where present. The schema checks the
     rest (types, required fields, samples >= 0), but not NaN: JSON has none, Python does.
     """
     problems = []
+    # A runner that cannot measure a figure (XCTest reports no load time) says why in
+    # context["not_measured"] = {field: why}; a figure missing without a reason is a problem.
+    unmeasured = result.context.get("not_measured") or {}
     if result.ok:
         for name in ("load_ms", "first_inference_ms"):
             value = getattr(result, name)
             if value is None:
-                problems.append(f"{name} is missing")
+                if not unmeasured.get(name):
+                    problems.append(f"{name} is missing")
             elif why := _bad_time(value):
                 problems.append(f"{name} is {why}")
         for label, values in (("timed sample", result.samples_ms),

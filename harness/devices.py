@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-from device_runners import android, host
+from device_runners import android, host, ios
 from device_runners.errors import NoSuchDevice
 from device_runners.runner import AttachedDevice, DeviceKind, DeviceOption, Runner, RunnerSettings
 from harness.errors import HarnessError, UnknownDeviceError
@@ -20,6 +20,7 @@ log = logging.getLogger("harness.devices")
 KINDS: list[DeviceKind] = [
     host.KIND,
     android.KIND,
+    ios.KIND,
 ]
 
 
@@ -37,8 +38,13 @@ def attached_devices() -> list[AttachedDevice]:
 
 
 def device_options() -> list[DeviceOption]:
-    """The `harness run` options of every kind, in the order of KINDS."""
-    return [option for kind in KINDS for option in kind.options]
+    """The `harness run` options of every kind, in the order of KINDS; an option two kinds
+    share (the same flag) once."""
+    seen: dict[str, DeviceOption] = {}
+    for kind in KINDS:
+        for option in kind.options:
+            seen.setdefault(option.flag, option)
+    return list(seen.values())
 
 
 def open_runner(name: str, settings: RunnerSettings | None = None,
@@ -49,7 +55,9 @@ def open_runner(name: str, settings: RunnerSettings | None = None,
     for another kind than the device's is an error, so it is never silently ignored.
     """
     settings = settings or RunnerSettings()
-    given = {dest: value for dest, value in (options or {}).items() if value not in (None, False)}
+    # `is`, not `in (None, False)`: 0 == False, and --thermal-timeout 0 is a value.
+    given = {dest: value for dest, value in (options or {}).items()
+             if value is not None and value is not False}
     for kind in KINDS:
         mine = {option.dest for option in kind.options}
         try:

@@ -15,6 +15,7 @@ the `harness run` options only a phone takes (docs/android.md).
 
 from __future__ import annotations
 
+from device_runners.phones import PHONE_OPTIONS
 from device_runners.runner import DeviceKind, DeviceOption
 
 
@@ -22,6 +23,17 @@ def _list_devices():
     from device_runners.android.discovery import attached_devices
 
     return attached_devices()
+
+
+def _no_devices_hint() -> str:
+    from device_runners.android.adb import adb_server_address, adb_server_reachable
+
+    host, port = adb_server_address()
+    if not adb_server_reachable(host, port):
+        return (f"no adb server at {host}:{port}: start one with `adb start-server` "
+                "(docs/android.md)")
+    return (f"the adb server at {host}:{port} lists no phone: plug one in with USB debugging "
+            "on and accept its prompt (docs/android.md)")
 
 
 def _open_runner(name, settings, options):
@@ -38,14 +50,10 @@ OPTIONS = (
                  help="Android: TensorFlow's benchmark_model binary, to run .tflite."),
     DeviceOption("--cleanup", "cleanup", type="flag",
                  help="Android: remove everything pushed to the phone when the run ends."),
-    DeviceOption("--min-battery", "min_battery_pct", minimum=0, maximum=100,
-                 help="Android: refuse a phone below this battery % unless charging [20]."),
-    DeviceOption("--thermal-gate", "gate_c",
-                 help="Android: start a model only below this temperature, °C [45]."),
-    DeviceOption("--thermal-timeout", "gate_timeout_s", minimum=0,
-                 help="Android: longest wait for the thermal gate, s [180]."),
+    *PHONE_OPTIONS,  # shared with the iOS kind
     DeviceOption("--reconnect-timeout", "reconnect_timeout_s", minimum=0,
                  help="Android: how long to wait for a phone that left, s [60]."),
 )
 
-KIND = DeviceKind("android", "Android phones over adb", _list_devices, _open_runner, OPTIONS)
+KIND = DeviceKind("android", "Android phones over adb", _list_devices, _open_runner, OPTIONS,
+                  no_devices_hint=_no_devices_hint)

@@ -12,26 +12,16 @@ and "pixel-7" are the same name.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
-from device_runners.errors import DeviceError
+from device_runners.phones import CatalogError, normalize_name
 
 CATALOG_PATH = Path(__file__).with_name("devices.yaml")
 ENERGY_SOURCES = ("odpm", "battery")
-
-
-class CatalogError(DeviceError):
-    """The catalog file is malformed; the message names the entry and what is wrong."""
-
-
-def normalize_name(name: str) -> str:
-    """"Pixel 7", "pixel-7", "pixel_7" -> "pixel7"; "+" survives ("s22+" is not "s22")."""
-    return re.sub(r"[^a-z0-9+]", "", name.lower())
 
 
 @dataclass(frozen=True)

@@ -52,20 +52,29 @@ def make_inputs(request: RunRequest) -> list[np.ndarray]:
     return [rng.standard_normal(request.input_shape).astype(np.float32)]
 
 
-def timed_with_energy(run_once, request: RunRequest, warmup_ms: list[float]):
-    """The timed loop, with an idle energy window of the same planned length just before it."""
+def timed_with_energy(run_once, request: RunRequest, warmup_ms: list[float], context: dict):
+    """The timed loop, with an idle energy window of the same planned length just before it.
+    The wall-clock times around the loop go into `context` (`timed_start_unix`,
+    `timed_end_unix`), as every runner reports them, for readings taken outside the process."""
+
+    def timed() -> list[float]:
+        context["timed_start_unix"] = time.time()
+        samples = run_timed(run_once, request)
+        context["timed_end_unix"] = time.time()
+        return samples
+
     try:
         source = sensors.find_energy_source()
     except sensors.SensorUnavailable as exc:
-        return run_timed(run_once, request), sensors.no_energy_samples(str(exc))
+        return timed(), sensors.no_energy_samples(str(exc))
     if source is None:
-        return run_timed(run_once, request), sensors.no_energy_samples(
+        return timed(), sensors.no_energy_samples(
             "no energy sensor on this host (no RAPL, ODPM or battery readings)")
     interval = COUNTER_INTERVAL_S if source.kind == "counter" else POWER_INTERVAL_S
     sampler = sensors.EnergySampler(source.read, interval)
     idle = sampler.sample_for(planned_duration_s(request, warmup_ms))
     sampler.start()
-    samples = run_timed(run_once, request)
+    samples = timed()
     active = sampler.stop()
     return samples, sensors.build_energy_samples(source, idle, active, len(samples), interval)
 
@@ -120,7 +129,7 @@ def measure(request: RunRequest) -> RunResult:
     # is a plain count; the status-line parser reads any numeric line.)
     context["process_threads"] = system.read_status_kb("Threads")
     thermal_before = sensors.read_thermal()
-    samples, energy_samples = timed_with_energy(run_once, request, warmup)
+    samples, energy_samples = timed_with_energy(run_once, request, warmup, context)
     thermal_after = sensors.read_thermal()
     peak_inference = system.peak_rss_kb()
     context["thermal_readings"] = {"before": thermal_before.to_dict(), "after": thermal_after.to_dict()}

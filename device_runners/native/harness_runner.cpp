@@ -64,6 +64,10 @@ double ms_between(Clock::time_point start, Clock::time_point end) {
   return std::chrono::duration<double, std::milli>(end - start).count();
 }
 
+double unix_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 std::string describe(Error error) {
   char code[16];
   std::snprintf(code, sizeof(code), "0x%x", static_cast<unsigned>(error));
@@ -335,6 +339,9 @@ bool time_inference(const RunRequest& request, Module& module,
 
   // At least one timed sample is always taken, since a result with status ok must carry one.
   m.samples_ms.reserve(static_cast<size_t>(std::min<int64_t>(request.max_iterations, 1 << 20)));
+  // Wall-clock times around the loop, for readings taken outside this process (a phone's
+  // battery monitor on the host); the samples themselves use the monotonic clock.
+  m.context.set("timed_start_unix", unix_seconds());
   const auto timed_start = Clock::now();
   const char* stop_reason = "";
   while (true) {
@@ -361,6 +368,7 @@ bool time_inference(const RunRequest& request, Module& module,
     }
   }
   m.context.set("timed_duration_s", ms_between(timed_start, Clock::now()) / 1000.0);
+  m.context.set("timed_end_unix", unix_seconds());
   m.context.set("timed_stop_reason", stop_reason);
   m.peak_rss_inference_kb = read_memory_status().hwm_kb;
   return true;
