@@ -16,8 +16,12 @@ every command pays before it reads anything), `show --recompute` (every figure r
 60 MB of samples), and `Store.records()` / `latest_records()` in this process. Exits 1 when a
 command misses its target. Run it on a quiet machine; it prints the load average.
 
+`--db postgresql://...` builds the database in an empty PostgreSQL database instead of an SQLite
+file (docs/store.md), and times the same commands reading it over the network connection;
+`python tests/pg_server.py` starts a private server and prints such a URL.
+
     python benchmarks/store_scale.py [--records 1000] [--trials 3] [--samples 2000] [--repeat 3]
-                                     [--keep DIR]
+                                     [--keep DIR] [--db URL]
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ def synthetic_record(run_id: str, device: str, model: str, fmt: str, trials: int
         stats=summarize_trials([r.samples_ms for r in results]))
 
 
-def build(db: Path, records: int, trials: int, samples: int) -> dict:
+def build(db: Path | str, records: int, trials: int, samples: int) -> dict:
     """The database; returns the ids of the runs, by device, in order."""
     from harness.store import Store
 
@@ -83,9 +87,12 @@ def build(db: Path, records: int, trials: int, samples: int) -> dict:
     rng = np.random.default_rng(0)
     runs: dict[str, list[str]] = {}
     with Store(db) as store:
+        if store.runs():
+            raise SystemExit(f"{store.location} holds runs already; give --db an empty database.")
         # Each record is still its own transaction; this only spares the fsync of each commit,
-        # which measures the disk, not the harness.
-        store.conn.execute("PRAGMA synchronous=NORMAL")
+        # which measures the disk, not the harness (a server's is its own configuration).
+        if store.dialect == "sqlite":
+            store.conn.execute("PRAGMA synchronous=NORMAL")
         for r in range(runs_count):
             device = f"phone-{r % DEVICES}"
             second = device in runs
@@ -120,6 +127,16 @@ def time_command(args: list[str], repeat: int, ok_codes=(0,)) -> list[float]:
     return times
 
 
+def database_mb(db: Path | str, where: Path) -> float:
+    """The database's size on disk: the SQLite file and its WAL, or the server's database."""
+    if isinstance(db, Path):
+        return sum(p.stat().st_size for p in where.glob("harness.db*")) / 1e6
+    import psycopg
+
+    with psycopg.connect(db) as conn:
+        return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 1e6
+
+
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -131,6 +148,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=2000, help="timed samples per trial")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command")
     parser.add_argument("--keep", type=Path, default=None, help="build the database here, and keep it")
+    parser.add_argument("--db", default=None, metavar="URL",
+                        help="an empty PostgreSQL database (postgresql://...) to build it in instead")
     args = parser.parse_args()
     if args.records % CELLS_PER_RUN or args.records // CELLS_PER_RUN < 2 * DEVICES:
         parser.error(f"--records must be a multiple of {CELLS_PER_RUN}, at least {2 * DEVICES * CELLS_PER_RUN}.")
@@ -139,13 +158,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="harness-store-scale-") as tmp:
         where = args.keep or Path(tmp)
         where.mkdir(parents=True, exist_ok=True)
-        db = where / "harness.db"
-        if db.exists():
+        db = args.db or where / "harness.db"
+        if args.db is None and db.exists():
             raise SystemExit(f"{db} exists already; give --keep an empty directory.")
         start = time.perf_counter()
         runs = build(db, args.records, args.trials, args.samples)
         built_s = time.perf_counter() - start
-        size_mb = sum(p.stat().st_size for p in where.glob("harness.db*")) / 1e6
+        size_mb = database_mb(db, where)
+        print(f"backend: {'PostgreSQL' if args.db else 'SQLite'}")
         n = args.records * args.trials * args.samples
         print(f"database: {args.records} records x {args.trials} trials x {args.samples} samples "
               f"({n:,} timed samples), {sum(map(len, runs.values()))} runs of {CELLS_PER_RUN} "

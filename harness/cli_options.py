@@ -97,9 +97,24 @@ def check_formats(selector: str) -> str:
     return ",".join(names)
 
 
+class DatabaseParam(click.Path):
+    """A results database: a file (a Path, checked as before) or a PostgreSQL URL (a str, as
+    given: Path() would fold its `//`). The prefixes are harness.store.base.URL_SCHEMES, repeated
+    here so that parsing options does not import the store."""
+
+    name = "path|url"
+    URL_SCHEMES = ("postgresql://", "postgres://")
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.startswith(self.URL_SCHEMES):
+            return value
+        return super().convert(value, param, ctx)
+
+
 db_option = click.option(
-    "--db", type=click.Path(dir_okay=False, path_type=Path), envvar="HARNESS_DB", default=None,
-    help="Results database (default results/harness.db, or $HARNESS_DB).",
+    "--db", type=DatabaseParam(dir_okay=False, path_type=Path), envvar="HARNESS_DB", default=None,
+    help="Results database: a file (default results/harness.db) or a postgresql:// URL "
+         "(docs/store.md); or $HARNESS_DB.",
 )
 
 

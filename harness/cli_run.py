@@ -261,7 +261,7 @@ def _run(store, params: dict) -> int:
                          cpu_affinity=parse_affinity(p["affinity"]), seed=p["seed"],
                          timeout_s=p["timeout"])
     run_id = p["resume"] or new_run_id()
-    log_path = store.path.parent / "logs" / f"run-{run_id}.log"  # a resumed run appends to its own
+    log_path = store.log_dir / f"run-{run_id}.log"  # a resumed run appends to its own
     options = RunOptions(
         calibration_dir=p["calibration_images"],
         limits=child_limits(p["timeout"], p["export_timeout"], p["memory_limit"], jobs),
@@ -323,7 +323,7 @@ def _run(store, params: dict) -> int:
         echo()
         print_run(info, records, wide=p["wide"])
         echo()
-        echo_prose(f"Run {run_id}: {len(records)} records ({measured} measured) in {store.path}, "
+        echo_prose(f"Run {run_id}: {len(records)} records ({measured} measured) in {store.location}, "
                    f"in {fmt_duration(took)} (estimated {fmt_duration(estimate.total_s)}); "
                    f"leaderboard {p['leaderboard']}; log {log_path}")
     if interrupted:

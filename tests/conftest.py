@@ -9,6 +9,10 @@ TESTS = Path(__file__).parent
 ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS))
 
+# The results database on both backends (an SQLite file, a database on a private PostgreSQL
+# server): fixtures for any test module, defined in tests/store_backends.py and pg_server.py.
+from store_backends import db, pg_server, pg_url  # noqa: E402, F401
+
 TINY = f"{TESTS / 'tiny_models.py'}:tiny_convnet"
 
 

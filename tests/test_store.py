@@ -1,9 +1,15 @@
+"""The results store's behaviour, on both backends (`db`: an SQLite file and a PostgreSQL
+database, tests/store_backends.py), and what only an SQLite file has (a foreign file, the
+version-1 schema, which no PostgreSQL database ever had)."""
+
+import secrets
 import sqlite3
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from store_backends import backend_sql, is_postgres, sql
 
 from device_runners.contract import DeviceInfo, RunResult
 from harness.bench.stats import summarize
@@ -22,8 +28,8 @@ def _record(run_id, model="m", samples=(1.0, 1.1, 0.9, 1.05)):
                            model_info={"params": 10}, result=result, stats=summarize(samples))
 
 
-def test_records_and_raw_samples_round_trip(tmp_path):
-    with Store(tmp_path / "db.sqlite") as store:
+def test_records_and_raw_samples_round_trip(db):
+    with Store(db) as store:
         run_id = store.begin_run(DEVICE, {"a": 1}, "harness run", None, "0.1")
         rid = store.add_record(_record(run_id))
         store.finish_run(run_id)
@@ -35,8 +41,8 @@ def test_records_and_raw_samples_round_trip(tmp_path):
         assert store.get_run(run_id[:10]).status == RUN_COMPLETE
 
 
-def test_latest_records_keeps_the_newest_cell(tmp_path):
-    with Store(tmp_path / "db.sqlite") as store:
+def test_latest_records_keeps_the_newest_cell(db):
+    with Store(db) as store:
         r1 = store.begin_run(DEVICE, {}, "", None, "0.1")
         store.add_record(_record(r1, samples=(5.0, 5.0, 5.0)))
         r2 = store.begin_run(DEVICE, {}, "", None, "0.1")
@@ -45,34 +51,33 @@ def test_latest_records_keeps_the_newest_cell(tmp_path):
         assert latest.run_id == r2 and latest.stats.median == 2.0
 
 
-def test_run_of_a_dead_process_shows_as_interrupted(tmp_path):
-    path = tmp_path / "db.sqlite"
+def test_run_of_a_dead_process_shows_as_interrupted(db):
     code = (
         "from harness.store import Store\n"
-        f"s = Store({str(path)!r})\n"
+        f"s = Store({str(db)!r})\n"
         "rid = s.begin_run({'device_id': 'host', 'platform': 'linux'}, {}, '', None, '0.1')\n"
         "print(rid)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     run_id = out.stdout.strip()
-    with Store(path) as store:
+    with Store(db) as store:
         info = store.get_run(run_id)
         assert info.status == RUN_INTERRUPTED
-        raw = store.conn.execute("SELECT status FROM runs WHERE id=?", (run_id,)).fetchone()[0]
-        assert raw == RUN_RUNNING  # the stored row is untouched; only the reading is derived
+    [(raw,)] = sql(db, "SELECT status FROM runs WHERE id=?", (run_id,))
+    assert raw == RUN_RUNNING  # the stored row is untouched; only the reading is derived
 
 
-def test_newer_schema_is_refused_without_touching_the_file(tmp_path):
-    path = tmp_path / "db.sqlite"
-    Store(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
-    conn.commit()
-    conn.close()
-    with pytest.raises(StoreError, match="newer harness"):
-        Store(path)
+def test_newer_schema_is_refused_without_touching_the_file(db):
+    Store(db).close()
+    sql(db, "UPDATE meta SET value='99' WHERE key='schema_version'")
+    for readonly in (False, True):
+        with pytest.raises(StoreError, match="newer harness"):
+            Store(db, readonly=readonly)
+    assert sql(db, "SELECT value FROM meta") == [("99",)]
 
 
+# SQLite only: a file that is not a database (PostgreSQL's counterpart, a database without the
+# harness's schema, is in test_store_postgres.py).
 def test_a_file_that_is_not_a_database_gives_one_clear_line(tmp_path):
     path = tmp_path / "db.sqlite"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -81,8 +86,8 @@ def test_a_file_that_is_not_a_database_gives_one_clear_line(tmp_path):
     assert path.read_bytes().startswith(b"this is not sqlite")
 
 
-def test_unknown_and_ambiguous_run_ids(tmp_path):
-    with Store(tmp_path / "db.sqlite") as store:
+def test_unknown_and_ambiguous_run_ids(db):
+    with Store(db) as store:
         store.begin_run(DEVICE, {}, "", None, "0.1", run_id="20260101-000000-aaaa")
         store.begin_run(DEVICE, {}, "", None, "0.1", run_id="20260101-000000-aaab")
         with pytest.raises(StoreError, match="ambiguous"):
@@ -90,9 +95,13 @@ def test_unknown_and_ambiguous_run_ids(tmp_path):
         with pytest.raises(StoreError, match="No run"):
             store.get_run("1999")
         assert store.get_run("latest").id in ("20260101-000000-aaaa", "20260101-000000-aaab")
+        assert store.get_run("20260101-000000-AAAB").id == "20260101-000000-aaab"  # any case
+        with pytest.raises(StoreError, match="No run"):
+            store.get_run("2026_101")  # a prefix, not a pattern
 
 
-# The version-1 schema, as the first release created it.
+# The version-1 schema, as the first release created it (SQLite only: PostgreSQL databases
+# start at version 4).
 _V1_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs (id TEXT PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL,
@@ -171,8 +180,8 @@ def _trial_record(run_id):
                            stats=summarize_trials([t.samples_ms for t in trials]))
 
 
-def test_every_trial_round_trips_with_its_own_samples(tmp_path):
-    with Store(tmp_path / "db.sqlite") as store:
+def test_every_trial_round_trips_with_its_own_samples(db):
+    with Store(db) as store:
         run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
         rid = store.add_record(_trial_record(run_id))
         [rec] = store.records(run_id, samples=True)
@@ -185,10 +194,10 @@ def test_every_trial_round_trips_with_its_own_samples(tmp_path):
         assert rec.stats.trial_medians == (1.1, 2.2)
         # The samples are stored once, in the samples table, not again inside the JSON: one
         # row per phase and trial, the values as little-endian float64.
-        raw = store.conn.execute("SELECT result_json, trials_json FROM records").fetchone()
-        assert "2.4" not in raw[0] and "2.4" not in raw[1]
-        rows = store.conn.execute("SELECT phase, trial, n, ms FROM samples ORDER BY phase, trial")
-        assert [(r[0], r[1], r[2], np.frombuffer(r[3], "<f8").tolist()) for r in rows] == [
+    [raw] = sql(db, "SELECT CAST(result_json AS TEXT), CAST(trials_json AS TEXT) FROM records")
+    assert "2.4" not in raw[0] and "2.4" not in raw[1]
+    rows = sql(db, "SELECT phase, trial, n, ms FROM samples ORDER BY phase, trial")
+    assert [(r[0], r[1], r[2], np.frombuffer(r[3], "<f8").tolist()) for r in rows] == [
             ("timed", 0, 2, [1.0, 1.2]), ("timed", 1, 3, [2.0, 2.2, 2.4]),
             ("warmup", 0, 1, [3.0]), ("warmup", 1, 2, [4.0, 3.5])]
 
@@ -196,21 +205,39 @@ def test_every_trial_round_trips_with_its_own_samples(tmp_path):
 # --- stored figures: reads never touch the samples -------------------------------------------
 
 
-def _tables_read(store, read) -> set[str]:
-    """The tables SQLite reads while `read()` runs (its authorizer sees every column read)."""
-    tables = set()
+def _reads_touching_samples(db, store, reads: dict) -> set[str]:
+    """The names of the `reads` (functions of a store) that read the samples table. SQLite's
+    authorizer sees every column a statement reads; on PostgreSQL the reads run as a user who
+    may not read `samples`, so a read of it fails."""
+    touching = set()
+    if not is_postgres(db):
+        for name, read in reads.items():
+            tables = set()
 
-    def authorizer(action, table, column, database, trigger):
-        if action == sqlite3.SQLITE_READ:
-            tables.add(table)
-        return sqlite3.SQLITE_OK
+            def authorizer(action, table, column, database, trigger, tables=tables):
+                if action == sqlite3.SQLITE_READ:
+                    tables.add(table)
+                return sqlite3.SQLITE_OK
 
-    store.conn.set_authorizer(authorizer)
-    try:
-        read()
-    finally:
-        store.conn.set_authorizer(None)
-    return tables
+            store.conn.set_authorizer(authorizer)
+            try:
+                read(store)
+            finally:
+                store.conn.set_authorizer(None)
+            if "samples" in tables:
+                touching.add(name)
+        return touching
+    user = "no_samples_" + secrets.token_hex(4)
+    sql(db, f"CREATE ROLE {user} LOGIN")
+    sql(db, f"GRANT SELECT ON meta, runs, records TO {user}")
+    with Store(db.replace("postgres@", f"{user}@"), readonly=True) as blind:
+        for name, read in reads.items():
+            try:
+                read(blind)
+            except StoreError as exc:
+                assert "permission denied for table samples" in str(exc), exc
+                touching.add(name)
+    return touching
 
 
 def _busy_trials(run_id):
@@ -230,21 +257,20 @@ def _busy_trials(run_id):
                            result=combine_trials(list(trials)), trials=trials)
 
 
-def test_figures_are_stored_once_and_reads_never_touch_the_samples(tmp_path):
+def test_figures_are_stored_once_and_reads_never_touch_the_samples(db):
     from harness.bench.stats import STATS_VERSION, summarize_trials
     from harness.store.records import figures
 
-    with Store(tmp_path / "db.sqlite") as store:
+    with Store(db) as store:
         run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
         cell = _busy_trials(run_id)
         store.add_record(cell)  # no stats given: the store computes them, and the warnings
         store.finish_run(run_id)
-        reads = {"records": lambda: store.records(run_id), "all records": store.records,
-                 "latest": store.latest_records, "get_run": lambda: store.get_run(run_id),
-                 "runs": store.runs}
-        for name, read in reads.items():
-            assert "samples" not in _tables_read(store, read), name
-        assert "samples" in _tables_read(store, lambda: store.records(run_id, samples=True))
+        reads = {"records": lambda s: s.records(run_id), "all records": lambda s: s.records(),
+                 "latest": lambda s: s.latest_records(), "get_run": lambda s: s.get_run(run_id),
+                 "runs": lambda s: s.runs(), "listing": lambda s: s.run_listing(),
+                 "with samples": lambda s: s.records(run_id, samples=True)}
+        assert _reads_touching_samples(db, store, reads) == {"with samples"}
 
         [stored] = store.records(run_id)
         expected_stats, expected_warnings = figures(cell.result, cell.trials)
@@ -260,12 +286,12 @@ def test_figures_are_stored_once_and_reads_never_touch_the_samples(tmp_path):
         [again] = store.records(run_id, recompute=True)
         assert again.samples_loaded and len(again.result.samples_ms) == 120
         assert (again.stats, again.warnings) == (stored.stats, stored.warnings)
-        row = store.conn.execute("SELECT stats_version, median_ms, unstable FROM records").fetchone()
-        assert tuple(row) == (STATS_VERSION, stored.stats.median, 1)
+    assert sql(db, "SELECT stats_version, median_ms, unstable FROM records") == [
+        (STATS_VERSION, stored.stats.median, 1)]
 
 
-def test_warnings_are_computed_when_stored_not_taken_from_the_record(tmp_path):
-    with Store(tmp_path / "db.sqlite") as store:
+def test_warnings_are_computed_when_stored_not_taken_from_the_record(db):
+    with Store(db) as store:
         run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
         record = _record(run_id)  # stats given, no warnings: four samples are too few
         assert record.warnings == ()
@@ -275,13 +301,14 @@ def test_warnings_are_computed_when_stored_not_taken_from_the_record(tmp_path):
         assert any("only 4 timed samples" in w for w in stored.warnings)
 
 
-def test_stored_results_are_read_back_without_validating_them_again(tmp_path):
+def test_stored_results_are_read_back_without_validating_them_again(db):
     # A result the contract's schema would refuse today (threads >= 1) still reads back: it was
     # checked when it entered, and a stored result must always read.
-    with Store(tmp_path / "db.sqlite") as store:
+    with Store(db) as store:
         run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
         store.add_record(_record(run_id))
-        store.conn.execute("UPDATE records SET result_json=json_set(result_json, '$.threads', 0)")
-        store.conn.commit()
+        sql(db, backend_sql(
+            db, "UPDATE records SET result_json=json_set(result_json, '$.threads', 0)",
+            "UPDATE records SET result_json=jsonb_set(result_json::jsonb, '{threads}', '0')::json"))
         [rec] = store.records(run_id, samples=True)
         assert rec.result.threads == 0 and rec.result.samples_ms == (1.0, 1.1, 0.9, 1.05)

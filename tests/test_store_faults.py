@@ -4,6 +4,11 @@ The tests run as root, for whom chmod does not stop a write, and this interprete
 unprivileged uid cannot reach it; so read-only media and a full disk are made in a user+mount
 namespace (`unshare --user --map-root-user --mount`): a read-only bind mount, a small tmpfs.
 Those tests skip, saying why, where namespaces are not allowed.
+
+What both backends must do alike (strict JSON, heartbeats and abandoned runs, resuming, a failed
+write keeping what it replaces) runs on both (`db`, tests/store_backends.py). What is about an
+SQLite file (a missing, foreign or damaged file, read-only media, WAL, a full disk under the
+file, SQLite's locks) is SQLite's only; test_store_postgres.py has PostgreSQL's counterparts.
 """
 
 import dataclasses
@@ -25,6 +30,7 @@ import time
 import pytest
 from click.testing import CliRunner
 from conftest import TESTS
+from store_backends import is_postgres, sql
 from test_store import _V1_SCHEMA, DEVICE, _record
 
 from device_runners.contract import EnergyInfo
@@ -352,8 +358,8 @@ def _strict(text):
     return json.loads(text, parse_constant=refuse)
 
 
-def test_non_finite_numbers_are_stored_as_null(tmp_path):
-    path = tmp_path / "harness.db"
+def test_non_finite_numbers_are_stored_as_null(db):
+    path = db
     base = _record("r")
     stats = dataclasses.replace(base.stats, cv=math.inf, ci_low=math.nan, trial_medians=(1.0, math.nan))
     result = dataclasses.replace(base.result, context={"ratio": -math.inf},
@@ -365,11 +371,10 @@ def test_non_finite_numbers_are_stored_as_null(tmp_path):
             artifact={"sha256": "abc", "size_ratio": math.nan, "nested": [math.inf, {"x": (-math.inf,)}]})
         store.add_record(record)
         [back] = store.records(run_id, samples=True)
-    with sqlite3.connect(path) as raw:
-        row = raw.execute("SELECT artifact_json, model_json, stats_json, result_json, trials_json"
-                          " FROM records").fetchone()
-        run_row = raw.execute("SELECT device_json, config_json FROM runs").fetchone()
-    raw.close()
+    [row] = sql(db, "SELECT CAST(artifact_json AS TEXT), CAST(model_json AS TEXT),"
+                " CAST(stats_json AS TEXT), CAST(result_json AS TEXT), CAST(trials_json AS TEXT)"
+                " FROM records")
+    [run_row] = sql(db, "SELECT CAST(device_json AS TEXT), CAST(config_json AS TEXT) FROM runs")
     artifact, model_info, stats_d, result_d, trials_d = (_strict(t) for t in row)
     assert artifact == {"sha256": "abc", "size_ratio": None, "nested": [None, {"x": [None]}]}
     assert model_info == {"gmacs": None}
@@ -386,15 +391,13 @@ def test_non_finite_numbers_are_stored_as_null(tmp_path):
 # --- heartbeat and abandoned runs -----------------------------------------------------------
 
 
-def _set(path, run_id, **columns):
-    with sqlite3.connect(path) as raw:
-        assignments = ", ".join(f"{k}=?" for k in columns)
-        raw.execute(f"UPDATE runs SET {assignments} WHERE id=?", (*columns.values(), run_id))
-    raw.close()
+def _set(db, run_id, **columns):
+    assignments = ", ".join(f"{k}=?" for k in columns)
+    sql(db, f"UPDATE runs SET {assignments} WHERE id=?", (*columns.values(), run_id))
 
 
-def test_a_running_run_without_a_recent_heartbeat_reads_as_abandoned(tmp_path):
-    path = tmp_path / "harness.db"
+def test_a_running_run_without_a_recent_heartbeat_reads_as_abandoned(db):
+    path = db
     long_ago = time.time() - STALE_AFTER_S - 10
     with Store(path) as store:
         run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
@@ -414,8 +417,7 @@ def test_a_running_run_without_a_recent_heartbeat_reads_as_abandoned(tmp_path):
         store.finish_run(run_id, RUN_INTERRUPTED)
         _set(path, run_id, heartbeat_at=long_ago)
         assert store.get_run(run_id).status == RUN_INTERRUPTED
-        raw = store.conn.execute("SELECT status FROM runs").fetchone()[0]
-        assert raw == RUN_INTERRUPTED  # reading never rewrites the row
+    assert sql(db, "SELECT status FROM runs") == [(RUN_INTERRUPTED,)]  # reading never rewrites it
 
 
 def _wait_until(condition, timeout=10.0):
@@ -425,6 +427,7 @@ def _wait_until(condition, timeout=10.0):
         time.sleep(0.02)
 
 
+# SQLite's lock; PostgreSQL's heartbeat survives a lost connection (test_store_postgres.py).
 def test_the_heartbeat_thread_beats_and_survives_a_locked_database(tmp_path, caplog):
     path = tmp_path / "harness.db"
     with Store(path) as store:
@@ -449,8 +452,8 @@ def test_the_heartbeat_thread_beats_and_survives_a_locked_database(tmp_path, cap
 # --- resuming: reopen a run, replace records ------------------------------------------------
 
 
-def test_reopen_run_takes_a_run_back_for_this_process(tmp_path):
-    path = tmp_path / "harness.db"
+def test_reopen_run_takes_a_run_back_for_this_process(db):
+    path = db
     with Store(path) as store:
         run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
         store.finish_run(run_id, RUN_INTERRUPTED)
@@ -459,14 +462,13 @@ def test_reopen_run_takes_a_run_back_for_this_process(tmp_path):
         info = store.get_run(run_id)
         assert info.status == RUN_RUNNING and info.finished_at is None
         assert info.heartbeat_at == pytest.approx(time.time(), abs=60)
-        row = store.conn.execute("SELECT hostname, pid FROM runs").fetchone()
-        assert tuple(row) == (socket.gethostname(), os.getpid())
+        assert sql(db, "SELECT hostname, pid FROM runs") == [(socket.gethostname(), os.getpid())]
         with pytest.raises(StoreError, match="No run 'nope'"):
             store.reopen_run("nope")
 
 
-def test_add_record_replaces_records_in_its_own_transaction(tmp_path):
-    with Store(tmp_path / "harness.db") as store:
+def test_add_record_replaces_records_in_its_own_transaction(db):
+    with Store(db) as store:
         run_id = store.begin_run(DEVICE, {}, "", None, "0.1")
         keep = store.add_record(_record(run_id, model="keep"))
         old = store.add_record(_record(run_id, model="redo", samples=(9.0, 9.0, 9.0)))
@@ -475,7 +477,8 @@ def test_add_record_replaces_records_in_its_own_transaction(tmp_path):
         assert [(r.id, r.model) for r in store.records(run_id)] == [(keep, "keep"), (new, "redo")]
         assert store.samples(old) == [] and store.samples(old, "warmup") == []
         # An insert that fails keeps what it was to replace (here: a run that does not exist).
-        with pytest.raises(StoreError, match="FOREIGN KEY constraint failed"):
+        refused = "violates foreign key constraint" if is_postgres(db) else "FOREIGN KEY constraint failed"
+        with pytest.raises(StoreError, match=refused):
             store.add_record(_record("no-such-run"), replaces=(new,))
         assert [r.id for r in store.records(run_id)] == [keep, new]
         assert store.samples(new) == [1.0, 1.0, 1.0]

@@ -1,4 +1,9 @@
-"""The results database: SQLite, versioned schema, raw samples always kept.
+"""The results database: SQLite or PostgreSQL, versioned schema, raw samples always kept.
+
+`Store(path_or_url)` opens an SQLite file (the embedded default, results/harness.db) or, for a
+postgresql:// URL, a database on a PostgreSQL server that many hosts write to at once
+(docs/store.md). Both have the same schema, migrations and methods, and say the same things;
+what follows holds for both but where it names one.
 
 Every record is committed the moment it is measured, so an interrupted run keeps everything it
 finished. A run row starts as `running` and ends `complete` or `interrupted`. While it runs, its
@@ -7,12 +12,14 @@ finished. A run row starts as `running` and ends `complete` or `interrupted`. Wh
 `abandoned` when its heartbeat is older than STALE_AFTER_S (another host, or a reused pid); the
 stored row is never rewritten by reading it.
 
-Writers (`harness run`) create the database and migrate it. Readers (`Store(readonly=True)`:
-show, report, compare) never create or alter a file: they open it read-only (`immutable` when a
-WAL database sits on read-only media), refuse a missing file or one that is not a harness
-database, and read an older schema by migrating an in-memory copy.
+Writers (`harness run`) create the database (the schema; a server's database must exist) and
+migrate it. Readers (`Store(readonly=True)`: show, report, compare) never create or alter
+anything: SQLite's open the file read-only (`immutable` when a WAL database sits on read-only
+media), refuse a missing file or one that is not a harness database, and read an older schema
+by migrating an in-memory copy; PostgreSQL's read in read-only transactions, refuse a database
+without the harness's schema, and refuse an older schema until a writer has migrated it.
 
-Every SQLite failure reaches the caller as a one-line `StoreError` saying what to do
+Every failure of the database reaches the caller as a one-line `StoreError` saying what to do
 (errors.py); a failed write leaves every earlier record intact, since each write is
 one transaction. JSON columns are strict JSON: a non-finite float is stored as null.
 
@@ -23,8 +30,9 @@ return the stored figures and never touch the samples, so `records()`, `latest_r
 `get_run()` cost the same for a record of ten samples as for one of 60,000. The samples are the
 truth all the same: `records(..., samples=True)` and `trial_samples()` read them,
 `records(..., recompute=True)` recomputes the figures from them, and opening a database whose
-stored figures are of an older STATS_VERSION recomputes those: a writer once, in the file, in
-the same transaction as any schema migration; a reader, until a writer has, in its copy. Stored results
+stored figures are of an older STATS_VERSION recomputes those: a writer once, in the database, in
+the same transaction as any schema migration; a reader, until a writer has, in its copy (as it
+reads them, on PostgreSQL). Stored results
 are read back without validating them again: the contract is checked where results enter.
 
 A record is one cell measured in one or more independent trials. `result_json` holds the
@@ -32,17 +40,17 @@ combined result (`harness.bench.trials`), `trials_json` each trial's own result;
 without their samples, which live only in `samples`, one row per record, phase and trial
 holding them as an array of float64 (samples.py), and are put back when asked for.
 
-    sqlite.py     Store: open, migrate, runs, records, samples
+    base.py       Store: opens either backend; runs, records, samples, migrating, written once
+    sqlite.py     the SQLite file: opening it (read-only media, in-memory copies), its SQL dialect
+    postgres.py   the PostgreSQL server: connecting, read-only sessions, retries, its SQL dialect
     records.py    RunInfo and BenchmarkRecord; a record's figures; stored results read back
     samples.py    samples as stored: float64 arrays, one row per record, phase and trial
-    schema.py     the schema, its version and the migrations (versions listed there)
-    errors.py     SQLite failures as one-line StoreErrors; strict JSON
+    schema.py     the schema on each backend, its version and the migrations (versions listed there)
+    errors.py     SQLite's and PostgreSQL's failures as one-line StoreErrors; strict JSON
     heartbeat.py  a running run's proof of life
 """
 
-from harness.store.records import BenchmarkRecord, RunInfo  # noqa: F401
-from harness.store.schema import SCHEMA_VERSION  # noqa: F401
-from harness.store.sqlite import (  # noqa: F401
+from harness.store.base import (  # noqa: F401
     DEFAULT_DB,
     RUN_ABANDONED,
     RUN_COMPLETE,
@@ -51,5 +59,8 @@ from harness.store.sqlite import (  # noqa: F401
     STALE_AFTER_S,
     Store,
     default_db_path,
+    is_url,
     new_run_id,
 )
+from harness.store.records import BenchmarkRecord, RunInfo  # noqa: F401
+from harness.store.schema import SCHEMA_VERSION  # noqa: F401

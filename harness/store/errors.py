@@ -1,30 +1,31 @@
-"""What the results database does when SQLite fails, and the strict JSON it writes.
+"""What the results database says when SQLite or PostgreSQL fails, and the strict JSON it writes.
 
-`translate_sqlite_errors` wraps every `Store` method: an `sqlite3.Error` becomes a `StoreError`
-whose message is one line naming the file, what went wrong and what to do. The text is chosen
-by SQLite's primary result code (damaged, read-only, full, locked, cannot open, I/O), so it
-does not depend on the wording of an SQLite release. `sqlite3.ProgrammingError` and
-`sqlite3.InterfaceError` are left alone: they mean our own code misused the API (a closed
-connection, a wrong number of parameters), a bug that should keep its traceback.
+Every `Store` method is wrapped (`harness.store.base.translated`) so that a failure of the
+database becomes a `StoreError` whose message is one line naming the database, what went wrong
+and what to do; the texts are chosen here. Our own misuse of a driver (a closed connection, a
+wrong number of parameters) is left alone: a bug should keep its traceback.
 
-Two failures that are not SQLite's also mean a damaged file, and read as one: a text column
-that is not UTF-8 (the sqlite3 module refuses it) and a JSON column that does not parse (the
-store only writes `strict_json`).
+SQLite: the text is chosen by SQLite's primary result code (damaged, read-only, full, locked,
+cannot open, I/O), so it does not depend on the wording of an SQLite release. Two failures that
+are not SQLite's also mean a damaged file, and read as one: a text column that is not UTF-8
+(the sqlite3 module refuses it) and a JSON column that does not parse (the store only writes
+`strict_json`).
+
+PostgreSQL: by SQLSTATE (disk full, read-only, permission, conflicting writers, connection
+lost, ...); a connection that cannot be made has none (libpq gives only its message), so those
+are told apart by libpq's and the server's wording, falling back to "could not connect".
 
 `strict_json` is the only way the store turns a value into a JSON column.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
+import re
 import shlex
-import sqlite3
 from pathlib import Path
-
-from harness.errors import StoreError
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -83,19 +84,83 @@ def describe_sqlite_error(path: Path, exc: Exception) -> str:
             "happens again, point --db (or HARNESS_DB) at another file.")
 
 
-def translate_sqlite_errors(method):
-    """Decorate a `Store` method (anything with `.path`) so SQLite failures become StoreError."""
+_PG_PREFIX = re.compile(r'^(?:connection failed: |connection is bad: )?(?:connection to server '
+                        r'(?:at "[^"]*"(?:, port \d+)?|on socket "[^"]*") failed: )?(?:FATAL:\s+)?')
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
-            raise
-        except (sqlite3.Error, json.JSONDecodeError) as exc:
-            raise StoreError(describe_sqlite_error(self.path, exc)) from exc
 
-    return wrapper
+def _pg_detail(exc: Exception) -> str:
+    """The server's or libpq's message, first line only, without libpq's `connection to server
+    at ... failed:` (the message says where) or the server's `LINE 1:` context."""
+    text = _PG_PREFIX.sub("", str(exc).strip()).splitlines()
+    return _detail(Exception(text[0] if text else ""))
+
+
+def _connect_failure(server: str, where: str, user: str, dbname: str, detail: str) -> str:
+    lower = detail.lower()
+    if any(s in lower for s in ("password", "authentication failed", "pg_hba.conf", "role ")):
+        return (f"PostgreSQL at {server} refused user {user!r} ({detail}); check the user and "
+                "password in the URL (or PGPASSWORD, ~/.pgpass), or ask the server's admin for "
+                "access (docs/store.md).")
+    if "database" in lower and "does not exist" in lower:
+        host, _, port = server.rpartition(":")
+        return (f"PostgreSQL at {server} has no database {dbname!r} ({detail}); create it "
+                f"(`createdb -h {host} -p {port} -U {user} {dbname}`, docs/store.md), or point "
+                "--db (or HARNESS_DB) at another.")
+    if "too many clients" in lower or "connection slots" in lower:
+        return (f"PostgreSQL at {server} has no free connection ({detail}); nothing was stored. "
+                "Run again when fewer clients are connected, or raise max_connections.")
+    if "starting up" in lower or "shutting down" in lower or "recovery mode" in lower:
+        return (f"PostgreSQL at {server} is not accepting connections yet ({detail}); wait for "
+                "it to be up, then run again.")
+    if lower.startswith(("invalid ", "missing ")):
+        return (f"{where} is not a usable PostgreSQL URL ({detail}); write it as "
+                "postgresql://USER@HOST:PORT/DATABASE (docs/store.md).")
+    return (f"Could not connect to PostgreSQL at {server}: {detail}; start it, or point --db "
+            "(or HARNESS_DB) at a running server or a SQLite file.")
+
+
+def describe_postgres_error(where: str, server: str, user: str, dbname: str, exc: Exception,
+                            connecting: bool = False, lost: bool = False) -> str:
+    """One line for the user: the database (`where`, its URL without a password; `server`,
+    host:port), what PostgreSQL said, and what to do about it. `connecting`: the connection
+    could not be made; `lost`: it was lost (libpq's socket, no SQLSTATE)."""
+    detail = _pg_detail(exc)
+    if connecting:
+        return _connect_failure(server, where, user, dbname, detail)
+    state = getattr(exc, "sqlstate", None) or ""
+    if isinstance(exc, json.JSONDecodeError) or state in ("XX001", "XX002"):
+        return (f"{where} is damaged ({detail}); nothing was changed. Restore it from a backup, "
+                "or point --db (or HARNESS_DB) at another database.")
+    if state == "53100":
+        return (f"The disk of PostgreSQL at {server} is full ({detail}); the records stored so far "
+                "are kept. Free some space on the server and run again.")
+    if state.startswith("53"):
+        return (f"PostgreSQL at {server} ran out of resources ({detail}); the records stored so "
+                "far are kept. Run again when it is less busy, or ask its admin.")
+    if state == "25006":
+        return (f"{where} is read-only ({detail}); nothing was stored. Point --db (or HARNESS_DB) "
+                "at a writable (primary) server, or at another database.")
+    if state == "42501":
+        return (f"User {user!r} may not do this in {where} ({detail}); nothing was stored. Grant "
+                "it (docs/store.md, Permissions), or put a user who may in the URL.")
+    if state in ("40001", "40P01"):
+        return (f"This write to {where} kept conflicting with other writers ({detail}) and was "
+                "given up; nothing of it was stored, the records stored before are kept. Run "
+                "again.")
+    if state in ("55P03", "57014"):
+        return (f"{where} is locked: another session holds what this needs ({detail}). Wait for "
+                "it to finish, or point --db (or HARNESS_DB) at another database.")
+    if state in ("42P01", "42703"):
+        return (f"{where} is missing part of the harness's schema ({detail}); nothing was "
+                "changed. Restore it from a backup, or point --db (or HARNESS_DB) at another "
+                "database.")
+    if state == "3D000":
+        return _connect_failure(server, where, user, dbname, detail)
+    if state.startswith(("08", "57P")) or lost:
+        return (f"Lost the connection to PostgreSQL at {server} ({detail}); the records stored so "
+                "far are kept. Check the server, then run again.")
+    return (f"{where} could not be used ({detail}); the records stored so far are kept. If it "
+            "happens again, point --db (or HARNESS_DB) at another database.")
 
 
 def _finite(value):

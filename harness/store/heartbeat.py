@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import sqlite3
 import threading
-import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("harness.store")
 
 
 class Heartbeat:
-    """Refreshes one run's `heartbeat_at` every `interval_s` from a daemon thread, on its own
-    connection, until `stop()`. A failed beat is logged and never reaches the run: the worst
-    it can do is make the run look abandoned to a reader."""
+    """Calls `beat(connection, run_id)` every `interval_s` from a daemon thread, on a connection
+    of its own made by `connect()` (the backend's: a beat never creates a database), until
+    `stop()`. A failed beat is logged, its connection dropped and made again for the next one,
+    and it never reaches the run: the worst it can do is make the run look abandoned to a
+    reader. `where` names the database in the log."""
 
-    def __init__(self, path: Path, run_id: str, interval_s: float):
-        self.path, self.run_id, self.interval_s = path, run_id, interval_s
+    def __init__(self, where: str, run_id: str, interval_s: float,
+                 connect: Callable[[], Any], beat: Callable[[Any, str], None]):
+        self.where, self.run_id, self.interval_s = where, run_id, interval_s
+        self._connect, self._beat_once = connect, beat
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat {run_id}", daemon=True)
         self._thread.start()
@@ -26,16 +30,14 @@ class Heartbeat:
         conn = None
         while not self._stopped.wait(self.interval_s):
             try:
-                if conn is None:  # mode=rw: a beat never creates a database
-                    conn = sqlite3.connect(self.path.absolute().as_uri() + "?mode=rw", uri=True,
-                                           timeout=min(self.interval_s, 5.0))
-                with conn:
-                    conn.execute("UPDATE runs SET heartbeat_at=? WHERE id=?",
-                                 (time.time(), self.run_id))
+                if conn is None:
+                    conn = self._connect()
+                self._beat_once(conn, self.run_id)
             except Exception as exc:  # noqa: BLE001 - by design, see the class docstring
-                log.warning("heartbeat of run %s in %s failed: %s", self.run_id, self.path, exc)
-        if conn is not None:
-            conn.close()
+                log.warning("heartbeat of run %s in %s failed: %s", self.run_id, self.where,
+                            " ".join(str(exc).split()))
+                conn = _close(conn)
+        _close(conn)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -46,3 +48,9 @@ class Heartbeat:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _close(conn) -> None:
+    if conn is not None:
+        with contextlib.suppress(Exception):  # a broken connection may fail to close: dropped
+            conn.close()

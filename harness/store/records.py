@@ -69,10 +69,15 @@ def without_samples(result: RunResult) -> dict:
     return data
 
 
-def stats_from_json(text: str) -> SampleStats:
+def loads(value):
+    """A JSON column's value: SQLite gives its text, PostgreSQL (a JSON column) the value itself."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def stats_from_json(text) -> SampleStats:
     # A figure stored as null was not finite when written (strict_json); NaN keeps it a float,
     # so the stability checks compare it (false) instead of failing on None.
-    data = {k: math.nan if v is None else v for k, v in json.loads(text).items()}
+    data = {k: math.nan if v is None else v for k, v in loads(text).items()}
     data["trial_medians"] = [math.nan if v is None else v for v in data.get("trial_medians") or ()]
     return SampleStats.from_dict(data)
 
@@ -91,26 +96,27 @@ def _stored_result(data: dict) -> RunResult:
     return RunResult.from_dict(data, check_problems=False, check_schema=False)
 
 
-def results_from_json(result_json: str | None, trials_json: str | None,
+def results_from_json(result_json, trials_json,
                       timed: dict[int, list[float]] | None = None,
                       warmup: dict[int, list[float]] | None = None,
                       ) -> tuple[RunResult | None, tuple[RunResult, ...]]:
-    """The combined result and each trial's, from their stored JSON. With `timed` and `warmup`
-    (samples by trial number) the samples are put back; without, every result has none."""
+    """The combined result and each trial's, from their stored JSON (text, or the value a
+    PostgreSQL JSON column reads as). With `timed` and `warmup` (samples by trial number) the
+    samples are put back; without, every result has none."""
     if not result_json:
         return None, ()
     timed, warmup = timed or {}, warmup or {}
     trials = []
-    for i, data in enumerate(json.loads(trials_json) if trials_json else []):
+    for i, data in enumerate(loads(trials_json) if trials_json else []):
         data["samples_ms"] = timed.get(i, [])
         data["warmup_samples_ms"] = warmup.get(i, [])
         trials.append(_stored_result(data))
-    combined = json.loads(result_json)
+    combined = loads(result_json)
     # Version-1 records kept their samples in result_json as well; the samples table is the truth.
     combined["samples_ms"] = [v for t in sorted(timed) for v in timed[t]]
     combined["warmup_samples_ms"] = [v for t in sorted(warmup) for v in warmup[t]]
     return _stored_result(combined), tuple(trials)
 
 
-def warnings_from_json(text: str | None) -> tuple[str, ...]:
-    return tuple(json.loads(text)) if text else ()
+def warnings_from_json(text) -> tuple[str, ...]:
+    return tuple(loads(text)) if text else ()

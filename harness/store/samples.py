@@ -2,12 +2,11 @@
 
 A trial's samples are little-endian IEEE-754 float64 values in time order, `n` of them, so any
 language reads them back (numpy: `np.frombuffer(ms, "<f8")`; Python: `struct.unpack`). One row
-per trial rather than per sample keeps a 60,000-sample record three rows, not 60,000.
+per trial rather than per sample keeps a 60,000-sample record three rows, not 60,000. SQLite
+stores them as a BLOB, PostgreSQL as a BYTEA: the same bytes.
 """
 
 from __future__ import annotations
-
-import sqlite3
 
 import numpy as np
 
@@ -35,35 +34,39 @@ def sample_rows(record_id: int, trials) -> list[tuple]:
     return rows
 
 
-def insert_samples(conn: sqlite3.Connection, rows: list[tuple]) -> None:
-    conn.executemany("INSERT INTO samples(record_id, phase, trial, n, ms) VALUES (?,?,?,?,?)", rows)
+# The functions below take the store's `execute(sql, params)`, which speaks `?` parameters on
+# either backend and returns rows that are read by column name.
 
 
-def samples_by_trial(conn: sqlite3.Connection, record_id: int, phase: str = TIMED) -> dict[int, list[float]]:
+def insert_samples(executemany, rows: list[tuple]) -> None:
+    executemany("INSERT INTO samples(record_id, phase, trial, n, ms) VALUES (?,?,?,?,?)", rows)
+
+
+def samples_by_trial(execute, record_id: int, phase: str = TIMED) -> dict[int, list[float]]:
     """A record's samples of one phase by trial number (a trial without any is absent)."""
-    rows = conn.execute("SELECT trial, ms FROM samples WHERE record_id=? AND phase=?",
-                        (record_id, phase)).fetchall()
-    return {trial: unpack(ms) for trial, ms in rows}
+    rows = execute("SELECT trial, ms FROM samples WHERE record_id=? AND phase=?",
+                   (record_id, phase)).fetchall()
+    return {row["trial"]: unpack(row["ms"]) for row in rows}
 
 
-def trial_samples(conn: sqlite3.Connection, record_id: int, phase: str = TIMED) -> list[list[float]]:
+def trial_samples(execute, record_id: int, phase: str = TIMED) -> list[list[float]]:
     """A record's samples of one phase, one list per trial in trial order; a trial stored without
     any (possible in databases migrated from schema 3) reads as []."""
-    by_trial = samples_by_trial(conn, record_id, phase)
+    by_trial = samples_by_trial(execute, record_id, phase)
     return [by_trial.get(t, []) for t in range(max(by_trial) + 1)] if by_trial else []
 
 
-def trial_of(conn: sqlite3.Connection, record_id: int, phase: str, trial: int) -> list[float]:
+def trial_of(execute, record_id: int, phase: str, trial: int) -> list[float]:
     """One trial's samples of one phase ([] when the record has no such trial)."""
-    row = conn.execute("SELECT ms FROM samples WHERE record_id=? AND phase=? AND trial=?",
-                       (record_id, phase, trial)).fetchone()
-    return unpack(row[0]) if row else []
+    row = execute("SELECT ms FROM samples WHERE record_id=? AND phase=? AND trial=?",
+                  (record_id, phase, trial)).fetchone()
+    return unpack(row["ms"]) if row else []
 
 
-def record_samples(conn: sqlite3.Connection, record_id: int) -> dict[str, dict[int, list[float]]]:
+def record_samples(execute, record_id: int) -> dict[str, dict[int, list[float]]]:
     """Every sample of a record in one query: {phase: {trial: values}}."""
     by_phase: dict[str, dict[int, list[float]]] = {TIMED: {}, WARMUP: {}}
-    for phase, trial, ms in conn.execute(
-            "SELECT phase, trial, ms FROM samples WHERE record_id=?", (record_id,)):
-        by_phase.setdefault(phase, {})[trial] = unpack(ms)
+    for row in execute("SELECT phase, trial, ms FROM samples WHERE record_id=?",
+                       (record_id,)).fetchall():
+        by_phase.setdefault(row["phase"], {})[row["trial"]] = unpack(row["ms"])
     return by_phase

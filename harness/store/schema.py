@@ -1,4 +1,5 @@
-"""The schema of the results database, its version, and the migrations from older versions.
+"""The schema of the results database, its version, and the migrations from older versions,
+for both backends: SQLite (the embedded default) and PostgreSQL (many hosts).
 
 Schema versions (bump on any change, with a migration from the version before):
   1  runs, records, samples(record_id, phase, idx, ms).
@@ -12,13 +13,27 @@ Schema versions (bump on any change, with a migration from the version before):
      sentences, computed when the record was stored). Migrating packs every trial's samples in
      `idx` order, marks the stats stored before as version 1, and the store then recomputes
      them (and the warnings) with the current statistics, in the same transaction.
+     The PostgreSQL backend starts here: its databases are created at version 4.
+
+The same schema on both backends means the same tables, columns (names, order, meaning, NULLs),
+keys, indexes and `meta` row, each column in the backend's type for it: SQLite's REAL, BLOB and
+TEXT holding JSON are PostgreSQL's DOUBLE PRECISION, BYTEA and JSON (which keeps the text as
+written, so a record reads back the same from either); AUTOINCREMENT ids are BIGSERIAL.
+tests/test_store_postgres.py checks that the two agree, column by column.
+
+A migration is written once per backend, in MIGRATIONS: version v -> v + 1 is a `Migration`
+with its SQLite step and its PostgreSQL step (None only where no database of that backend was
+ever at version v). Both run through `migrate`, inside the store's one migration transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import groupby
 
+from harness.errors import StoreError
 from harness.store.samples import pack
 
 SCHEMA_VERSION = 4
@@ -36,8 +51,8 @@ CREATE TABLE {name} (
 );
 """
 
-# The current schema, for a new database; older ones are brought here by MIGRATIONS.
-SCHEMA = """
+# The current schema, for a new SQLite database; older ones are brought here by MIGRATIONS.
+SQLITE_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
@@ -81,6 +96,65 @@ CREATE INDEX records_by_cell ON records(device_id, model, format);
 CREATE INDEX records_by_stats_version ON records(stats_version);
 """ + SAMPLES_TABLE.format(name="samples")
 
+# The current schema, for a new PostgreSQL database: SQLITE_SCHEMA in PostgreSQL's types, column
+# for column. JSON (not JSONB) keeps each document's text as the store wrote it. The samples are
+# stored out of line without compression (STORAGE EXTERNAL): float64 noise does not compress,
+# and trying costs every write and read.
+POSTGRESQL_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    started_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION,
+    status TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    device_json JSON NOT NULL,
+    config_json JSON NOT NULL,
+    argv TEXT NOT NULL,
+    git_sha TEXT,
+    harness_version TEXT,
+    hostname TEXT,
+    pid INTEGER,
+    heartbeat_at DOUBLE PRECISION
+);
+CREATE TABLE records (
+    id BIGSERIAL PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    created_at DOUBLE PRECISION NOT NULL,
+    model TEXT NOT NULL,
+    format TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    artifact_sha256 TEXT,
+    artifact_json JSON NOT NULL,
+    result_json JSON,
+    model_json JSON NOT NULL,
+    median_ms DOUBLE PRECISION,
+    ci_low_ms DOUBLE PRECISION,
+    ci_high_ms DOUBLE PRECISION,
+    unstable INTEGER,
+    stats_json JSON,
+    trials_json JSON,
+    stats_version INTEGER,
+    warnings_json JSON
+);
+CREATE INDEX records_by_run ON records(run_id);
+CREATE INDEX records_by_cell ON records(device_id, model, format);
+CREATE INDEX records_by_stats_version ON records(stats_version);
+CREATE TABLE samples (
+    record_id BIGINT NOT NULL REFERENCES records(id),
+    phase TEXT NOT NULL,
+    trial INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    ms BYTEA NOT NULL CHECK (octet_length(ms) = 8 * n),
+    PRIMARY KEY (record_id, phase, trial)
+);
+ALTER TABLE samples ALTER COLUMN ms SET STORAGE EXTERNAL;
+"""
+
+SCHEMAS = {"sqlite": SQLITE_SCHEMA, "postgresql": POSTGRESQL_SCHEMA}
+
 
 def _samples_as_arrays(conn: sqlite3.Connection) -> None:
     """Version 3 -> 4: one row per sample becomes one array per (record, phase, trial)."""
@@ -105,10 +179,23 @@ CREATE INDEX records_by_stats_version ON records(stats_version);
     conn.execute("ALTER TABLE samples_v4 RENAME TO samples")
 
 
-# MIGRATIONS[v] takes a database from version v to v + 1, inside the caller's transaction: SQL,
-# or a function of the connection where SQL alone cannot (packing samples into arrays).
+@dataclass(frozen=True)
+class Migration:
+    """Version v -> v + 1 on each backend, inside the caller's transaction: SQL (statements
+    separated by `;`), or a function of that backend's connection where SQL alone cannot do it
+    (packing samples into arrays); None where no database of that backend was ever at v."""
+
+    sqlite: str | Callable | None
+    postgresql: str | Callable | None
+
+
+# MIGRATIONS[v] takes a database from version v to v + 1. The next one is written for both:
+#     4: Migration(sqlite="ALTER TABLE runs ADD COLUMN farm_run TEXT;",
+#                  postgresql="ALTER TABLE runs ADD COLUMN farm_run TEXT;"),
+# with SCHEMA_VERSION = 5, the column added to SQLITE_SCHEMA and POSTGRESQL_SCHEMA, and a line
+# for version 5 in the docstring.
 MIGRATIONS = {
-    1: """
+    1: Migration(sqlite="""
 ALTER TABLE records ADD COLUMN trials_json TEXT;
 CREATE TABLE samples_v2 (
     record_id INTEGER NOT NULL REFERENCES records(id),
@@ -121,19 +208,24 @@ CREATE TABLE samples_v2 (
 INSERT INTO samples_v2(record_id, phase, trial, idx, ms) SELECT record_id, phase, 0, idx, ms FROM samples;
 DROP TABLE samples;
 ALTER TABLE samples_v2 RENAME TO samples;
-""",
-    2: """
+""", postgresql=None),
+    2: Migration(sqlite="""
 ALTER TABLE runs ADD COLUMN heartbeat_at REAL;
-""",
-    3: _samples_as_arrays,
+""", postgresql=None),
+    3: Migration(sqlite=_samples_as_arrays, postgresql=None),
 }
 
 
-def migrate(conn: sqlite3.Connection, version: int) -> None:
-    """Take the database from `version` to SCHEMA_VERSION, inside the caller's transaction.
-    (Stored statistics of an older STATS_VERSION are the caller's to recompute after.)"""
+def migrate(conn, dialect: str, version: int) -> None:
+    """Take the database on `conn` (of backend `dialect`: "sqlite" or "postgresql") from `version`
+    to SCHEMA_VERSION, inside the caller's transaction. (Stored statistics of an older
+    STATS_VERSION are the caller's to recompute after.)"""
     for v in range(version, SCHEMA_VERSION):
-        step = MIGRATIONS[v]
+        step = getattr(MIGRATIONS[v], dialect)
+        if step is None:
+            raise StoreError(f"The database says it has schema {v}, which no {dialect} database of "
+                             "the harness ever had; nothing was changed. Point --db (or HARNESS_DB) "
+                             "at the database `harness run` wrote.")
         if callable(step):
             step(conn)
         else:
@@ -144,12 +236,3 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
 def statements(script: str) -> list[str]:
     # executescript() would commit the open transaction first; a migration must be one unit.
     return [s.strip() for s in script.split(";") if s.strip()]
-
-
-def schema_version(conn: sqlite3.Connection) -> int | None:
-    has_meta = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-    if not has_meta:
-        return None
-    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    return int(row[0]) if row else None
