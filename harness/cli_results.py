@@ -37,19 +37,10 @@ def _device_text(device: dict, device_id: str) -> str:
 
 
 def settings_line(config: dict) -> str:
-    """What a run measured with: `1 thread, any CPU; 3 trials per cell, ...`."""
-    from harness.report.format import fmt_affinity, fmt_threads
+    """What a run measured with (harness.report.format.fmt_run_settings)."""
+    from harness.report.format import fmt_run_settings
 
-    bench = config.get("bench") or {}
-    if not bench:
-        return "n/a (stored by an older harness)"
-    trials = bench.get("trials", 1)
-    warmup = ("until settled, at least " if bench.get("warmup_until_settled") else "") + \
-        str(bench.get("warmup_iterations"))
-    return (f"{fmt_threads(bench.get('threads'))}, {fmt_affinity(bench.get('cpu_affinity'))}; "
-            f"{trials} trial{'s' if trials != 1 else ''} per cell"
-            f"{' (interleaved)' if bench.get('interleave') else ''}, warm-up {warmup}, then at "
-            f"least {bench.get('min_iterations')} iterations and {bench.get('min_duration_s')} s")
+    return fmt_run_settings(config)
 
 
 def print_run(info, records, wide: bool = False) -> None:
@@ -208,20 +199,88 @@ def compare(ctx, run_a, run_b, threshold, alpha, wide, as_json, db):
     ctx.exit(exit_codes.OK if comparison.compared else exit_codes.NOTHING_DONE)
 
 
-@click.command(short_help="Write the leaderboard (Markdown).")
+@click.command(short_help="Write the leaderboard (Markdown), or check the papers' latencies.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("results") / "leaderboard.md", show_default=True)
+@click.option("--paper-check", is_flag=True,
+              help="Print every published latency beside ours on the same device class, with "
+                   "the ratio and a verdict, instead of writing the leaderboard.")
+@wide_option
 @db_option
 @translate_errors
-def report(out, db):
+def report(out, paper_check, wide, db):
     """Write the leaderboard: the newest record of every cell (a model in a format on a device
-    with one setting of threads, CPUs, input shape, backend and precision), in Markdown."""
-    from harness.report.leaderboard import write_leaderboard
+    with one setting of threads, CPUs, input shape, backend and precision), in Markdown.
+    --paper-check prints the paper check instead (harness.report.paper_check)."""
     from harness.store import Store
 
     with Store(db, readonly=True) as store:
         records = store.latest_records()
+        runs = {run.id: run for run in store.runs()}
+        if paper_check:
+            _print_paper_check(records, runs, wide)
+            return
         if not records:
-            raise HarnessError(f"No records in {store.path} yet; run `harness run` first.")
-        write_leaderboard(records, out, runs={run.id: run for run in store.runs()})
+            raise HarnessError(f"No records in {store.location} yet; run `harness run` first.")
+        from harness.report.leaderboard import write_leaderboard
+
+        write_leaderboard(records, out, runs=runs)
     echo(f"Leaderboard of {len(records)} cells written to {out}")
+
+
+def _print_paper_check(records, runs, wide: bool) -> None:
+    from harness.report.paper_check import (
+        paper_check,
+        paper_check_table,
+        rule_text,
+        summary_line,
+    )
+    from harness.report.text import Notes
+
+    rows = paper_check(records, runs)
+    notes = Notes()
+    echo_table(paper_check_table(rows, notes), wide=wide)
+    echo_prose(f"Rule: {rule_text()}")
+    echo_prose(summary_line(rows))
+    if notes.texts:
+        echo_notes(notes)
+
+
+@click.command(short_help="Render the static HTML site of the results (and serve it).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results") / "site", show_default=True,
+              help="Directory of the site: new, empty, or a site this command wrote before.")
+@click.option("--compare", "pairs", nargs=2, multiple=True, metavar="RUN_A RUN_B",
+              help="Add a comparison page of these two runs (repeatable); each run is compared "
+                   "with the one before it on its device anyway.")
+@click.option("--serve", is_flag=True, help="Then serve the site on 127.0.0.1 until Ctrl-C.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port of --serve (0: any free port).")
+@db_option
+@translate_errors
+def site(out, pairs, serve, port, db):
+    """Render the results as a static site in DIR: an index table per device and setting with
+    Pareto plots, a page per model, the paper check, every run against the one before it.
+    Plain files that load nothing from elsewhere; the same database gives the same bytes."""
+    from harness.site import render_site
+
+    started = time.perf_counter()
+    files = render_site(db, out, list(pairs))
+    echo(f"Site of {len(files)} pages written to {out} in {time.perf_counter() - started:.1f} s; "
+         f"open {out / 'index.html'}")
+    if not serve:
+        return
+    from harness.site.serve import site_server, url_of
+
+    try:
+        server = site_server(out, port)
+    except OSError as exc:
+        raise HarnessError(f"Cannot serve on 127.0.0.1:{port} ({exc.strerror}); give another "
+                           "--port, or 0 for any free one.") from None
+    echo(f"Serving {out} at {url_of(server)}; Ctrl-C stops.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        echo("Stopped.")
+    finally:
+        server.server_close()

@@ -213,3 +213,29 @@ def fmt_context(result: RunResult | None) -> str:
     if versions:
         parts.append(", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     return "; ".join(parts)
+
+
+def origin_text(config: dict) -> str:
+    """Where a run's records came from when the harness did not measure them (`harness results
+    import`): `imported from pixel7.log (TFLite benchmark_model log)`; "" for the harness's."""
+    imported = (config or {}).get("imported") or {}
+    if not imported:
+        return ""
+    what = imported.get("tool_name") or imported.get("tool") or "another tool"
+    return f"imported from {imported.get('file') or 'a file'} ({what})"
+
+
+def fmt_run_settings(config: dict) -> str:
+    """What a run measured with: `1 thread, any CPU; 3 trials per cell, ...`."""
+    bench = config.get("bench") or {}
+    if origin_text(config):
+        return origin_text(config) + "; measured with that tool's settings, not the harness's"
+    if not bench:
+        return "n/a (stored by an older harness)"
+    trials = bench.get("trials", 1)
+    warmup = ("until settled, at least " if bench.get("warmup_until_settled") else "") + \
+        str(bench.get("warmup_iterations"))
+    return (f"{fmt_threads(bench.get('threads'))}, {fmt_affinity(bench.get('cpu_affinity'))}; "
+            f"{trials} trial{'s' if trials != 1 else ''} per cell"
+            f"{' (interleaved)' if bench.get('interleave') else ''}, warm-up {warmup}, then at "
+            f"least {bench.get('min_iterations')} iterations and {bench.get('min_duration_s')} s")

@@ -45,6 +45,7 @@ from harness.report.format import (
     fmt_top1,
     fmt_trial_spread,
     measured_by,
+    origin_text,
 )
 from harness.report.text import Column, Notes, TextTable
 from harness.store import RUN_COMPLETE, BenchmarkRecord, RunInfo
@@ -108,7 +109,10 @@ def partial_note(record: BenchmarkRecord) -> str:
 
 
 def run_note(record: BenchmarkRecord, run: RunInfo | None) -> str:
-    """Why a record's run should be read with care: it did not complete."""
+    """Why a record's run should be read with care: it did not complete, or the harness did not
+    measure it (an imported record names its origin wherever it is shown)."""
+    if run is not None and origin_text(run.config):
+        return origin_text(run.config)
     if run is None or run.status == RUN_COMPLETE:
         return ""
     return f"from run {run.id}, which is {run.status}"
@@ -138,6 +142,8 @@ def flag_text(record: BenchmarkRecord, notes: Notes, run: RunInfo | None = None)
     partial = partial_note(record)
     if partial:
         words.append("partial")
+    if run is not None and origin_text(run.config):
+        words.append("imported")
     reason = record.reason
     if partial and reason and "interrupted after" in reason:
         reason = ""  # the partial note says it

@@ -1,0 +1,87 @@
+"""`harness results export` and `harness results import`: results in other tools' formats
+(harness.results_io). Parsing options and printing only."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+from harness.cli_options import db_option, translate_errors
+from harness.cli_output import echo, echo_prose
+
+
+@click.group("results", short_help="Results in and out: CSV, JSONL, v3 records; other tools' files.")
+def results_group():
+    """Export stored results for other tools, or import other tools' measurements.
+
+    `harness results export --format csv|jsonl|hud-v3` writes the newest record of every cell;
+    `harness results import FILE` stores a TFLite benchmark_model log, an ExecuTorch
+    benchmark_results.json, v3 records, an AI Hub perf.yaml or an XCTest log as a run of its own,
+    marked as imported everywhere it is shown."""
+
+
+@results_group.command("export", short_help="Write stored results as CSV, JSONL or v3 records.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "hud-v3"]), required=True,
+              help="csv: a row per cell; jsonl: a record per line with its raw samples; hud-v3: "
+                   "the PyTorch benchmark database's v3 records.")
+@click.option("--run", "run_id", default=None,
+              help="Only this run's records (an id, a prefix or `latest`); default: the newest "
+                   "record of every cell.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: standard output).")
+@db_option
+@translate_errors
+def export_command(fmt, run_id, out, db):
+    """Write the newest record of every cell (or one run's) in FORMAT (docs/site.md)."""
+    from harness.results_io.export import export_text
+    from harness.store import Store
+
+    with Store(db, readonly=True) as store:
+        text, cells = export_text(store, fmt, run_id)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    tmp.replace(out)  # a reader of `out` never sees half a file
+    echo(f"{cells} cells written to {out} ({fmt})")
+
+
+@results_group.command("import", short_help="Store another tool's measurements as a run.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--from", "tool", type=click.Choice(["benchmark_model", "executorch", "v3", "aihub",
+                                                   "xctest"]),
+              default=None, help="The tool that wrote FILE (default: read from its content).")
+@click.option("--device", "device_name", default=None,
+              help="The device the measurements were made on, when FILE does not name it "
+                   "(benchmark_model logs, XCTest logs of other apps).")
+@click.option("--platform", type=click.Choice(["android", "ios", "linux", "macos"]), default=None,
+              help="That device's platform.")
+@click.option("--format", "fmt", default=None,
+              help="The format to file the cells under (default: from FILE, e.g. tflite).")
+@click.option("--model", default=None, help="The model of a benchmark_model log (default: the "
+                                           "log's Graph file name).")
+@db_option
+@translate_errors
+def import_command(file, tool, device_name, platform, fmt, model, db):
+    """Read FILE (a TFLite benchmark_model log, an ExecuTorch benchmark_results.json, v3
+    records, an AI Hub perf.yaml or an XCTest log) and store its measurements, one run per
+    device, each marked as imported from FILE. A model named as in the zoo joins that model's
+    row. A FILE that does not parse stores nothing."""
+    from device_runners.contract import DeviceInfo
+    from harness.results_io.importer import import_file
+    from harness.store import Store
+
+    device = DeviceInfo(device_id=device_name or "unnamed-device", platform=platform or "unknown",
+                        product_model=device_name or "", kind=platform or "imported")
+    argv = shlex.join(["harness", "results", "import", str(file)])
+    with Store(db) as store:
+        stored = import_file(store, file, device, argv, tool=tool, fmt=fmt, model=model)
+    for run_id, cells, measured in stored:
+        echo(f"Run {run_id}: {cells} cells imported from {file.name}, {measured} measured")
+    echo_prose("`harness show RUN` shows one; `harness site` and `harness report` mark them as "
+               "imported.")

@@ -1,0 +1,192 @@
+"""`harness results export`: stored records as CSV, JSONL or v3 records.
+
+    csv     one row per cell: what ran and where, its settings, every statistic stored with it,
+            load, memory, energy, its warnings and its origin. For spreadsheets and pandas.
+    jsonl   one JSON object per line and cell: `harness show --json`'s record (harness.report.
+            jsonable.record_json) with the run and the raw timed samples, trial by trial.
+    hud-v3  the PyTorch benchmark database's v3 records (a JSON list; pytorch/pytorch wiki "How
+            to integrate with PyTorch OSS benchmark database"), the shape ExecuTorch's dashboard
+            ingests: per cell `avg_inference_latency(ms)` with every timed sample as its
+            `benchmark_values` (their mean is the average the metric names), the median with its
+            CI and n in `median_inference_latency(ms)`, p90, `model_load_time(ms)` and peak
+            memory; `benchmark.name` is "harness", `model.backend` the format, `runners` the
+            device. A failed cell is a `FAILURE_REPORT` record, as ExecuTorch's CI writes one.
+
+The records are the newest of every cell (`Store.latest_records`, what the leaderboard shows)
+or one run's. Rows are in a fixed order (device, model, format), numbers as stored, so one
+database gives the same file every time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+
+from harness.report.format import fmt_run_settings, origin_text
+from harness.report.jsonable import record_json, run_json, strict
+from harness.report.leaderboard import settings_of
+
+FORMATS = ("csv", "jsonl", "hud-v3")
+
+CSV_COLUMNS = (
+    "run_id", "started_utc", "git_sha", "device_id", "product_model", "platform", "model",
+    "family", "format", "runtime", "backend", "precision", "threads", "cpu_affinity", "status",
+    "reason", "n", "median_ms", "ci_low_ms", "ci_high_ms", "ci_level", "p90_ms", "p99_ms",
+    "mean_ms", "std_ms", "cv", "min_ms", "max_ms", "trimmed_mean_ms", "trials", "load_ms",
+    "first_inference_ms", "peak_rss_load_kb", "peak_rss_inference_kb", "energy_mj_per_inference",
+    "energy_source", "unstable", "warnings", "origin", "settings")
+
+
+def _utc(t: float | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) if t else ""
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    return str(value)
+
+
+def _order(records):
+    return sorted(records, key=lambda r: (r.device_id, r.model, r.format, r.id or 0))
+
+
+def csv_text(records, runs) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in _order(records):
+        run = runs.get(r.run_id)
+        s, res = r.stats, r.result
+        settings = settings_of(r, run)
+        device = res.device if res else None
+        energy = res.energy if res else None
+        row = {
+            "run_id": r.run_id, "started_utc": _utc(run.started_at if run else None),
+            "git_sha": run.git_sha if run else None, "device_id": r.device_id,
+            "product_model": device.product_model if device else None,
+            "platform": device.platform if device else None, "model": r.model,
+            "family": r.model_info.get("family"), "format": r.format,
+            "runtime": res.runtime if res else None, "backend": settings.backend,
+            "precision": settings.precision, "threads": settings.threads,
+            "cpu_affinity": ",".join(map(str, settings.cpu_affinity or ())) or None,
+            "status": r.status, "reason": r.reason or None,
+            "trials": s.trials if s else None, "load_ms": res.load_ms if res else None,
+            "first_inference_ms": res.first_inference_ms if res else None,
+            "peak_rss_load_kb": res.peak_rss_load_kb if res else None,
+            "peak_rss_inference_kb": res.peak_rss_inference_kb if res else None,
+            "energy_mj_per_inference": (energy.joules_per_inference * 1000
+                                        if energy and energy.joules_per_inference is not None
+                                        else None),
+            "energy_source": energy.source if energy else None,
+            "unstable": int(r.unstable), "warnings": " | ".join(r.warnings) or None,
+            "origin": origin_text(run.config if run else {}) or "measured by the harness",
+            "settings": fmt_run_settings(run.config) if run else None,
+        }
+        if s is not None:
+            row.update(n=s.n, median_ms=s.median, ci_low_ms=s.ci_low, ci_high_ms=s.ci_high,
+                       ci_level=s.ci_level, p90_ms=s.p90, p99_ms=s.p99, mean_ms=s.mean,
+                       std_ms=s.std, cv=s.cv, min_ms=s.min, max_ms=s.max,
+                       trimmed_mean_ms=s.trimmed_mean)
+        writer.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def jsonl_text(records, runs, samples_of) -> str:
+    """`samples_of(record)` gives a record's timed samples, one list per trial."""
+    lines = []
+    for r in _order(records):
+        run = runs.get(r.run_id)
+        data = record_json(r, run, samples_of(r) if r.id is not None else None)
+        data["run"] = run_json(run) if run else None
+        data["origin"] = origin_text(run.config if run else {}) or None
+        lines.append(json.dumps(strict(data), sort_keys=True, allow_nan=False))
+    return "".join(line + "\n" for line in lines)
+
+
+def _runner(r, run) -> dict:
+    res = r.result
+    device = res.device if res else None
+    info = run.device if run else {}
+    return {
+        "name": (device.product_model if device and device.product_model else
+                 info.get("product_model") or r.device_id),
+        "type": " ".join(x for x in ((device.platform if device else info.get("platform")),
+                                     (device.os_version if device else info.get("os_version")))
+                         if x),
+        "cpu_info": (device.cpu or device.soc) if device else info.get("cpu", ""),
+        "avail_mem_in_gb": "", "total_mem_in_gb": "",
+        "extra_info": {"device_id": r.device_id},
+    }
+
+
+def _v3(r, run, metric: str, values: list, extra: dict | None = None) -> dict:
+    settings = settings_of(r, run)
+    config = run.config if run else {}
+    return {
+        "benchmark": {
+            "name": "harness", "mode": "inference", "dtype": settings.precision,
+            "extra_info": {
+                "run_id": r.run_id, "git_sha": run.git_sha if run else None,
+                "harness_version": run.harness_version if run else None,
+                "settings": fmt_run_settings(config) if run else None,
+                "origin": origin_text(config) or None, "threads": settings.threads,
+                "runtime": r.result.runtime if r.result else "",
+                "backend": settings.backend, "precision": settings.precision,
+                "started_utc": _utc(run.started_at if run else None)},
+        },
+        "model": {"name": r.model, "type": "vision backbone", "backend": r.format,
+                  "origins": [origin_text(config)] if origin_text(config) else []},
+        "metric": {"name": metric, "benchmark_values": values, "target_value": None,
+                   "extra_info": extra or {}},
+        "runners": [_runner(r, run)],
+    }
+
+
+def hud_v3_text(records, runs, samples_of) -> str:
+    out = []
+    for r in _order(records):
+        run = runs.get(r.run_id)
+        s, res = r.stats, r.result
+        if s is None:
+            out.append(_v3(r, run, "FAILURE_REPORT", [0], {"status": r.status,
+                                                           "reason": r.reason}))
+            continue
+        samples = [v for trial in samples_of(r) for v in trial] if r.id is not None else []
+        out.append(_v3(r, run, "avg_inference_latency(ms)", samples or [s.mean],
+                       {"method": "forward", "n": s.n, "values": "every timed sample"
+                        if samples else "the mean (no samples stored)"}))
+        out.append(_v3(r, run, "median_inference_latency(ms)", [s.median],
+                       {"ci_low": s.ci_low, "ci_high": s.ci_high, "ci_level": s.ci_level,
+                        "n": s.n, "unstable": r.unstable, "warnings": list(r.warnings)}))
+        out.append(_v3(r, run, "p90_inference_latency(ms)", [s.p90]))
+        if res and res.load_ms is not None:
+            out.append(_v3(r, run, "model_load_time(ms)", [res.load_ms], {"method": "load"}))
+        if res and res.peak_rss_inference_kb is not None:
+            out.append(_v3(r, run, "peak_inference_mem_usage(mb)",
+                           [res.peak_rss_inference_kb / 1024]))
+    return json.dumps(strict(out), indent=1, sort_keys=True, allow_nan=False) + "\n"
+
+
+def export_text(store, fmt: str, run_id: str | None = None) -> tuple[str, int]:
+    """(the file's text, the number of cells) of the newest record of every cell, or of one
+    run's records."""
+    runs = {run.id: run for run in store.runs()}
+    if run_id is not None:
+        records = store.records(store.get_run(run_id).id)
+    else:
+        records = store.latest_records()
+
+    def samples_of(record):
+        return store.trial_samples(record.id)
+
+    if fmt == "csv":
+        return csv_text(records, runs), len(records)
+    if fmt == "jsonl":
+        return jsonl_text(records, runs, samples_of), len(records)
+    return hud_v3_text(records, runs, samples_of), len(records)

@@ -1,0 +1,190 @@
+"""`harness results import FILE`: which tool wrote a file, its cells matched to the zoo, and the
+cells stored as runs.
+
+The file is read and every cell built before anything is written, so a file that does not parse
+stores nothing (ImportFileError: one line naming the file, the line where known, and what was
+expected). Each device the file names becomes one run (a run has one device), begun and finished
+through the Store's public API like any other: its config holds no `bench` settings (the harness
+chose none) but `imported` = {tool, file, sha256, samples}, which every report shows as the
+record's origin (harness.report.format.origin_text), and its argv is the import command.
+
+A model name matches the zoo when it is a zoo name once case, punctuation and a file suffix are
+set aside (`RepViT-M1.0`, `repvit_m1_0.tflite` -> `repvit_m1_0`); the record then joins that
+model's row with the zoo's facts. Any other name is kept as the file gives it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from pathlib import Path
+
+from device_runners.contract import DeviceInfo, RunResult
+from harness.errors import HarnessError
+from harness.results_io import json_files, text_logs
+from harness.results_io.cells import ImportedCell, ImportFileError
+
+# The tools a file can come from: --from NAME, or detected from the content.
+TOOLS = {
+    "benchmark_model": "TFLite benchmark_model log",
+    "executorch": "ExecuTorch benchmark app benchmark_results.json",
+    "v3": "PyTorch benchmark database v3 records",
+    "aihub": "Qualcomm AI Hub perf.yaml",
+    "xctest": "XCTest performance log",
+}
+MAX_BYTES = 64 * 1024 * 1024  # larger than any of these tools writes: refuse, do not swallow
+
+
+def _text(path: Path) -> str:
+    if not path.is_file():
+        raise HarnessError(f"{path}: no such file; give the path of a results file to import.")
+    if path.stat().st_size > MAX_BYTES:
+        raise ImportFileError(path, None, f"a results file under {MAX_BYTES // 2**20} MB")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ImportFileError(path, line, "UTF-8 text") from None
+
+
+def detect(path: Path, text: str) -> tuple[str, object]:
+    """(tool, parsed content) of a file; ImportFileError when it is none of TOOLS."""
+    stripped = text.lstrip()
+    if stripped.startswith(("[", "{")):
+        data = json_files.load_json(path, text)
+        for tool, test in (("executorch", json_files.is_executorch_results),
+                           ("v3", json_files.is_v3_records), ("aihub", json_files.is_aihub_perf)):
+            if test(data):
+                return tool, data
+        raise ImportFileError(path, 1, "ExecuTorch's benchmark_results.json (a list of "
+                              "BenchmarkMetric) or v3 records (a list of {benchmark, model, "
+                              "metric, runners})")
+    if text_logs.is_xctest_log(text):
+        return "xctest", text
+    if text_logs.is_benchmark_model_log(text):
+        return "benchmark_model", text
+    if path.suffix.lower() in (".yaml", ".yml") or stripped.startswith(("models:", "precisions:",
+                                                                        "supported_")):
+        data = json_files.load_yaml(path, text)
+        if json_files.is_aihub_perf(data):
+            return "aihub", data
+        raise ImportFileError(path, 1, "AI Hub's perf.yaml (`precisions:` or `models:` with "
+                              "performance_metrics)")
+    raise ImportFileError(path, None, "one of: " + "; ".join(TOOLS.values()))
+
+
+def read_cells(path: Path, device: DeviceInfo, tool: str | None = None, fmt: str | None = None,
+               model: str | None = None) -> tuple[str, list[ImportedCell]]:
+    """(tool, cells) of a file; nothing is written."""
+    path = Path(path)
+    text = _text(path)
+    found, content = detect(path, text)
+    if tool and tool != found:
+        raise ImportFileError(path, None, f"a {TOOLS[tool]} (it reads as a {TOOLS[found]})")
+    if found == "benchmark_model":
+        cells = text_logs.read_benchmark_model(path, content, device, model)
+    elif found == "xctest":
+        cells = text_logs.read_xctest(path, content, device, fmt)
+    elif found == "executorch":
+        cells = json_files.read_executorch(path, content, device)
+    elif found == "v3":
+        cells = json_files.read_v3(path, content, device)
+    else:
+        cells = json_files.read_aihub(path, content)
+    if not cells:
+        raise ImportFileError(path, None, f"at least one measurement in this {TOOLS[found]}")
+    if fmt and found != "xctest":
+        cells = [dataclasses.replace(c, format=fmt) for c in cells]
+    return found, cells
+
+
+def _key(name: str) -> str:
+    name = re.sub(r"\.(tflite|pte|onnx|mlpackage|mlmodelc?|dlc|bin)$", "", name.strip(), flags=re.I)
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def zoo_names() -> dict[str, str]:
+    from harness.zoo.index import zoo_index
+
+    return {_key(e.name): e.name for e in zoo_index()}
+
+
+def model_info(name: str) -> tuple[str, dict]:
+    """(the zoo's name, its facts) for a name that matches the zoo; else (name, {})."""
+    from harness.zoo.index import zoo_index
+
+    zoo = zoo_names()
+    matched = zoo.get(_key(name))
+    if matched is None:
+        return name, {"family": "", "imported_name": name}
+    entry = next(e for e in zoo_index() if e.name == matched)
+    pub = entry.published
+    published = dataclasses.asdict(pub) if pub else None
+    counts = {"params": int(pub.params_m * 1e6) if pub and pub.params_m else None,
+              "macs": int(pub.macs_g * 1e9) if pub and pub.macs_g else None}
+    return matched, {"family": entry.family, "input_size": entry.input_size, **counts,
+                     "published": published, "imported_name": name}
+
+
+def _record(cell: ImportedCell, run_id: str, origin: str):
+    from harness.store import BenchmarkRecord
+
+    model, info = model_info(cell.model)
+    not_measured = {name: f"{origin} does not report it"
+                    for name in ("load_ms", "first_inference_ms")
+                    if getattr(cell, name) is None}
+    context = {"imported": {"tool": origin, "samples": cell.samples_are, **cell.details}}
+    if not_measured:
+        context["not_measured"] = not_measured
+    ok = cell.status == "ok" and bool(cell.samples_ms)
+    result = RunResult(
+        model=model, format=cell.format, status="ok" if ok else "run_failed", device=cell.device,
+        runtime=cell.runtime, backend=cell.backend, precision=cell.precision or "fp32",
+        threads=int(cell.details["threads"]) if str(cell.details.get("threads", "")).isdigit()
+        else 1,
+        runtime_versions=dict(cell.versions), load_ms=cell.load_ms,
+        first_inference_ms=cell.first_inference_ms,
+        samples_ms=tuple(cell.samples_ms) if ok else (),
+        peak_rss_load_kb=cell.peak_load_kb, peak_rss_inference_kb=cell.peak_inference_kb,
+        context=context, error="" if ok else cell.reason)
+    artifact = {"model": model, "format": cell.format, "status": "ok", "cache_key": "",
+                "backend": cell.backend, "precision": cell.precision or "fp32",
+                "runtime": cell.runtime, "exporter_versions": {}, "numerics": None,
+                "details": {"delegation": cell.delegation} if cell.delegation else {},
+                "reason": "", "notes": [f"built and measured outside the harness ({origin})"]}
+    return BenchmarkRecord(run_id=run_id, model=model, format=cell.format,
+                           device_id=cell.device.device_id, status=result.status,
+                           reason="" if ok else (cell.reason or "the file reports no latency"),
+                           artifact=artifact, model_info=info, result=result)
+
+
+def import_file(store, path: Path, device: DeviceInfo, argv: str, tool: str | None = None,
+                fmt: str | None = None, model: str | None = None) -> list[tuple[str, int, int]]:
+    """Read `path` and store its cells, one run per device; [(run id, cells, measured)]."""
+    from harness import __version__
+    from harness.store import RUN_COMPLETE
+
+    path = Path(path)
+    found, cells = read_cells(path, device, tool, fmt, model)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    by_device: dict[str, list[ImportedCell]] = {}
+    for cell in cells:
+        by_device.setdefault(cell.device.device_id, []).append(cell)
+    # Every record is built before the first run begins: a cell that cannot become a record
+    # stops the import with nothing written.
+    planned = [(group, [_record(c, "", TOOLS[found]) for c in group])
+               for _, group in sorted(by_device.items())]
+    stored = []
+    for group, records in planned:
+        config = {"imported": {"tool": found, "tool_name": TOOLS[found], "file": path.name,
+                               "sha256": sha}, "models": sorted({r.model for r in records}),
+                  "formats": sorted({c.format for c in group})}
+        run_id = store.begin_run(device=dataclasses.asdict(group[0].device), config=config,
+                                 argv=argv, git_sha=None, harness_version=__version__)
+        for record in records:
+            store.add_record(dataclasses.replace(record, run_id=run_id))
+        store.finish_run(run_id, RUN_COMPLETE)
+        stored.append((run_id, len(records), sum(r.status == "ok" for r in records)))
+    return stored
