@@ -223,6 +223,21 @@ class AttachedDevice:
 
 
 @dataclass(frozen=True)
+class DeviceProvider:
+    """A service that lends devices of a kind for a while (a lab's STF, AWS Device Farm).
+
+    `open_runner(spec, settings, options)` borrows the device `spec` describes (farm.yaml's
+    `provider: {<name>: spec}`) and returns its runner; closing the runner gives the device
+    back. A device that cannot be lent raises a `DeviceError` with one line.
+    """
+
+    name: str  # the key under `provider:` in farm.yaml: stf, aws_device_farm
+    description: str
+    open_runner: Callable[[Mapping[str, Any], RunnerSettings, Mapping[str, Any]], Runner]
+    required: tuple[str, ...] = ()  # keys the spec must have, checked before anything is borrowed
+
+
+@dataclass(frozen=True)
 class DeviceKind:
     """Everything the harness needs to know of one kind of device.
 
@@ -243,3 +258,5 @@ class DeviceKind:
     # One line `harness devices` prints when the kind lists no device: why none, and how to
     # attach one ("no adb server at 127.0.0.1:5037: start one with `adb start-server`").
     no_devices_hint: Callable[[], str] | None = None
+    # Services that lend this kind's devices (farm.yaml's `provider:`).
+    providers: tuple[DeviceProvider, ...] = ()

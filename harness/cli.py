@@ -13,6 +13,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.cli_cache import cache_group
+from harness.cli_farm import farm_group
 from harness.cli_options import (
     cache_option,
     calibration_option,
@@ -31,7 +32,8 @@ from harness.cli_options import (
     weights_option,
 )
 from harness.cli_output import echo, echo_json, echo_prose, echo_table, json_option, wide_option
-from harness.cli_results import compare, report, runs_command, show
+from harness.cli_results import compare, report, runs_command, show, site
+from harness.cli_results_io import results_group
 from harness.cli_run import run
 from harness.errors import HarnessError
 
@@ -280,7 +282,10 @@ main.add_command(runs_command)
 main.add_command(show)
 main.add_command(compare)
 main.add_command(report)
+main.add_command(site)
+main.add_command(results_group)
 main.add_command(cache_group)
+main.add_command(farm_group)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import logging
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import harness
 from device_runners.contract import (
@@ -45,6 +46,10 @@ from harness.export.numerics import (
 from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, BenchmarkRecord, Store
 from harness.errors import StoreError
 from harness.zoo.registry import ModelSpec
+
+# A record's status for a cell not measured on purpose (a quarantined device); a runner never
+# returns it, so it is not one of the contract's STATUSES.
+STATUS_SKIPPED = "skipped"
 
 log = logging.getLogger("harness.run")
 
@@ -132,6 +137,7 @@ class Cell:
     trials: list[RunResult] = field(default_factory=list)
     stored: bool = False
     reference: dict | None = None  # eager outputs of the check inputs, for the device check
+    retried: list[str] = field(default_factory=list)  # the errors of trials tried again
 
     @property
     def label(self) -> str:
@@ -193,6 +199,10 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
                                                      f"disagree with eager: {miss}"]))
         if result.ok and result.samples_ms:
             stats = summarize_trials([t.samples_ms for t in cell.trials])
+        if cell.retried:
+            note = (f"retried {len(cell.retried)} time{'s' if len(cell.retried) > 1 else ''} "
+                    f"after: {cell.retried[0]}")
+            reason = f"{reason}; {note}" if reason else note
         if interrupted and len(cell.trials) < planned_trials:
             note = f"interrupted after {len(cell.trials)} of {planned_trials} trials"
             reason = f"{reason}; {note}" if reason else note
@@ -234,6 +244,13 @@ class RunOptions:
     resume: str | None = None  # a stored run to continue under its id
     run_id: str | None = None  # the id of a new run (default: a fresh one)
     extra_config: dict = field(default_factory=dict)  # stored with the run, for `--resume`
+    # A trial that fails to run (run_failed: the device dropped, the runner crashed or hung
+    # past the timeout) is tried again up to this many times, and the record says so; an
+    # unsupported cell is never retried.
+    retries: int = 0
+    # Asked before a cell's first trial: a reason to store it as skipped instead of measuring
+    # it (a farm quarantines a device that keeps failing), or None to measure it.
+    skip_cell: Callable[[str, str], str | None] | None = None
 
 
 def run_benchmarks(
@@ -338,12 +355,21 @@ def run_benchmarks(
             if cell.request is None:
                 finish(cell)
                 continue
+            why_skip = options.skip_cell(cell.spec.name, cell.label) if options.skip_cell and not cell.trials else None
+            if why_skip:
+                cell.request, cell.status, cell.reason = None, STATUS_SKIPPED, why_skip
+                finish(cell)
+                continue
             if last_model != cell.spec.name:
                 observer.cell_started(cell.spec.name, cell.label, "cooldown")
                 gate = runner.gate()
             observer.cell_started(cell.spec.name, cell.label, f"trial {trial + 1}/{config.trials}")
-            result = admit(attach_gate(runner.run(cell.request), gate), cell.request)
-            result = check_on_device(result, cell)
+            result = check_on_device(admit(attach_gate(runner.run(cell.request), gate), cell.request), cell)
+            while result.status == STATUS_RUN_FAILED and len(cell.retried) < options.retries:
+                cell.retried.append(result.error)
+                log.warning("%s/%s trial %d: %s; trying again (%d of %d)", cell.spec.name, cell.label,
+                            trial + 1, result.error, len(cell.retried), options.retries)
+                result = check_on_device(admit(runner.run(cell.request), cell.request), cell)
             if not result.ok:
                 evidence = result.context.get("worker_log") or result.context.get("runner_log") or ""
                 log.warning("%s/%s trial %d: %s: %s\n%s", cell.spec.name, cell.label, trial + 1,

@@ -87,6 +87,8 @@ def adapt(argv: list[str], where, runs: list[str]) -> list[str]:
             word = ",".join(parts)
         elif word == "net.pth":
             word = str(where / "net.pth")
+        elif word.startswith("examples/"):  # the repository's own examples
+            word = str(ROOT / word)
         elif word in ("RUN_A", "RUN_B"):
             word = runs[0] if word == "RUN_A" else runs[1]
         out.append(word)

@@ -8,6 +8,7 @@
     probe.py             properties, CPU clusters, battery and thermal state of a phone
     catalog.py           devices.yaml: phones and SoCs the harness knows by name
     litert_benchmark.py  TensorFlow's benchmark_model: its command line and its output
+    providers/           services that lend phones: DeviceFarmer STF, AWS Device Farm
 
 `KIND` is what the harness lists: phones named by serial, catalog name or product model, and
 the `harness run` options only a phone takes (docs/android.md).
@@ -15,6 +16,7 @@ the `harness run` options only a phone takes (docs/android.md).
 
 from __future__ import annotations
 
+from device_runners.android.providers import PROVIDERS
 from device_runners.phones import PHONE_OPTIONS
 from device_runners.runner import DeviceKind, DeviceOption
 
@@ -56,4 +58,4 @@ OPTIONS = (
 )
 
 KIND = DeviceKind("android", "Android phones over adb", _list_devices, _open_runner, OPTIONS,
-                  no_devices_hint=_no_devices_hint)
+                  no_devices_hint=_no_devices_hint, providers=PROVIDERS)

@@ -13,8 +13,10 @@ Host services: `host:version`, `devices`, `devices-l`, `track-devices[-l]`, `fea
 return the transport id); per-device queries under `host-serial:<serial>:`,
 `host-transport-id:<n>:`, `host-usb:`, `host-local:` or `host:` (`get-state`, `get-serialno`,
 `get-devpath`, `features`, `wait-for-<transport>-<state>`).
+`connect:<host:port>` / `disconnect:<host:port>` attach and detach a phone reachable over the
+network (`AdbSimServer(network=[phone])`, a phone whose serial is its address: what STF lends).
 Device services once a transport is selected: `shell:`, `shell,v2,...:`, `exec:`, `sync:`.
-Anything else (forward, reverse, connect, root, reboot, ...) gets a FAIL naming it.
+Anything else (forward, reverse, root, reboot, ...) gets a FAIL naming it.
 
 Every connection runs in its own thread; `stop()` drops them all and kills the commands they
 ran. The listening socket is bound to 127.0.0.1 only. Internal errors are logged and kept in
@@ -87,8 +89,11 @@ class AdbSimServer:
 
     host = LOOPBACK
 
-    def __init__(self, phones: Iterable[SimulatedPhone] = (), *, port: int = 0):
+    def __init__(self, phones: Iterable[SimulatedPhone] = (), *, port: int = 0,
+                 network: Iterable[SimulatedPhone] = ()):
         self._requested_port = port
+        # Phones at a network address: unlisted until `adb connect <serial>` (their serial).
+        self._network = {phone.serial: phone for phone in network}
         self._phones: list[SimulatedPhone] = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -99,6 +104,9 @@ class AdbSimServer:
         self._threads: set[threading.Thread] = set()
         self.errors: list[str] = []
         for phone in phones:
+            self.add_phone(phone)
+        for phone in self._network.values():
+            phone.disconnect()
             self.add_phone(phone)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -198,6 +206,23 @@ class AdbSimServer:
         if reason is not None and not any_state:
             raise PhoneUnavailable(reason)
         return phone
+
+    def connect_network(self, address: str) -> str:
+        """What `adb connect address` says (always after OKAY, as the real server does)."""
+        phone = self._network.get(address)
+        if phone is None:
+            return f"failed to connect to '{address}': Connection refused"
+        if phone.connected:
+            return f"already connected to {address}"
+        phone.reconnect()
+        return f"connected to {address}"
+
+    def disconnect_network(self, address: str) -> str:
+        phone = self._network.get(address)
+        if phone is None or not phone.connected:
+            return f"no such device '{address}'"
+        phone.disconnect()
+        return f"disconnected {address}"
 
     def device_listing(self, long: bool) -> str:
         """What `host:devices` (or `host:devices-l` when `long`) answers."""
@@ -333,6 +358,11 @@ class _HostSession:
             self.sock.okay(",".join(DEVICE_FEATURES))  # the host supports what the phones do
         elif command == "kill":
             self.sock.okay()  # a real server would exit; this one stays for the test's sake
+        elif command.startswith("connect:"):
+            self.sock.okay(self.server.connect_network(command[len("connect:"):]))
+        elif command.startswith("disconnect:"):
+            said = self.server.disconnect_network(command[len("disconnect:"):])
+            self.sock.okay(said) if said.startswith("disconnected") else self.sock.fail(said)
         elif command.startswith(("transport", "tport:")):
             return self._switch_transport(command)
         else:

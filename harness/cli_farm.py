@@ -1,0 +1,252 @@
+"""`harness farm`: the nightly matrix, on this host (`run`) or across hosts (`submit`, `worker`,
+`status`). Thin commands over harness.farm; docs/farm.md has the whole story.
+
+Exit codes of `farm run`: 0 nothing slower or broken; 3 some cell slower or broken (the JUnit
+XML and the digest say which); 1 an error stopped it; 2 a bad farm.yaml or option; 130
+interrupted (run it again to continue).
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from harness import exit_codes
+from harness.cli_options import cache_option, err_console, translate_errors
+from harness.cli_output import echo, echo_prose
+from harness.errors import HarnessError
+
+
+class UsageError(click.ClickException):
+    """A farm.yaml that cannot be used: one line, and exit 2 like any usage error."""
+
+    exit_code = exit_codes.USAGE
+
+
+def _load(path: str):
+    from harness.farm.config import FarmConfigError, load_farm
+
+    try:
+        return load_farm(path)
+    except FarmConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _matrix(config):
+    """The farm's models and formats, or a usage error naming the file."""
+    from harness.export.base import resolve_formats
+    from harness.zoo import resolve_models
+
+    try:
+        return resolve_models(config.models), resolve_formats(config.formats)
+    except HarnessError as exc:
+        raise UsageError(f"{config.source}: {exc}") from None
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+@click.group("farm", short_help="Nightly matrices: one host (run) or many (submit, worker).")
+def farm_group():
+    """A farm measures the matrix of a farm.yaml every night, compares each cell with its
+    baseline and reports regressions as JUnit XML, a JSON summary and a Markdown digest."""
+
+
+@farm_group.command("run", short_help="Measure a farm.yaml's matrix on this host's devices.")
+@click.argument("farm_yaml", type=click.Path(dir_okay=False))
+@click.option("--run", "farm_run", default=None, help="The farm run's name [NAME-YYYYMMDD]; the same name continues it.")
+@click.option("--db", default=None, envvar="HARNESS_DB", help="Results database or postgresql:// URL [farm.yaml's results.db, else results/harness.db].")
+@cache_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the JUnit XML, summary and digest go [farm.yaml's results.out]/RUN.")
+@translate_errors
+def farm_run(farm_yaml, farm_run, db, cache_dir, out):
+    """Export every model, measure every cell device by device, compare each cell with its
+    baseline, write the reports and POST the digest. Running the same farm run again continues
+    it."""
+    from harness.export.cache import ArtifactCache, default_cache_dir
+    from harness.farm.local import farm_run_name, run_farm
+    from harness.store import Store
+
+    config = _load(farm_yaml)
+    _matrix(config)  # a misspelt model is a usage error now, not after the exports
+    farm_run = farm_run or farm_run_name(config)
+    cache = ArtifactCache(cache_dir or config.cache or default_cache_dir())
+    out_dir = (out or Path(config.out)) / farm_run
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop: finished cells stay stored
+    with Store(db or config.db) as store:
+        log_dir = out_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_dir / f"farm-{farm_run}.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        logging.getLogger().setLevel(logging.INFO)
+        err_console.print(f"farm {config.name}, run {farm_run}: {len(config.devices)} device(s), "
+                          f"models {config.models}, formats {config.formats}", markup=False, highlight=False)
+        try:
+            outcome = run_farm(config, store, cache, farm_run=farm_run, argv=shlex.join(sys.argv),
+                               log_dir=log_dir, on_device=lambda d: err_console.print(
+                                   f"  {d.device}: {len(d.verdicts)} cells"
+                                   + (f", QUARANTINED: {d.quarantined}" if d.quarantined else ""),
+                                   markup=False, highlight=False))
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(exit_codes.INTERRUPTED) from None
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    raise click.exceptions.Exit(_write_and_print(config, outcome, out))
+
+
+@farm_group.command("check", short_help="Validate a farm.yaml without running anything.")
+@click.argument("farm_yaml", type=click.Path(dir_okay=False))
+@translate_errors
+def farm_check(farm_yaml):
+    """Read a farm.yaml and say what it would run, or the first problem with its key path."""
+    config = _load(farm_yaml)
+    specs, formats = _matrix(config)
+    cells = len(specs) * len(formats) * len(config.devices)
+    echo_prose(f"farm {config.name}: {len(config.devices)} device(s) x {len(specs)} model(s) x "
+               f"{len(formats)} format(s) = {cells} cells; baseline "
+               + (f"run {config.baseline_run}" if config.baseline_run else f"the last {config.rolling} runs")
+               + f", threshold {config.threshold:.0%}.")
+
+
+# ----------------------------------------------------------------------------------------------
+# Across hosts: Celery workers, a Redis broker, one results database
+
+
+broker_option = click.option("--broker", default=None, envvar="HARNESS_BROKER",
+                             help="Redis URL of the farm's broker [farm.yaml's broker].")
+db_url_option = click.option("--db", default=None, envvar="HARNESS_DB",
+                             help="Results database: a postgresql:// URL for many hosts [farm.yaml's results.db].")
+
+
+def _bench(config) -> dict:
+    from harness.bench.protocol import BenchConfig
+
+    return BenchConfig(warmup_iterations=config.warmup, min_iterations=config.iterations,
+                       min_duration_s=config.min_time, trials=config.trials, threads=config.threads,
+                       seed=config.seed, timeout_s=config.cell_timeout_s).to_dict()
+
+
+def _write_and_print(config, outcome, out: Path | None) -> int:
+    from harness.farm.reports import digest, post_webhook, write_reports
+
+    code = exit_codes.SOME_FAILED if outcome.failed else exit_codes.OK
+    paths = write_reports(outcome, (out or Path(config.out)) / outcome.run, code)
+    echo(digest(outcome))
+    echo_prose(f"JUnit {paths['junit']}; summary {paths['summary']}; digest {paths['digest']}")
+    if config.webhook:
+        problem = post_webhook(config.webhook, outcome, code, config.webhook_timeout_s)
+        if problem:
+            err_console.print(f"warning: {problem}; the reports are written all the same",
+                              markup=False, highlight=False)
+    return code
+
+
+@farm_group.command("submit", short_help="Queue a farm.yaml's cells for the devices' workers.")
+@click.argument("farm_yaml", type=click.Path(dir_okay=False))
+@click.option("--run", "farm_run", default=None, help="The farm run's name [NAME-YYYYMMDD].")
+@broker_option
+@cache_option
+@click.option("--wait", is_flag=True, help="Wait until every cell is stored, then write the reports.")
+@click.option("--timeout", "wait_timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@db_url_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --wait: where the reports go [farm.yaml's results.out]/RUN.")
+@translate_errors
+def farm_submit(farm_yaml, farm_run, broker, cache_dir, wait, wait_timeout, db, out):
+    """Export every model into the shared cache (in parallel), then put one task per cell on its
+    device's queue. Each device's `harness farm worker` measures them."""
+    from harness.export.cache import ArtifactCache, default_cache_dir
+    from harness.export.isolated import default_jobs, export_all
+    from harness.farm.local import farm_run_name
+    from harness.farm.queue import broker_url, cell_tasks, submit
+
+    config = _load(farm_yaml)
+    specs, formats = _matrix(config)
+    url = broker_url(config, broker)
+    farm_run = farm_run or farm_run_name(config)
+    cache = ArtifactCache(cache_dir or config.cache or default_cache_dir())
+    export_all(specs, lambda spec: formats, cache, jobs=config.jobs or default_jobs(), seed=config.seed)
+    count = submit(config, farm_run, cell_tasks(config, farm_run, specs, formats, _bench(config)), url)
+    err_console.print(f"farm {config.name}, run {farm_run}: {count} cells queued for "
+                      f"{len(config.devices)} device(s) on {url}", markup=False, highlight=False)
+    if not wait:
+        return
+    from harness.farm.status import wait_for_cells
+    from harness.farm.local import report_farm
+    from harness.store import Store
+
+    with Store(db or config.db) as store:
+        wait_for_cells(store, config, farm_run, specs, formats, timeout_s=wait_timeout)
+        outcome = report_farm(config, store, farm_run)
+    raise click.exceptions.Exit(_write_and_print(config, outcome, out))
+
+
+@farm_group.command("worker", short_help="Measure one device's cells from the farm's queue.")
+@click.argument("farm_yaml", type=click.Path(dir_okay=False))
+@click.option("--device", "device_name", required=True, help="The device this host serves (a name in farm.yaml).")
+@broker_option
+@cache_option
+@db_url_option
+@translate_errors
+def farm_worker(farm_yaml, device_name, broker, cache_dir, db):
+    """A Celery worker for one device: one cell at a time, acknowledged only once stored; a cell
+    lost with its worker is delivered again. Stop it with Ctrl-C or SIGTERM."""
+    from harness.farm.queue import broker_url, run_worker
+
+    config = _load(farm_yaml)
+    device = next((d for d in config.devices if device_name in (d.name, d.slug)), None)
+    if device is None:
+        raise UsageError(f"{config.source} lists no device {device_name!r}; its devices: "
+                         + ", ".join(d.name for d in config.devices) + ".")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker(config, device, broker_url(config, broker), db or config.db,
+               str(cache_dir) if cache_dir else None, log_dir=Path(config.out) / "logs")
+
+
+@farm_group.command("status", short_help="Queued, running, done and failed cells per device.")
+@click.argument("farm_yaml", type=click.Path(dir_okay=False))
+@click.option("--run", "farm_run", default=None, help="The farm run [NAME-YYYYMMDD].")
+@broker_option
+@db_url_option
+@translate_errors
+def farm_status(farm_yaml, farm_run, broker, db):
+    """Per device: cells queued on the broker, the one running (and on which host), and those
+    stored done or failed."""
+    from harness.farm.local import farm_run_name
+    from harness.farm.queue import broker_url
+    from harness.farm.status import farm_status_rows, status_table
+    from harness.store import Store
+
+    config = _load(farm_yaml)
+    farm_run = farm_run or farm_run_name(config)
+    with Store(db or config.db, readonly=True) as store:
+        rows = farm_status_rows(config, farm_run, store, broker_url(config, broker))
+    echo(status_table(farm_run, rows))
+
+
+@farm_group.command("report", short_help="Write a farm run's reports from what is stored.")
+@click.argument("farm_yaml", type=click.Path(dir_okay=False))
+@click.option("--run", "farm_run", default=None, help="The farm run [NAME-YYYYMMDD].")
+@db_url_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the reports go [farm.yaml's results.out]/RUN.")
+@translate_errors
+def farm_report(farm_yaml, farm_run, db, out):
+    """The JUnit XML, summary and digest of a stored farm run (a farm across hosts writes them
+    with `submit --wait`, or with this once its workers are done)."""
+    from harness.farm.local import farm_run_name, report_farm
+    from harness.store import Store
+
+    config = _load(farm_yaml)
+    with Store(db or config.db, readonly=True) as store:
+        outcome = report_farm(config, store, farm_run or farm_run_name(config))
+    raise click.exceptions.Exit(_write_and_print(config, outcome, out))

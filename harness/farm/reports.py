@@ -1,0 +1,214 @@
+"""What a farm run leaves for people and CI: JUnit XML, a JSON summary, a Markdown digest of what
+changed, and the digest POSTed to a webhook.
+
+JUnit: one test suite per device, one test case per cell (classname `farm.<device>.<model>`,
+name the format); slower and broken cells are failures, unsupported cells and cells of a
+quarantined device skipped or failed as they stand; the figures in each case's system-out. CI
+systems (Jenkins, GitLab, GitHub's test reporters) show it as they show any test run.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.farm.regression import FAILING, NEW, UNSUPPORTED, VERDICTS, Baseline
+from harness.report.compare import BROKEN, FASTER, NO_CHANGE, SLOWER, CellComparison
+from harness.report.format import fmt_ms
+
+
+@dataclass
+class DeviceOutcome:
+    """One device of a farm run: its harness run, baseline and verdicts, or why it had none."""
+
+    device: str
+    run_id: str | None
+    baseline: Baseline | None = None
+    verdicts: list[CellComparison] = field(default_factory=list)
+    quarantined: str = ""  # why the device was quarantined for the night
+    unavailable: str = ""  # why the device could not be opened at all
+    statuses: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # cell -> (status, reason)
+    seconds: float = 0.0
+
+
+@dataclass
+class FarmOutcome:
+    farm: str
+    run: str
+    devices: list[DeviceOutcome]
+
+    @property
+    def verdicts(self) -> list[CellComparison]:
+        return [v for d in self.devices for v in d.verdicts]
+
+    def count(self, verdict: str) -> int:
+        return sum(v.verdict == verdict for v in self.verdicts)
+
+    @property
+    def failed(self) -> bool:
+        return any(v.verdict in FAILING for v in self.verdicts)
+
+
+def ratio_text(v: CellComparison) -> str:
+    if v.ratio is None:
+        return ""
+    ci = f" [{v.ratio_ci[0]:.3f}, {v.ratio_ci[1]:.3f}]" if v.ratio_ci else ""
+    return f"{v.ratio:.3f}x{ci}"
+
+
+def _line(v: CellComparison) -> str:
+    """One cell in words: `slower: 0.742 -> 1.48 ms, 2.000x [1.95, 2.05], p 3e-12; threads 2 -> 1`."""
+    parts = []
+    if v.a_median is not None or v.b_median is not None:
+        parts.append(f"{fmt_ms(v.a_median)} -> {fmt_ms(v.b_median)} ms")
+    if v.ratio is not None:
+        parts.append(ratio_text(v))
+    if v.p_value is not None:
+        parts.append(f"p {v.p_value:.2g}")
+    text = f"{v.verdict}: " + ", ".join(parts) if parts else v.verdict
+    return text + ("; " + "; ".join(n for n in v.notes if n) if any(v.notes) else "")
+
+
+# ----------------------------------------------------------------------------------------------
+# JUnit XML
+
+
+def junit_xml(outcome: FarmOutcome) -> str:
+    suites = ET.Element("testsuites", name=f"farm {outcome.farm}", tests=str(len(outcome.verdicts)),
+                        failures=str(sum(outcome.count(v) for v in FAILING)))
+    for device in outcome.devices:
+        failures = sum(v.verdict in FAILING for v in device.verdicts)
+        skipped = sum(v.verdict == UNSUPPORTED for v in device.verdicts)
+        suite = ET.SubElement(suites, "testsuite", name=device.device, tests=str(len(device.verdicts)),
+                              failures=str(failures), errors="0", skipped=str(skipped),
+                              time=f"{device.seconds:.3f}")
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="run_id", value=device.run_id or "")
+        ET.SubElement(props, "property", name="baseline",
+                      value=device.baseline.description if device.baseline else "")
+        for name in ("quarantined", "unavailable"):
+            if getattr(device, name):
+                ET.SubElement(props, "property", name=name, value=getattr(device, name))
+        for v in device.verdicts:
+            case = ET.SubElement(suite, "testcase", classname=f"farm.{device.device}.{v.model}",
+                                 name=v.format)
+            line = _line(v)
+            if v.verdict in FAILING:
+                failure = ET.SubElement(case, "failure", type=v.verdict, message=line)
+                status, reason = device.statuses.get((v.model, v.format), ("", ""))
+                failure.text = f"{line}\nstatus: {status}\n{reason}".strip()
+            elif v.verdict == UNSUPPORTED:
+                ET.SubElement(case, "skipped", message=line)
+            ET.SubElement(case, "system-out").text = line
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# JSON summary
+
+
+def summary(outcome: FarmOutcome, exit_code: int) -> dict:
+    return {
+        "farm": outcome.farm,
+        "run": outcome.run,
+        "counts": {v: outcome.count(v) for v in VERDICTS},
+        "failed": outcome.failed,
+        "exit_code": exit_code,
+        "devices": [{
+            "device": d.device,
+            "run_id": d.run_id,
+            "baseline": d.baseline.description if d.baseline else None,
+            "baseline_runs": list(d.baseline.runs) if d.baseline else [],
+            "quarantined": d.quarantined or None,
+            "unavailable": d.unavailable or None,
+            "seconds": round(d.seconds, 3),
+            "cells": [{
+                "model": v.model, "format": v.format, "verdict": v.verdict,
+                "baseline_median_ms": v.a_median, "median_ms": v.b_median,
+                "ratio": v.ratio, "ratio_ci": list(v.ratio_ci) if v.ratio_ci else None,
+                "p_value": v.p_value, "notes": list(v.notes),
+                "status": d.statuses.get((v.model, v.format), ("", ""))[0],
+                "reason": d.statuses.get((v.model, v.format), ("", ""))[1],
+            } for v in d.verdicts],
+        } for d in outcome.devices],
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Markdown digest
+
+ORDER = (BROKEN, SLOWER, FASTER, NEW)
+
+
+def digest(outcome: FarmOutcome) -> str:
+    """What changed tonight, worst first; cells with no change are only counted."""
+    counts = ", ".join(f"{outcome.count(v)} {v}" for v in VERDICTS if outcome.count(v))
+    head = "REGRESSIONS" if outcome.failed else "no regressions"
+    lines = [f"# Farm {outcome.farm}: {outcome.run}: {head}", "", f"{len(outcome.verdicts)} cells: {counts or 'none'}.", ""]
+    for d in outcome.devices:
+        lines += [f"## {d.device}" + (f" (run {d.run_id})" if d.run_id else ""), ""]
+        if d.unavailable:
+            lines += [f"**Unavailable**: {d.unavailable}", ""]
+        if d.quarantined:
+            lines += [f"**Quarantined for the night**: {d.quarantined}", ""]
+        if d.baseline:
+            lines += [f"Baseline: {d.baseline.description}.", ""]
+        changed = [v for v in d.verdicts if v.verdict in ORDER]
+        changed.sort(key=lambda v: (ORDER.index(v.verdict), v.model, v.format))
+        if changed:
+            lines += ["| model | format | verdict | baseline ms | tonight ms | tonight/baseline [95% CI] | p | notes |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for v in changed:
+                p = f"{v.p_value:.2g}" if v.p_value is not None else ""
+                notes = "; ".join(n for n in v.notes if n).replace("|", "\\|")
+                lines.append(f"| {v.model} | {v.format} | **{v.verdict}** | {fmt_ms(v.a_median)} | "
+                             f"{fmt_ms(v.b_median)} | {ratio_text(v)} | {p} | {notes} |")
+            lines.append("")
+        same = sum(v.verdict == NO_CHANGE for v in d.verdicts)
+        unsupported = sum(v.verdict == UNSUPPORTED for v in d.verdicts)
+        rest = [f"{same} cells no change"] + ([f"{unsupported} unsupported on this device"] if unsupported else [])
+        lines += [", ".join(rest) + ".", ""]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Files and the webhook
+
+
+def write_reports(outcome: FarmOutcome, out_dir: Path, exit_code: int) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"junit": out_dir / "junit.xml", "summary": out_dir / "summary.json",
+             "digest": out_dir / "digest.md"}
+    texts = {"junit": junit_xml(outcome),
+             "summary": json.dumps(summary(outcome, exit_code), indent=2, allow_nan=False) + "\n",
+             "digest": digest(outcome)}
+    for key, path in paths.items():
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(texts[key])
+        tmp.replace(path)
+    return paths
+
+
+def post_webhook(url: str, outcome: FarmOutcome, exit_code: int, timeout_s: float = 10.0) -> str | None:
+    """POST {"text": digest, "summary": {...}} as JSON (Slack- and Mattermost-style incoming
+    webhooks read `text`). Returns None when the server took it, else one line saying why not:
+    a notification that fails never fails the night's results."""
+    body = json.dumps({"text": digest(outcome), "summary": summary(outcome, exit_code)},
+                      allow_nan=False).encode()
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            if 200 <= response.status < 300:
+                return None
+            return f"the webhook {url} answered HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        return f"the webhook {url} answered HTTP {exc.code} {exc.reason}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"the webhook {url} could not be reached: {reason}"
