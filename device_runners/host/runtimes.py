@@ -26,7 +26,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -218,6 +218,8 @@ class HostRuntime:
     macos_only: bool = False
     # Delegates the runtime has only on macOS (ExecuTorch's Core ML and MPS backends).
     macos_only_backends: tuple[str, ...] = ()
+    # Delegates the installed package lacks on every host, and why (ExecuTorch's Vulkan).
+    absent_backends: Mapping[str, str] = field(default_factory=dict)
 
 
 RUNTIMES: dict[str, HostRuntime] = {
@@ -225,6 +227,9 @@ RUNTIMES: dict[str, HostRuntime] = {
         _load_executorch,
         ("torch", "executorch.extension.pybindings.portable_lib", "executorch.runtime"),
         "executorch", macos_only_backends=("coreml", "mps"),
+        absent_backends={"vulkan": "ExecuTorch's pip wheel has no Vulkan backend: the vulkan "
+                                   "delegate runs on Android GPUs, in a native runner built with "
+                                   "EXECUTORCH_BUILD_VULKAN=ON (docs/android.md)"},
     ),
     "litert": HostRuntime(_load_litert, ("ai_edge_litert.interpreter",), "ai-edge-litert"),
     "onnxruntime": HostRuntime(_load_onnxruntime, ("onnxruntime",), "onnxruntime"),
@@ -253,6 +258,8 @@ def support() -> RuntimeSupport:
             if not macos:
                 for backend in runtime.macos_only_backends:
                     missing_backends[(name, backend)] = f"{name}'s {backend} delegate {APPLE_ONLY}"
+            for backend, why in runtime.absent_backends.items():
+                missing_backends[(name, backend)] = why
     return RuntimeSupport(frozenset(available), missing, missing_backends, device_label="this host")
 
 

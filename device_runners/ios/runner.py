@@ -159,7 +159,9 @@ class IosRunner(Runner):
                    if r not in built}
         missing.update({r: f"the harness runs coreml, executorch and litert on iPhones, not {r}"
                         for r in ("onnxruntime", "torch")})
-        return RuntimeSupport(frozenset(available), missing, device_label=self.label)
+        android_only = {("executorch", "vulkan"): "the Vulkan delegate runs on Android GPUs, not on "
+                                                  "iPhones (ExecuTorch's Core ML or MPS delegates do)"}
+        return RuntimeSupport(frozenset(available), missing, android_only, device_label=self.label)
 
     def variants(self, runtime: str) -> tuple[str, ...]:
         """Core ML: one cell per compute unit. LiteRT: as built (XNNPACK on the CPU), and,

@@ -8,6 +8,11 @@ documentation recommends.
 - `executorch-coreml`: Core ML delegate, fp16 compute, iOS 16 deployment target. It lowers on
   Linux; the `.pte` runs only where the ExecuTorch runtime has the Core ML backend (macOS/iOS),
   which the device's runner knows.
+- `executorch-vulkan`: the Vulkan delegate, for Android GPUs. It lowers on Linux (the
+  partitioner only serializes the graph; shaders are compiled into the runtime), and runs only
+  where the runtime was built with the Vulkan backend: an Android native runner built with
+  EXECUTORCH_BUILD_VULKAN=ON. ExecuTorch's pip wheel has no Vulkan backend, so the host never
+  runs or checks it (docs/formats.md).
 - `executorch-portable`: no delegate, the portable kernels; the reference for what the delegates
   buy.
 
@@ -115,6 +120,13 @@ def export_executorch_coreml(model: nn.Module, example_inputs, path: Path) -> di
         return lower_to_pte(ep, [CoreMLPartitioner(compile_specs=compile_specs)], path, "Core ML")
 
 
+def export_executorch_vulkan(model: nn.Module, example_inputs, path: Path) -> dict:
+    from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner
+
+    ep = torch.export.export(model, tuple(example_inputs))
+    return lower_to_pte(ep, [VulkanPartitioner()], path, "Vulkan")
+
+
 def export_executorch_portable(model: nn.Module, example_inputs, path: Path) -> dict:
     ep = torch.export.export(model, tuple(example_inputs))
     return lower_to_pte(ep, [], path, "portable")
@@ -160,6 +172,20 @@ register_format(
         versions=_versions_coreml,
         extra="executorch,coreml",
         description="ExecuTorch, Core ML delegate, fp16, iOS 16",
+    )
+)
+
+register_format(
+    FormatSpec(
+        name="executorch-vulkan",
+        suffix=".pte",
+        runtime="executorch",
+        backend="vulkan",
+        precision="fp32",
+        export=export_executorch_vulkan,
+        versions=_versions,
+        extra="executorch",
+        description="ExecuTorch, Vulkan delegate (Android GPUs), fp32",
     )
 )
 
