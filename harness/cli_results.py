@@ -108,11 +108,33 @@ def runs_command(limit, as_json, db):
     echo_table(table)
 
 
+def print_ops(records, top: int, wide: bool = False) -> None:
+    """The top operators of every profiled cell (harness.profiles), or one line saying there
+    are none."""
+    from harness.profiles import ops_table, stored_profile
+
+    if not any(stored_profile(r) for r in records):
+        echo("No operator profiles in this run; `harness run --profile` takes them.")
+        return
+    table, after = ops_table(records, top)
+    if not table.rows:  # every profile is missing: only the reasons
+        for line in after:
+            echo_prose(line)
+        return
+    echo(f"Top {top} operators per profiled cell (a separate profiling trial; its times are "
+         "not in the statistics):")
+    echo_table(table, wide=wide, after=after)
+
+
 @click.command(short_help="One stored run, or its raw samples.")
 @click.argument("run_id", default="latest")
 @click.option("--samples", is_flag=True,
               help="Print only the raw timed samples, one a line: model, format, trial, ms "
                    "(after a header line).")
+@click.option("--ops", is_flag=True,
+              help="Print only the top operators of each profiled cell (`harness run --profile`).")
+@click.option("--top", type=click.IntRange(1), default=10, show_default=True,
+              help="Operators per cell with --ops.")
 @click.option("--recompute", is_flag=True,
               help="Recompute every statistic and warning from the raw samples instead of "
                    "showing the figures stored with each record.")
@@ -120,7 +142,7 @@ def runs_command(limit, as_json, db):
 @json_option
 @db_option
 @translate_errors
-def show(run_id, samples, recompute, wide, as_json, db):
+def show(run_id, samples, ops, top, recompute, wide, as_json, db):
     """One stored run (an id, a unique prefix, or `latest`, the default): its context and every
     cell, with the statistics stored with it (computed from the raw samples when it was
     stored; --recompute computes them again). `harness runs` lists the runs."""
@@ -135,6 +157,9 @@ def show(run_id, samples, recompute, wide, as_json, db):
             trials = {r.id: store.trial_samples(r.id) for r in records} if samples else {}
             echo_json(dumps({"run": run_json(info), "records": [
                 record_json(r, info, trials.get(r.id) if samples else None) for r in records]}))
+            return
+        if ops:
+            print_ops(records, top, wide=wide)
             return
         if samples:
             echo("model format trial ms")

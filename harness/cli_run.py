@@ -196,6 +196,10 @@ def _affinity_option(ctx, param, text):
               help="Alternate trials between cells (A, B, A, B...) so drift falls on all alike.")
 @click.option("--cooldown", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Seconds to pause between models, before the device's thermal gate.")
+@click.option("--profile", is_flag=True,
+              help="After each cell's timed trials, one more trial that profiles operator by "
+                   "operator (ExecuTorch: ETDump in the native runner; LiteRT: benchmark_model "
+                   "on a phone); its times never enter the statistics. `harness show --ops`.")
 @timeout_option
 @export_timeout_option
 @memory_limit_option
@@ -269,6 +273,7 @@ def _run(store, params: dict) -> int:
         log_path=log_path,
         resume=p["resume"],
         run_id=run_id,
+        profile=bool(p.get("profile")),
         extra_config={"cli": {k: _jsonable(v) for k, v in p.items() if k not in FREE_ON_RESUME}},
     )
     cache = ArtifactCache(p["cache_dir"] or default_cache_dir())
@@ -322,6 +327,11 @@ def _run(store, params: dict) -> int:
         echo_prose(f"Run {run_id} on {info.device_id}: {settings_line(info.config)}")
         echo()
         print_run(info, records, wide=p["wide"])
+        if p.get("profile"):
+            from harness.cli_results import print_ops
+
+            echo()
+            print_ops(records, top=5, wide=p["wide"])
         echo()
         echo_prose(f"Run {run_id}: {len(records)} records ({measured} measured) in {store.location}, "
                    f"in {fmt_duration(took)} (estimated {fmt_duration(estimate.total_s)}); "

@@ -37,6 +37,7 @@ from harness.bench.trials import combine_trials
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache
 from harness.export.isolated import ChildLimits, ModelExport, export_all
+from harness.profiles import missing_reason, profile_from_trial, profile_request
 from harness.export.numerics import (
     Numerics,
     check_inputs_file,
@@ -138,6 +139,8 @@ class Cell:
     stored: bool = False
     reference: dict | None = None  # eager outputs of the check inputs, for the device check
     retried: list[str] = field(default_factory=list)  # the errors of trials tried again
+    # What the profiling trial (harness.profiles) gave, None when none ran; never a trial.
+    profile: dict | None = None
 
     @property
     def label(self) -> str:
@@ -199,6 +202,12 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
                                                      f"disagree with eager: {miss}"]))
         if result.ok and result.samples_ms:
             stats = summarize_trials([t.samples_ms for t in cell.trials])
+        if cell.profile is not None:
+            # With the combined result, whose context the store keeps as it is (result_json).
+            result = dataclasses.replace(result, context={**result.context,
+                                                          "operator_profile": cell.profile})
+            missing = missing_reason(cell.profile)
+            reason = "; ".join(filter(None, [reason, missing]))
         if cell.retried:
             note = (f"retried {len(cell.retried)} time{'s' if len(cell.retried) > 1 else ''} "
                     f"after: {cell.retried[0]}")
@@ -251,6 +260,8 @@ class RunOptions:
     # Asked before a cell's first trial: a reason to store it as skipped instead of measuring
     # it (a farm quarantines a device that keeps failing), or None to measure it.
     skip_cell: Callable[[str, str], str | None] | None = None
+    # After a cell's timed trials, one more trial with `profile: true` (harness.profiles).
+    profile: bool = False
 
 
 def run_benchmarks(
@@ -275,7 +286,9 @@ def run_benchmarks(
     runs (a pause between models and the thermal wait); its report travels with the next
     trial's result. A cell is stored as soon as its last trial is done, or its first failed;
     when the run is stopped, every cell with at least one finished trial is stored, its reason
-    saying how many of its trials ran.
+    saying how many of its trials ran. With `options.profile`, a cell whose trials all succeeded
+    gets one more trial with `profile: true` before it is stored (harness.profiles); only its
+    operator profile is kept, never its samples.
     """
     observer = observer or RunObserver()
     options = options or RunOptions()
@@ -377,6 +390,10 @@ def run_benchmarks(
             cell.trials.append(interpret_sensors(result))
             gate, last_model = None, cell.spec.name
             if cell.failed or len(cell.trials) == config.trials:
+                if options.profile and not cell.failed:
+                    observer.cell_started(cell.spec.name, cell.label, "profile")
+                    request = profile_request(cell.request)
+                    cell.profile = profile_from_trial(admit(runner.run(request), request), request)
                 finish(cell)
         status = RUN_COMPLETE
     except BaseException:

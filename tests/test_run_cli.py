@@ -38,6 +38,7 @@ def test_run_tiny_model_stores_records_and_a_second_run_exports_nothing(tmp_resu
             assert r.artifact["numerics"]["cosine"] > 0.999
             assert r.artifact["cached"] is False
             assert r.result.energy.source == "none"  # this host has no energy sensor
+            assert "operator_profile" not in r.result.context  # profiling is off by default
             # The measured artifact ran the check inputs in the measuring process, and agrees.
             check = r.trials[0].context["device_numerics"]
             assert check["passed"] and check["inputs"] == 3 and check["cosine"] > 0.999

@@ -50,6 +50,16 @@ OPTIONS = (
                       "build from `harness build-runner`)."),
     DeviceOption("--benchmark-model", "benchmark_model", type="path",
                  help="Android: TensorFlow's benchmark_model binary, to run .tflite."),
+    DeviceOption("--runner", "runner", type="text",
+                 help="Android: what runs each runtime: native (ExecuTorch's native runner) and "
+                      "benchmark-model (LiteRT's tool), the default; app (the benchmark app of "
+                      "android_app/, installed on first use); or executorch=app,litert=benchmark-model."),
+    DeviceOption("--app-apk", "app_apk", type="path",
+                 help="Android: the benchmark app's APK to install or upgrade (default: "
+                      "android_app's release build)."),
+    DeviceOption("--litert-delegates", "litert_delegates", type="text",
+                 help="Android: LiteRT delegates measured beside the CPU, one cell each "
+                      "(tflite@gpu): gpu, nnapi."),
     DeviceOption("--cleanup", "cleanup", type="flag",
                  help="Android: remove everything pushed to the phone when the run ends."),
     *PHONE_OPTIONS,  # shared with the iOS kind

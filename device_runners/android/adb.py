@@ -165,6 +165,10 @@ class AdbLink:
         with self._translated(f"pushing {Path(local).name} to {remote}", self.call_timeout_s):
             return self._device.sync.push(Path(local), remote, mode=mode)
 
+    def pull(self, remote: str, local: str | Path) -> None:
+        with self._translated(f"pulling {remote}", self.call_timeout_s):
+            self._device.sync.pull(remote, Path(local))
+
     # -- connection state -----------------------------------------------------------------------
 
     def server_gone(self) -> AdbServerGone | None:

@@ -58,7 +58,10 @@ class AttachedPhone:
             return f"{self.state}: {hints.get(self.state, 'not usable')}"
         thermal = self.probe.thermal
         hottest = f" ({thermal.max_temp_c:.0f} °C)" if thermal.max_temp_c is not None else ""
-        return f"{self.probe.battery.describe()}, thermal {thermal.state}{hottest}"
+        from device_runners.android.app import describe_app
+
+        return (f"{self.probe.battery.describe()}, thermal {thermal.state}{hottest}, "
+                f"{describe_app(self.probe.app_version)}")
 
 
 def list_phones(call_timeout_s: float = PROBE_TIMEOUT_S) -> list[AttachedPhone]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 
-from device_runners.contract import RunRequest
+from device_runners.contract import STATUS_OK, DeviceInfo, RunRequest, RunResult
 
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
 
@@ -52,6 +52,19 @@ _FOOTPRINT = re.compile(
 )
 _PEAK = re.compile(rf"Overall peak memory footprint \(MB\) via periodic monitoring: ({NUMBER})")
 _FAILED = "Benchmarking failed"  # benchmark_main.cc's last words when Run() fails
+# What a delegate took, in the tool's words (tflite/tools/delegates): all of the graph, part of
+# it (with how many delegate kernels), or none; and the interpreter's node count per delegate.
+_APPLIED = re.compile(r"Explicitly applied (?P<delegate>\w+) delegate, and the model graph will be "
+                      r"(?P<how>completely|partially) executed by the delegate"
+                      r"(?: w/ (?P<kernels>\d+) delegate kernels)?")
+_NOT_APPLIED = re.compile(r"Though (?P<delegate>\w+) delegate is explicitly applied, the model graph "
+                          r"will not be executed by the delegate")
+_REPLACING = re.compile(r"Replacing (?P<taken>\d+) out of (?P<total>\d+) node\(s\) with delegate "
+                        r"\((?P<kernel>\w+)\) node")
+# The request's backend -> benchmark_model's flag for it. "xnnpack" (the .tflite formats' own) and
+# "cpu" are the CPU; gpu and nnapi are the delegates a phone's LiteRT offers.
+DELEGATE_FLAGS = {"xnnpack": "--use_xnnpack=true", "cpu": "--use_xnnpack=true",
+                  "gpu": "--use_gpu=true", "nnapi": "--use_nnapi=true"}
 
 
 def _number(text: str) -> float:
@@ -98,6 +111,9 @@ class BenchmarkModelReport:
     footprint_init_mb: float | None = None
     footprint_overall_mb: float | None = None
     peak_memory_mb: float | None = None
+    # Per delegate applied: {"delegate": "GPU", "graph": "complete" | "partial" | "none",
+    # "kernels": n or None, "nodes": taken or None, "total_nodes": n or None}.
+    delegates: tuple[dict, ...] = ()
     errors: tuple[str, ...] = ()
 
     @property
@@ -149,6 +165,8 @@ def parse_benchmark_output(text: str) -> BenchmarkModelReport:
     fields: dict = {}
     phases: list[RunStats] = []
     errors: list[str] = []
+    delegates: list[dict] = []
+    replaced: list[re.Match] = []
     for raw in text.splitlines():
         severity, line = strip_prefixes(raw)
         if not line:
@@ -169,13 +187,25 @@ def parse_benchmark_output(text: str) -> BenchmarkModelReport:
             fields["footprint_overall_mb"] = _number(match[2])
         elif match := _PEAK.search(line):
             fields["peak_memory_mb"] = _number(match[1])
+        elif match := _APPLIED.search(line):
+            delegates.append({"delegate": match["delegate"],
+                              "graph": "complete" if match["how"] == "completely" else "partial",
+                              "kernels": int(match["kernels"]) if match["kernels"] else None})
+        elif match := _NOT_APPLIED.search(line):
+            delegates.append({"delegate": match["delegate"], "graph": "none", "kernels": 0})
+        elif match := _REPLACING.search(line):
+            replaced.append(match)
         elif severity in ("ERROR", "FATAL") or line.startswith(_FAILED):
             errors.append(line)
     # The warm-up phase is logged first, the timed phase second (BenchmarkModel::Run).
     if phases:
         fields["warmup"] = phases[0] if len(phases) > 1 else None
         fields["timed"] = phases[-1]
-    return BenchmarkModelReport(errors=tuple(errors), **fields)
+    # "Replacing 49 out of 49 node(s) with delegate (TfLiteGpuDelegateV2)" comes before the
+    # delegate's "Explicitly applied" line, in the order the delegates were applied.
+    for entry, match in zip((d for d in delegates if d["graph"] != "none"), replaced):
+        entry.update(nodes=int(match["taken"]), total_nodes=int(match["total"]))
+    return BenchmarkModelReport(errors=tuple(errors), delegates=tuple(delegates), **fields)
 
 
 def benchmark_model_argv(binary: str, graph: str, request: RunRequest) -> list[str]:
@@ -194,6 +224,56 @@ def benchmark_model_argv(binary: str, graph: str, request: RunRequest) -> list[s
         f"--max_secs={request.max_duration_s:g}",
         "--report_peak_memory_footprint=true",
     ]
-    if request.backend == "xnnpack":
-        argv.append("--use_xnnpack=true")
+    if request.backend in DELEGATE_FLAGS:
+        argv.append(DELEGATE_FLAGS[request.backend])
     return argv
+
+
+def delegate_note(report: BenchmarkModelReport, backend: str) -> str:
+    """One line on what a GPU or NNAPI delegate took of the graph, "" for the CPU: a delegate that
+    took part of it (or none) measures LiteRT's CPU kernels too, and the cell must say so."""
+    if backend not in ("gpu", "nnapi"):
+        return ""
+    if not report.delegates:
+        return f"benchmark_model did not say whether the {backend} delegate took the graph"
+    entry = report.delegates[0]
+    nodes = (f" ({entry['nodes']} of {entry['total_nodes']} nodes)"
+             if entry.get("nodes") is not None else "")
+    if entry["graph"] == "complete":
+        return ""
+    if entry["graph"] == "none":
+        return f"the {backend} delegate took none of the graph: this is LiteRT on the CPU"
+    return (f"the {backend} delegate took part of the graph{nodes}, "
+            f"{entry['kernels'] or 'some'} delegate kernels; the rest ran on the CPU")
+
+
+def result_from_report(request: RunRequest, device: DeviceInfo, report: BenchmarkModelReport,
+                       tool_sha256: str) -> RunResult:
+    """The RunResult of one benchmark_model trial: one sample, the mean of its timed runs."""
+    return RunResult(
+        model=request.model,
+        format=request.format,
+        status=STATUS_OK,
+        device=device,
+        backend=request.backend,
+        precision=request.precision,
+        artifact_sha256=request.artifact_sha256,
+        runtime=request.runtime,
+        runtime_versions={"benchmark_model": f"sha256:{tool_sha256[:16]}"},
+        threads=request.threads,
+        load_ms=report.init_us / 1000,
+        first_inference_ms=report.first_inference_us / 1000,
+        samples_ms=(report.inference_avg_us / 1000,),
+        peak_rss_inference_kb=(round(report.peak_memory_mb * 1024)
+                               if report.peak_memory_mb is not None else None),
+    )
+
+
+def parse_delegates(text: str | None) -> tuple[str, ...]:
+    """`--litert-delegates gpu,nnapi`: the LiteRT delegates measured beside the CPU."""
+    names = tuple(dict.fromkeys(filter(None, (d.strip().lower() for d in (text or "").split(",")))))
+    unknown = [d for d in names if d not in DELEGATE_FLAGS or d in ("xnnpack", "cpu")]
+    if unknown:
+        raise ValueError(f"--litert-delegates: {', '.join(unknown)} is not a LiteRT delegate "
+                         "here; give gpu and/or nnapi (the CPU is always measured).")
+    return names

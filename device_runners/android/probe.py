@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from device_runners.android.app_protocol import DEFAULT_PACKAGE
 from device_runners.android.catalog import Catalog
 from device_runners.contract import DeviceInfo
 from device_runners.sensors.thermal import ThermalReading, parse_thermalservice
@@ -29,7 +30,9 @@ PROBE_SHELL = (
     f"echo {MARKER}battery_sysfs; "
     "cat /sys/class/power_supply/battery/capacity /sys/class/power_supply/battery/status "
     "2>/dev/null; "
-    f"echo {MARKER}thermal; dumpsys thermalservice 2>/dev/null"
+    f"echo {MARKER}thermal; dumpsys thermalservice 2>/dev/null; "
+    # The benchmark app's versionCode, or nothing when it is not installed (app_protocol.py).
+    f"echo {MARKER}app; dumpsys package {DEFAULT_PACKAGE} 2>/dev/null | grep -m1 versionCode"
 )
 
 # `dumpsys battery` status codes (android.os.BatteryManager.BATTERY_STATUS_*).
@@ -178,6 +181,7 @@ class PhoneProbe:
     battery: BatteryState
     thermal: ThermalReading
     thermal_text: str = field(default="", repr=False)
+    app_version: int | None = None  # the benchmark app's versionCode; None: not installed
 
     @property
     def model(self) -> str:
@@ -209,7 +213,13 @@ def parse_probe(output: str) -> PhoneProbe:
         battery=parse_battery_state(parts.get("battery", ""), parts.get("battery_sysfs", "")),
         thermal=parse_thermalservice(thermal_text),
         thermal_text=thermal_text,
+        app_version=_app_version(parts.get("app", "")),
     )
+
+
+def _app_version(text: str) -> int | None:
+    match = re.search(r"versionCode=(\d+)", text)
+    return int(match[1]) if match else None
 
 
 def describe_soc(probe: PhoneProbe, catalog: Catalog) -> str:

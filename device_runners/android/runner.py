@@ -20,7 +20,9 @@ run        one shell script per trial (measure.py): the idle baseline, the measu
            program: `executorch` runs in the native runner (device_runners/native, built for
            android-arm64), whatever the .pte was lowered to (XNNPACK fp32 or int8, portable);
            `litert` runs in TensorFlow's `benchmark_model` when its path is given
-           (litert_benchmark.py).
+           (litert_benchmark.py), on the CPU and on each delegate `litert_delegates` names
+           (gpu, nnapi: one cell each, `tflite@gpu`); `--runner app` runs either runtime in
+           the benchmark app instead (app.py), installed or upgraded on first use.
 close      remove the trial files, or with `cleanup` everything the harness pushed.
 
 Faults: every adb call has a timeout (adb.py). A phone that leaves mid-trial gives that trial a
@@ -51,7 +53,16 @@ from device_runners.android.adb import (
     DeviceGone,
 )
 from device_runners.android.catalog import load_catalog
-from device_runners.android.litert_benchmark import benchmark_model_argv, parse_benchmark_output
+from device_runners.android.etdump_profile import etdump_flags, pull_etdump_profile
+from device_runners.android.litert_profile import parse_op_profile, profiling_flags
+from device_runners.android.app import BenchmarkApp, app_failure, parse_runner_choice
+from device_runners.android.litert_benchmark import (
+    benchmark_model_argv,
+    delegate_note,
+    parse_benchmark_output,
+    parse_delegates,
+    result_from_report,
+)
 from device_runners.android.probe import (
     MARKER,
     PhoneProbe,
@@ -69,7 +80,6 @@ from device_runners.android.session import (
 )
 from device_runners.android.staging import StagedFile, Staging
 from device_runners.contract import (
-    STATUS_OK,
     STATUS_RUN_FAILED,
     STATUS_UNSUPPORTED,
     ContractError,
@@ -143,6 +153,9 @@ class AndroidRunner(Runner):
         gate_timeout_s: float = THERMAL_GATE_TIMEOUT_S,
         reconnect_timeout_s: float = RECONNECT_TIMEOUT_S,
         interval_s: float = SAMPLE_INTERVAL_S,
+        runner: str | None = None,
+        app_apk: str | Path | None = None,
+        litert_delegates: str | None = None,
     ):
         if min(cooldown_s, gate_timeout_s, reconnect_timeout_s) < 0 or interval_s <= 0:
             raise AndroidDeviceError("Cooldown and timeouts cannot be negative, the interval "
@@ -161,6 +174,12 @@ class AndroidRunner(Runner):
         self.gate_timeout_s = gate_timeout_s
         self.reconnect_timeout_s = reconnect_timeout_s
         self.interval_s = interval_s
+        self.programs = parse_runner_choice(runner)  # runtime -> native | benchmark-model | app
+        self.app = BenchmarkApp(link, apk=app_apk)
+        try:
+            self.litert_delegates = parse_delegates(litert_delegates)
+        except ValueError as exc:
+            raise AndroidDeviceError(str(exc)) from None
         self.sensor = measure.no_sensor("not opened")
         self.staging = Staging(link, WORKDIR)
         self._thermal_command = THERMALSERVICE_SHELL
@@ -208,7 +227,7 @@ class AndroidRunner(Runner):
         available = {"executorch"}
         missing = {runtime: f"the harness runs executorch and litert on Android, not {runtime}"
                    for runtime in ("onnxruntime", "torch", "coreml")}
-        if self.benchmark_model is None:
+        if self.benchmark_model is None and self.programs["litert"] != "app":
             missing["litert"] = NO_BENCHMARK_MODEL
         else:
             available.add("litert")
@@ -217,8 +236,16 @@ class AndroidRunner(Runner):
         return RuntimeSupport(frozenset(available), missing, missing_backends,
                               device_label=f"{self.serial} ({self.probe.model})")
 
+    def variants(self, runtime: str) -> tuple[str, ...]:
+        """LiteRT: the CPU (the format as built), then each delegate asked for (`tflite@gpu`)."""
+        if runtime == "litert" and self.litert_delegates:
+            return ("", *self.litert_delegates)
+        return ()
+
     def prepare(self, artifact: ArtifactFile) -> None:
         """Push the artifact and its runtime's program now, so the first trial finds them."""
+        if self.programs.get(artifact.runtime) == "app":
+            return  # the app's files directory is staged by the trial
         files = [self.staging.artifact(Path(artifact.path), artifact.sha256)]
         if artifact.check_inputs_path and artifact.runtime == "executorch":
             files.append(self.staging.inputs(Path(artifact.check_inputs_path)))
@@ -276,6 +303,8 @@ class AndroidRunner(Runner):
         why = self.runtimes().why_not(request.runtime, request.backend)
         if why:
             return self._unsupported(request, why)
+        if self.programs.get(request.runtime) == "app":
+            return self._run_app(request)
         if request.runtime == "executorch":
             return self._run_executorch(request)
         return self._run_litert(request)
@@ -298,7 +327,7 @@ class AndroidRunner(Runner):
         request_json = measure.request_json_for_phone(request.to_dict(), artifact.remote,
                                                       checks.remote if checks else "")
         trial = self._measure(request, [tool.remote, "--request", "request.json",
-                                        "--result", "result.json"],
+                                        "--result", "result.json", *etdump_flags(request)],
                               request_json=request_json, result_file="result.json")
         output = trial.output
         if output.timed_out:
@@ -316,6 +345,8 @@ class AndroidRunner(Runner):
             result = _with_log(result, output.log)
         timed_s = result.context.get("timed_duration_s")
         context = {"runner_device": dataclasses.asdict(result.device), "staging": staging}
+        if request.profile and result.ok:  # the profiling trial (harness run --profile)
+            context["operator_profile"] = pull_etdump_profile(self.link, WORKDIR, result, request)
         return self._measured(request, result, trial, timed_s, len(result.samples_ms), context)
 
     def _run_litert(self, request: RunRequest) -> RunResult:
@@ -326,7 +357,8 @@ class AndroidRunner(Runner):
         tool = self.staging.tool(self.benchmark_model, "benchmark_model")
         artifact = self._artifact(request)
         staging = self.staging.stage([tool, artifact])
-        trial = self._measure(request, benchmark_model_argv(tool.remote, artifact.remote, request))
+        trial = self._measure(request, benchmark_model_argv(tool.remote, artifact.remote, request)
+                              + profiling_flags(request))
         output = trial.output
         if output.timed_out:
             return self._failed(request, f"timed out after {request.timeout_s:.0f} s; raise "
@@ -335,35 +367,53 @@ class AndroidRunner(Runner):
         if not report.ok:
             return self._failed(request, f"{report.failure()} (exit code {output.exit_code})",
                                 output.log)
-        result = RunResult(
-            model=request.model,
-            format=request.format,
-            status=STATUS_OK,
-            device=self.device,
-            backend=request.backend,
-            precision=request.precision,
-            artifact_sha256=request.artifact_sha256,
-            runtime=request.runtime,
-            runtime_versions={"benchmark_model": f"sha256:{tool.sha256[:16]}"},
-            threads=request.threads,
-            load_ms=report.init_us / 1000,
-            first_inference_ms=report.first_inference_us / 1000,
-            samples_ms=(report.inference_avg_us / 1000,),
-            peak_rss_inference_kb=(round(report.peak_memory_mb * 1024)
-                                   if report.peak_memory_mb is not None else None),
-        )
+        result = result_from_report(request, self.device, report, tool.sha256)
         problems = result_problems(result)
         if problems:
             return self._failed(request, "benchmark_model's figures are invalid: "
                                 + "; ".join(problems), output.log)
+        note = delegate_note(report, request.backend)
+        if note:
+            result = dataclasses.replace(result, context={**result.context, "runner_warnings": [note]})
         context = {"benchmark_model": report.to_context(), "staging": staging}
+        if request.profile:  # the profiling trial (harness run --profile)
+            context["operator_profile"] = parse_op_profile(output.log)
         return self._measured(request, result, trial, report.timed_duration_s,
                               report.timed.count, context)
 
-    def _measure(self, request: RunRequest, command: list[str], **files) -> _Trial:
+    def _run_app(self, request: RunRequest) -> RunResult:
+        try:
+            self.app.ensure_installed()
+        except AndroidDeviceError as exc:
+            return self._failed(request, str(exc))
+        request_json, staging = self.app.stage(request)
+        _, command = self.app.trial_command(request.timeout_s)
+        # Not pinned: `am start` asks the system to start the app; its process is no child.
+        trial = self._measure(request, command, pin=False, request_json=request_json,
+                              result_file="result.json")
+        output = trial.output
+        if output.timed_out:
+            return self._failed(request, f"timed out after {request.timeout_s:.0f} s; raise "
+                                "--timeout", output.log)
+        if not output.result.strip():
+            return self._failed(request, app_failure(output.log, output.exit_code), output.log)
+        try:
+            result = RunResult.from_json(output.result)
+        except ContractError as exc:
+            return self._failed(request, f"the benchmark app's result is invalid: {exc.detail}",
+                                output.log)
+        if not result.ok:
+            result = _with_log(result, output.log)
+        context = {"app": {"package": self.app.package, "version": self.app.version,
+                           "installed": self.app.note, "runtimes": self.app.status.get("runtimes", {})},
+                   "staging": staging}
+        return self._measured(request, result, trial, result.context.get("timed_duration_s"),
+                              len(result.samples_ms), context)
+
+    def _measure(self, request: RunRequest, command: list[str], pin: bool = True, **files) -> _Trial:
         """Run one trial's script (see measure.py)."""
         cores = request.cpu_affinity or fastest_cores(self.probe.cpu_freqs, request.threads)
-        if "taskset" not in self._tools:
+        if "taskset" not in self._tools or not pin:
             cores = ()
         idle_s = 0.0
         if self.sensor.source is not None:

@@ -26,6 +26,7 @@ from device_runners import sensors
 from device_runners.contract import STATUS_RUN_FAILED, ContractError, RunRequest, RunResult
 from device_runners.host import system
 from device_runners.host.process import child_preexec, describe_exit, temp_dir
+from device_runners.operator_profile import etdump_profile
 from device_runners.sensors.layout import EnergyWindow
 
 RUNNERS = ("native", "python")
@@ -92,6 +93,10 @@ class NativeExecutorch:
             except ContractError as exc:
                 return _failed(request, device, f"the native runner's result is invalid: {exc.detail}",
                                proc.stderr)
+            # The ETDump lives in the trial's directory: read it before the directory goes. It
+            # is read after the sensors stopped, in a child process (the Inspector imports torch).
+            profile = (etdump_profile(result.context.get("profiling"), request.backend, env)
+                       if request.profile and result.ok else None)
         if not result.ok:
             return _with_log(result, proc.stderr)
         timed_s = result.context.get("timed_duration_s")
@@ -108,6 +113,7 @@ class NativeExecutorch:
             "thread_env": {k: env[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                "OPENBLAS_NUM_THREADS") if k in env},
             "thermal_readings": {"before": thermal_before.to_dict(), "after": thermal_after.to_dict()},
+            **({"operator_profile": profile} if profile is not None else {}),
         }
         return dataclasses.replace(result, energy_samples=energy, context=context)
 

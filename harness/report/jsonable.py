@@ -112,6 +112,8 @@ def record_json(record: BenchmarkRecord, run: RunInfo | None = None,
         "artifact": {k: record.artifact.get(k) for k in
                      ("sha256", "size_bytes", "status", "numerics", "details", "cached")},
         "model_info": record.model_info,
+        # harness.profiles: the profiling trial's table (harness run --profile), or None.
+        "operator_profile": res.context.get("operator_profile") if res else None,
     }
     if samples is not None:
         data["samples_ms"] = samples  # one list per trial, in trial order

@@ -1,0 +1,96 @@
+"""The file protocol between the harness and the Android benchmark app (android_app/).
+
+The app's files live in its app-specific external storage, which `adb shell` can write and the
+app reads without any permission (Android 10+ scoped storage included):
+
+    /sdcard/Android/data/<package>/files/           FILES below
+      harness/artifacts/<sha256[:16]>-<name>        .pte, .tflite
+      harness/inputs/<sha256[:16]>-<name>           the check inputs (raw little-endian float32)
+      harness/requests/<trial>.json                 a RunRequest; artifact_path and
+                                                    check_inputs_path relative to FILES
+      harness/results/<trial>.json                  the RunResult, written through a temporary name
+      harness/results/<trial>.done                  written after it: the app has finished the trial
+      harness/status/<probe>.json, .done            the app's answer to a status request
+
+The harness pushes the artifact, the inputs and the request, then starts the app, stopping any
+instance still running (`-S`):
+
+    am start -S -W -n <package>/.BenchActivity --es harness-request harness/requests/<trial>.json
+    am start -S -W -n <package>/.BenchActivity --es harness-status harness/status/<probe>.json
+
+and polls for the `.done` marker. The app measures as the contract says
+(device_runners/contract.py, the schema its Kotlin types are generated from), with
+SystemClock.elapsedRealtimeNanos, and adds to the result's context the wall-clock times around
+its timed loop (`timed_start_unix`, `timed_end_unix`), its battery current and voltage before
+and after (`battery`: BatteryManager's BATTERY_PROPERTY_CURRENT_NOW in µA and the voltage in
+mV), and its thermal status and headroom before and after (`thermal_readings`:
+PowerManager.getCurrentThermalStatus as none/light/moderate/severe/critical/emergency/shutdown,
+getThermalHeadroom(0)). The request's `backend` picks the delegate: LiteRT `cpu` (XNNPACK),
+`gpu`, `nnapi`; ExecuTorch as the .pte was lowered (xnnpack, vulkan).
+
+A status answer: {"app_version" (versionCode), "runtimes" ({runtime: version}), "delegates"
+({runtime: [backend]}), "android_version", "device_model", "thermal_status", "battery_pct"}.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from device_runners.contract import RunRequest
+
+DEFAULT_PACKAGE = "org.harnessbench.bench"
+ACTIVITY = ".BenchActivity"
+ROOT = "harness"
+REQUEST_EXTRA = "harness-request"
+STATUS_EXTRA = "harness-status"
+APP_VERSION_CODE = 1  # android_app/app/build.gradle.kts's versionCode: the runner upgrades below it
+
+
+def files_dir(package: str = DEFAULT_PACKAGE) -> str:
+    return f"/sdcard/Android/data/{package}/files"
+
+
+def artifact_path(local: Path, sha256: str) -> str:
+    return f"{ROOT}/artifacts/{sha256[:16]}-{local.name}"
+
+
+def inputs_path(local: Path, sha256: str) -> str:
+    return f"{ROOT}/inputs/{sha256[:16]}-{local.name}"
+
+
+def new_trial() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def request_path(trial: str) -> str:
+    return f"{ROOT}/requests/{trial}.json"
+
+
+def result_path(trial: str) -> str:
+    return f"{ROOT}/results/{trial}.json"
+
+
+def done_path(trial: str) -> str:
+    return f"{ROOT}/results/{trial}.done"
+
+
+def status_path(probe: str) -> str:
+    return f"{ROOT}/status/{probe}.json"
+
+
+def status_done_path(probe: str) -> str:
+    return f"{ROOT}/status/{probe}.done"
+
+
+def start_command(package: str, extra: str, path: str) -> str:
+    """The `am start` line that runs one trial (or answers one status request)."""
+    return f"am start -S -W -n {package}/{ACTIVITY} --es {extra} {path}"
+
+
+def request_for_app(request: RunRequest, artifact_on_phone: str, inputs_on_phone: str) -> str:
+    """The request as the app reads it: paths relative to its files directory."""
+    data = {**request.to_dict(), "artifact_path": artifact_on_phone,
+            "check_inputs_path": inputs_on_phone}
+    return json.dumps(data, allow_nan=False)
