@@ -429,8 +429,8 @@ def test_unimplemented_services_fail_with_their_name(server):
     raw = RawAdb(server)
     raw.request(f"host:transport:{SERIAL}")
     assert "does not implement the device service 'reverse'" in raw.failure("reverse:list-forward")
-    assert RawAdb(server).failure("host:connect:10.0.0.1:5555") == (
-        "the adb simulator does not implement the host service 'connect:10.0.0.1:5555'"
+    assert RawAdb(server).failure("host:reconnect-offline") == (
+        "the adb simulator does not implement the host service 'reconnect-offline'"
     )
 
 

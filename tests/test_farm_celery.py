@@ -136,10 +136,10 @@ def test_two_workers_measure_every_cell_once_each_on_its_own_device(tmp_path, br
 
 
 def test_a_cell_lost_with_its_killed_worker_is_measured_once_when_a_worker_returns(tmp_path, broker, workers):
-    # One device, two cells of about 4 s each; the broker gives an unacknowledged cell to
+    # One device, two cells of about 3 s each; the broker gives an unacknowledged cell to
     # another consumer after the visibility timeout (set low here, above the longest cell).
     farm = farm_file(tmp_path, broker, devices=("lab-a",), models=f"{TESTS / 'tiny_models.py'}:slow_convnet",
-                     min_time=4.0, trials=1, cell_timeout=20, visibility=25)
+                     min_time=2.5, trials=1, cell_timeout=12, visibility=15)
     pool = workers(farm)
     first = pool.start("lab-a")
     submitted = harness("farm", "submit", farm, "--run", "lab-1")
@@ -151,7 +151,7 @@ def test_a_cell_lost_with_its_killed_worker_is_measured_once_when_a_worker_retur
     while not client.get("harness:farm:lab-1:running:lab-a"):
         assert time.monotonic() < deadline, pool.logs()
         time.sleep(0.2)
-    time.sleep(1.0)  # inside the cell's timed loop
+    time.sleep(1.5)  # inside the cell's timed loop
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     assert not stored(tmp_path).get("lab-1-lab-a")  # nothing was stored by the killed worker

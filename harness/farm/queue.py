@@ -72,7 +72,14 @@ def make_app(url: str, visibility_s: float):
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         worker_concurrency=1, broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a broker restart is waited out, not fatal
-        broker_transport_options={"visibility_timeout": visibility_s},
+        broker_transport_options={
+            "visibility_timeout": visibility_s,
+            # kombu sweeps for the tasks of dead workers every interval x throttle seconds
+            # (10 x 10 by default): a lost cell would wait 100 s beyond the visibility timeout.
+            # A farm has a handful of queues, so a sweep every few seconds costs nothing.
+            "unacked_restore_interval": max(1, min(10, int(visibility_s // 5))),
+            "unacked_restore_throttle": 1,
+        },
         worker_hijack_root_logger=False, task_default_queue="harness.default",
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )

@@ -40,7 +40,8 @@ combined result (`harness.bench.trials`), `trials_json` each trial's own result;
 without their samples, which live only in `samples`, one row per record, phase and trial
 holding them as an array of float64 (samples.py), and are put back when asked for.
 
-    base.py       Store: opens either backend; runs, records, samples, migrating, written once
+    base.py       StoreBase: runs, records, samples, migrating, written once (Store() below opens
+                  the backend a path or URL names)
     sqlite.py     the SQLite file: opening it (read-only media, in-memory copies), its SQL dialect
     postgres.py   the PostgreSQL server: connecting, read-only sessions, retries, its SQL dialect
     records.py    RunInfo and BenchmarkRecord; a record's figures; stored results read back
@@ -57,10 +58,24 @@ from harness.store.base import (  # noqa: F401
     RUN_INTERRUPTED,
     RUN_RUNNING,
     STALE_AFTER_S,
-    Store,
+    StoreBase,
+    as_location,
     default_db_path,
     is_url,
     new_run_id,
 )
 from harness.store.records import BenchmarkRecord, RunInfo  # noqa: F401
 from harness.store.schema import SCHEMA_VERSION  # noqa: F401
+
+
+def Store(path=None, readonly: bool = False) -> StoreBase:  # noqa: N802: used as the class it opens
+    """The results database at `path` (a file, or a postgresql:// URL; default $HARNESS_DB or
+    results/harness.db), opened by its backend. The PostgreSQL one is imported only for a URL,
+    so a machine without psycopg reads its SQLite files as before."""
+    if is_url(as_location(path)):
+        from harness.store.postgres import PostgresStore
+
+        return PostgresStore(path, readonly)
+    from harness.store.sqlite import SQLiteStore
+
+    return SQLiteStore(path, readonly)

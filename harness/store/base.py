@@ -100,12 +100,13 @@ def translated(method):
     return wrapper
 
 
-class Store:
-    """The results database: `Store(path_or_url=None, readonly=False)`.
+class StoreBase:
+    """The results database, whichever backend: what `harness.store.Store(path_or_url=None,
+    readonly=False)` returns.
 
     A path (default: $HARNESS_DB or results/harness.db) opens SQLite (harness.store.sqlite),
-    a postgresql:// or postgres:// URL opens PostgreSQL (harness.store.postgres); both are this
-    class, with the same methods. `readonly=True` is for commands that only read: see the
+    a postgresql:// or postgres:// URL opens PostgreSQL (harness.store.postgres); both are
+    subclasses of this one, with the same methods. `readonly=True` is for commands that only read: see the
     package docstring. `location` names the database in messages (a URL without its
     password); `path` is the SQLite file, None for a server.
     """
@@ -115,14 +116,6 @@ class Store:
     location = ""
     readonly = False
     conn = None
-
-    def __new__(cls, path=None, readonly: bool = False):
-        if cls is Store:
-            if is_url(as_location(path)):
-                from harness.store.postgres import PostgresStore as cls
-            else:
-                from harness.store.sqlite import SQLiteStore as cls
-        return super().__new__(cls)
 
     # --- what a backend gives ---------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from functools import lru_cache
 
 from harness.errors import StoreError
 from harness.store import schema
-from harness.store.base import Store, as_location, translated
+from harness.store.base import StoreBase, as_location, translated
 from harness.store.errors import describe_postgres_error
 
 try:
@@ -65,7 +65,7 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-class PostgresStore(Store):
+class PostgresStore(StoreBase):
     """The results database at a postgresql:// (or postgres://) URL; the database must exist."""
 
     dialect = "postgresql"

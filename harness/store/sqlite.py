@@ -12,7 +12,7 @@ from pathlib import Path
 
 from harness.errors import StoreError
 from harness.store import schema
-from harness.store.base import Store, as_location, translated
+from harness.store.base import StoreBase, as_location, translated
 from harness.store.errors import describe_sqlite_error
 
 
@@ -25,7 +25,7 @@ def _schema_version(conn: sqlite3.Connection) -> int | None:
     return int(row[0]) if row else None
 
 
-class SQLiteStore(Store):
+class SQLiteStore(StoreBase):
     """The results database in the file `path` (default: $HARNESS_DB or results/harness.db).
 
     Writers create the file and migrate it; readers open it read-only (`immutable` when a WAL
