@@ -8,10 +8,11 @@ figure wanted is the renderer's cost, which depends on how many runs, cells and 
 database holds, not on what the samples say. So the database is filled through the Store's
 public API (`begin_run`, `add_record`) with records built the way harness/run.py builds them
 (a RunResult per trial, combined by `combine_trials`, statistics by `summarize_trials`, the
-warnings by `measurement_warnings`): the 31 models of the zoo x the 11 formats x RUNS runs on
+warnings by `measurement_warnings`): the 31 models of the zoo x every format x RUNS runs on
 this host, with raw samples in the numbers a real run stores (3 trials of at least 50 samples
 and 1 s each: 50 to 1,000 samples per trial), latencies scaled from each model's MACs, the
-three Apple-only formats `unsupported` as on a real Linux host, one cell failing to export.
+three Apple-only formats and the Android-GPU one `unsupported` as on a real Linux host, one cell
+failing to export.
 The git sha and harness version of each run are made up and say so.
 
 It then runs `harness site --db DB --out DIR` in a fresh process, twice (the second render must
@@ -44,7 +45,11 @@ from harness.zoo.index import zoo_index  # noqa: E402
 
 RUNS = 3
 TRIALS = 3
-APPLE_ONLY = ("coreml", "coreml-fp32", "executorch-coreml")
+# Formats a Linux host cannot run: its cells are `unsupported`, with the runner's reason.
+NOT_ON_THIS_HOST = {"coreml": "the coreml runtime runs on Apple platforms only",
+                    "coreml-fp32": "the coreml runtime runs on Apple platforms only",
+                    "executorch-coreml": "the coreml delegate runs on Apple platforms only",
+                    "executorch-vulkan": "ExecuTorch's pip wheel has no Vulkan backend"}
 # How much slower or faster each format runs than fp32 ExecuTorch (XNNPACK), roughly as on this
 # host; the portable kernels have no delegate.
 FORMAT_FACTOR = {"executorch": 1.0, "executorch-int8": 0.55, "executorch-portable": 9.0,
@@ -67,7 +72,7 @@ def _artifact(model: str, fmt, status: str = "ok", reason: str = "") -> dict:
     elif fmt.name == "onnx":
         details = {"operators": {"Conv": 40, "Add": 20, "Gelu": 12}}
     numerics = None
-    if status == "ok" and fmt.name not in APPLE_ONLY:
+    if status == "ok" and fmt.name not in NOT_ON_THIS_HOST:
         numerics = {"max_abs_error": 2e-5, "cosine": 0.999999 if fmt.precision == "fp32" else 0.995,
                     "top5_agreement": 1.0, "inputs": 3, "passed": True, "min_cosine": 0.99,
                     "min_top5": 0.8, "nonfinite": 0}
@@ -127,12 +132,11 @@ def fill(db: Path, runs: int = RUNS, seed: int = 0) -> int:
                 base = 2.0 + 18.0 * (entry.published.macs_g if entry.published and
                                      entry.published.macs_g else 1.0)
                 for fmt in formats:
-                    if fmt.name in APPLE_ONLY:
+                    if fmt.name in NOT_ON_THIS_HOST:
                         record = BenchmarkRecord(
                             run_id=run_id, model=entry.name, format=fmt.name, device_id="host",
                             status="unsupported", artifact=_artifact(entry.name, fmt),
-                            model_info=info, reason=f"the {fmt.runtime} runtime runs on Apple "
-                                                    "platforms only")
+                            model_info=info, reason=NOT_ON_THIS_HOST[fmt.name])
                     elif entry.name == "mobileformer_26m" and fmt.name == "tflite-int8":
                         record = BenchmarkRecord(
                             run_id=run_id, model=entry.name, format=fmt.name, device_id="host",

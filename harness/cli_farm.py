@@ -88,7 +88,8 @@ def farm_run(farm_yaml, farm_run, db, cache_dir, out):
         logging.getLogger().addHandler(handler)
         logging.getLogger().setLevel(logging.INFO)
         err_console.print(f"farm {config.name}, run {farm_run}: {len(config.devices)} device(s), "
-                          f"models {config.models}, formats {config.formats}", markup=False, highlight=False)
+                          f"models {config.models}, formats {config.formats}", markup=False, highlight=False,
+                          soft_wrap=True)
         try:
             outcome = run_farm(config, store, cache, farm_run=farm_run, argv=shlex.join(sys.argv),
                                log_dir=log_dir, on_device=lambda d: err_console.print(
@@ -177,7 +178,7 @@ def farm_submit(farm_yaml, farm_run, broker, cache_dir, wait, wait_timeout, db, 
     export_all(specs, lambda spec: formats, cache, jobs=config.jobs or default_jobs(), seed=config.seed)
     count = submit(config, farm_run, cell_tasks(config, farm_run, specs, formats, _bench(config)), url)
     err_console.print(f"farm {config.name}, run {farm_run}: {count} cells queued for "
-                      f"{len(config.devices)} device(s) on {url}", markup=False, highlight=False)
+                      f"{len(config.devices)} device(s) on {url}", markup=False, highlight=False, soft_wrap=True)
     if not wait:
         return
     from harness.farm.status import wait_for_cells
