@@ -30,9 +30,10 @@ import shlex
 from pathlib import Path
 
 from device_runners.android import app_protocol as protocol
+from device_runners.android import measure
 from device_runners.android.adb import AdbLink, AndroidDeviceError
 from device_runners.android.staging import Staging
-from device_runners.contract import RunRequest
+from device_runners.contract import ContractError, RunRequest, RunResult
 
 RUNNERS = {"executorch": ("native", "app"), "litert": ("benchmark-model", "app")}
 DEFAULT_RUNNERS = {"executorch": "native", "litert": "benchmark-model"}
@@ -189,3 +190,37 @@ def describe_app(version: int | None) -> str:
         return f"benchmark app v{version} (v{protocol.APP_VERSION_CODE} is installed on first use)"
     return f"benchmark app v{version}"
 
+
+class AppTrials:
+    """The app's trials, mixed into AndroidRunner: a trial in the app is measured by the same
+    script, energy windows and thermal readings as the shell tools' (the runner's `_measure`,
+    `_measured` and `_failed`), only the program differs."""
+
+    def _run_app(self, request: RunRequest) -> RunResult:
+        try:
+            self.app.ensure_installed()
+        except AndroidDeviceError as exc:
+            return self._failed(request, str(exc))
+        request_json, staging = self.app.stage(request)
+        _, command = self.app.trial_command(request.timeout_s)
+        # Not pinned: `am start` asks the system to start the app; its process is no child.
+        trial = self._measure(request, command, pin=False, request_json=request_json,
+                              result_file="result.json")
+        output = trial.output
+        if output.timed_out:
+            return self._failed(request, f"timed out after {request.timeout_s:.0f} s; raise "
+                                "--timeout", output.log)
+        if not output.result.strip():
+            return self._failed(request, app_failure(output.log, output.exit_code), output.log)
+        try:
+            result = RunResult.from_json(output.result)
+        except ContractError as exc:
+            return self._failed(request, f"the benchmark app's result is invalid: {exc.detail}",
+                                output.log)
+        if not result.ok:
+            result = measure.with_log(result, output.log)
+        context = {"app": {"package": self.app.package, "version": self.app.version,
+                           "installed": self.app.note, "runtimes": self.app.status.get("runtimes", {})},
+                   "staging": staging}
+        return self._measured(request, result, trial, result.context.get("timed_duration_s"),
+                              len(result.samples_ms), context)

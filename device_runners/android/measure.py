@@ -28,6 +28,7 @@ every reading up to the `start` reading.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shlex
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from device_runners.android.probe import MARKER, Section, split_sections
+from device_runners.contract import RunResult
 from device_runners.sensors import (
     ODPM_SHELL,
     EnergySource,
@@ -285,3 +287,20 @@ def request_json_for_phone(request_dict: dict, artifact_on_phone: str,
     when there are any) at their phone paths."""
     return json.dumps({**request_dict, "artifact_path": artifact_on_phone,
                        "check_inputs_path": check_inputs_on_phone}, allow_nan=False)
+
+
+# Lines of a failed trial's program log kept in its context["runner_log"].
+RUNNER_LOG_LINES = 60
+
+
+def log_tail(log: str, lines: int = 3) -> str:
+    kept = [line.strip() for line in log.strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) or "no output"
+
+
+def with_log(result: RunResult, log: str) -> RunResult:
+    """`result` with the last lines of its program's log in context["runner_log"], if any."""
+    lines = [line.rstrip() for line in log.splitlines() if line.strip()][-RUNNER_LOG_LINES:]
+    if not lines:
+        return result
+    return dataclasses.replace(result, context={**result.context, "runner_log": "\n".join(lines)})

@@ -55,7 +55,7 @@ from device_runners.android.adb import (
 from device_runners.android.catalog import load_catalog
 from device_runners.android.etdump_profile import etdump_flags, pull_etdump_profile
 from device_runners.android.litert_profile import parse_op_profile, profiling_flags
-from device_runners.android.app import BenchmarkApp, app_failure, parse_runner_choice
+from device_runners.android.app import AppTrials, BenchmarkApp, parse_runner_choice
 from device_runners.android.litert_benchmark import (
     benchmark_model_argv,
     delegate_note,
@@ -123,8 +123,6 @@ APPLE_ONLY_BACKENDS = ("coreml", "mps")
 TOOLS = {"executorch": "harness_runner", "litert": "benchmark_model"}
 NO_BENCHMARK_MODEL = ("LiteRT on Android runs in TensorFlow's benchmark_model: pass "
                       "--benchmark-model PATH (docs/android.md says where to get it)")
-# Lines of a failed trial's program log kept in its context["runner_log"].
-RUNNER_LOG_LINES = 60
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ class _Trial:
     idle_s: float
 
 
-class AndroidRunner(Runner):
+class AndroidRunner(AppTrials, Runner):
     """Runs artifacts on one phone (see the module docstring); `open()` before the first use."""
 
     def __init__(
@@ -335,14 +333,14 @@ class AndroidRunner(Runner):
                                 "--timeout", output.log)
         if not output.result.strip():
             return self._failed(request, "the native runner wrote no result "
-                                f"(exit code {output.exit_code}): {_tail(output.log)}", output.log)
+                                f"(exit code {output.exit_code}): {measure.log_tail(output.log)}", output.log)
         try:
             result = RunResult.from_json(output.result)
         except ContractError as exc:
             return self._failed(request, f"the native runner's result is invalid: {exc.detail}",
                                 output.log)
         if not result.ok:  # the runner's own failure: its log says more
-            result = _with_log(result, output.log)
+            result = measure.with_log(result, output.log)
         timed_s = result.context.get("timed_duration_s")
         context = {"runner_device": dataclasses.asdict(result.device), "staging": staging}
         if request.profile and result.ok:  # the profiling trial (harness run --profile)
@@ -380,35 +378,6 @@ class AndroidRunner(Runner):
             context["operator_profile"] = parse_op_profile(output.log)
         return self._measured(request, result, trial, report.timed_duration_s,
                               report.timed.count, context)
-
-    def _run_app(self, request: RunRequest) -> RunResult:
-        try:
-            self.app.ensure_installed()
-        except AndroidDeviceError as exc:
-            return self._failed(request, str(exc))
-        request_json, staging = self.app.stage(request)
-        _, command = self.app.trial_command(request.timeout_s)
-        # Not pinned: `am start` asks the system to start the app; its process is no child.
-        trial = self._measure(request, command, pin=False, request_json=request_json,
-                              result_file="result.json")
-        output = trial.output
-        if output.timed_out:
-            return self._failed(request, f"timed out after {request.timeout_s:.0f} s; raise "
-                                "--timeout", output.log)
-        if not output.result.strip():
-            return self._failed(request, app_failure(output.log, output.exit_code), output.log)
-        try:
-            result = RunResult.from_json(output.result)
-        except ContractError as exc:
-            return self._failed(request, f"the benchmark app's result is invalid: {exc.detail}",
-                                output.log)
-        if not result.ok:
-            result = _with_log(result, output.log)
-        context = {"app": {"package": self.app.package, "version": self.app.version,
-                           "installed": self.app.note, "runtimes": self.app.status.get("runtimes", {})},
-                   "staging": staging}
-        return self._measured(request, result, trial, result.context.get("timed_duration_s"),
-                              len(result.samples_ms), context)
 
     def _measure(self, request: RunRequest, command: list[str], pin: bool = True, **files) -> _Trial:
         """Run one trial's script (see measure.py)."""
@@ -500,7 +469,7 @@ class AndroidRunner(Runner):
         return f"{what} did not come back within {self.reconnect_timeout_s:.0f} s"
 
     def _failed(self, request: RunRequest, why: str, log: str = "") -> RunResult:
-        return _with_log(RunResult.failed(request, self.device, STATUS_RUN_FAILED, why), log)
+        return measure.with_log(RunResult.failed(request, self.device, STATUS_RUN_FAILED, why), log)
 
     def _unsupported(self, request: RunRequest, why: str) -> RunResult:
         return RunResult.failed(request, self.device, STATUS_UNSUPPORTED, why)
@@ -527,16 +496,3 @@ def _default_native_runner() -> Path | None:
     from device_runners.native.build import find_native_runner
 
     return find_native_runner("android-arm64")
-
-
-def _tail(log: str, lines: int = 3) -> str:
-    kept = [line.strip() for line in log.strip().splitlines() if line.strip()][-lines:]
-    return " | ".join(kept) or "no output"
-
-
-def _with_log(result: RunResult, log: str) -> RunResult:
-    """`result` with the last lines of its program's log in context["runner_log"], if any."""
-    lines = [line.rstrip() for line in log.splitlines() if line.strip()][-RUNNER_LOG_LINES:]
-    if not lines:
-        return result
-    return dataclasses.replace(result, context={**result.context, "runner_log": "\n".join(lines)})
