@@ -12,6 +12,18 @@ sys.path.insert(0, str(TESTS))
 # The results database on both backends (an SQLite file, a database on a private PostgreSQL
 # server): fixtures for any test module, defined in tests/store_backends.py and pg_server.py.
 from store_backends import db, pg_server, pg_url  # noqa: E402, F401
+from ci import unavailable  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(reason): the test needs what `reason` (None: nothing "
+                                       "missing) says this machine lacks; tests/ci.py")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs"):
+        if mark.args and mark.args[0]:
+            unavailable(mark.args[0])
 
 TINY = f"{TESTS / 'tiny_models.py'}:tiny_convnet"
 

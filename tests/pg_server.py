@@ -38,6 +38,8 @@ from pathlib import Path
 
 import pytest
 
+from ci import unavailable
+
 HOST = "127.0.0.1"
 PW_USER, PW_PASSWORD = "pw_user", "the-right-password"
 INSTALL = "apt-get install postgresql (Debian/Ubuntu), or put initdb and pg_ctl on PATH"
@@ -186,20 +188,14 @@ class PgServer:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def under_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
 @pytest.fixture(scope="session")
 def pg_server():
     try:
         server, problem = PgServer(), None
     except PgServerError as exc:
         problem = str(exc)
-    if problem and under_ci():
-        pytest.fail(f"PostgreSQL-backed tests cannot run under CI: {problem}", pytrace=False)
     if problem:
-        pytest.skip(f"no private PostgreSQL (this fails under CI=true): {problem}")
+        unavailable(f"no private PostgreSQL: {problem}")
     try:
         yield server
     finally:

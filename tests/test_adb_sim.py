@@ -31,9 +31,7 @@ TIMEOUT_S = 10  # no adbutils call here may block longer than this
 MODEL = "Pixel 8 Pro"
 
 _no_sandbox = sandbox_unavailable_reason()
-needs_sandbox = pytest.mark.skipif(
-    _no_sandbox is not None, reason=f"shell commands cannot run: {_no_sandbox}"
-)
+needs_sandbox = pytest.mark.needs(_no_sandbox and f"shell commands cannot run: {_no_sandbox}")
 
 
 @pytest.fixture

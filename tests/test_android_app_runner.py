@@ -30,8 +30,7 @@ from harness.store import Store
 SERIAL = "SIMAPP01"
 TINY = f"{TESTS / 'tiny_models.py'}:tiny_convnet"
 FAST = ["--warmup", "2", "--iterations", "10", "--min-time", "0.1", "--trials", "1"]
-needs_sandbox = pytest.mark.skipif(sandbox_unavailable_reason() is not None,
-                                   reason=str(sandbox_unavailable_reason()))
+needs_sandbox = pytest.mark.needs(sandbox_unavailable_reason())
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from device_runners.android.probe import (
 from harness.cli import main
 
 _no_sandbox = sandbox_unavailable_reason()
-needs_sandbox = pytest.mark.skipif(_no_sandbox is not None, reason=f"no phone shell: {_no_sandbox}")
+needs_sandbox = pytest.mark.needs(_no_sandbox and f"no phone shell: {_no_sandbox}")
 
 # What `dumpsys battery` prints on a Pixel on a USB cable (Android 14).
 DUMPSYS_BATTERY = """\

@@ -28,10 +28,7 @@ from device_runners.native.build import build_native_runner
 from harness.cli import main
 from harness.store import RUN_COMPLETE, Store
 
-pytestmark = pytest.mark.skipif(
-    sandbox_unavailable_reason() is not None,
-    reason=f"the simulated phone cannot run commands: {sandbox_unavailable_reason()}",
-)
+pytestmark = pytest.mark.needs(sandbox_unavailable_reason())
 
 SERIAL = "SIMPIXEL7"
 SLOW = f"{TESTS / 'tiny_models.py'}:slow_convnet"

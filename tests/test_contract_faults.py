@@ -170,10 +170,7 @@ def test_a_result_for_another_cell_is_named():
 # On a (simulated) phone: stand-in runners that print such results
 
 SERIAL = "SIMPIXEL7"
-on_a_phone = pytest.mark.skipif(
-    sandbox_unavailable_reason() is not None,
-    reason=f"the simulated phone cannot run commands: {sandbox_unavailable_reason()}",
-)
+on_a_phone = pytest.mark.needs(sandbox_unavailable_reason())
 
 
 def stand_in_runner(path, result_text: str):

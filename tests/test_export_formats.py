@@ -120,7 +120,8 @@ def test_coreml_package_spec_has_the_model_shapes_and_precision(tiny_matrix, nam
         check_spec(spec, [[1, 3, 32, 32]], [[1, 10]], other)
 
 
-@pytest.mark.skipif(__import__("platform").system() == "Darwin", reason="Core ML runs on macOS")
+@pytest.mark.needs("Core ML runs on macOS: this test is of the other hosts"
+                    if __import__("platform").system() == "Darwin" else None)
 def test_coreml_runtime_refuses_off_apple_and_knows_its_compute_units(tiny_matrix):
     with pytest.raises(UnsupportedArtifact, match="macOS/iOS only"):
         load_artifact(tiny_matrix["coreml"].path, "coreml", backend="coreml:cpu_and_ne")

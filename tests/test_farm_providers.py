@@ -56,7 +56,7 @@ def borrow(stf, serial, **spec):
     return open_provided_runner("stf", {"url": stf.url, "serial": serial, **spec})
 
 
-@pytest.mark.skipif(sandbox_unavailable_reason() is not None, reason=str(sandbox_unavailable_reason()))
+@pytest.mark.needs(sandbox_unavailable_reason())
 def test_a_farm_night_on_a_phone_borrowed_from_stf(lab, tmp_path, native_runner, shared_cache):
     stf, server, phone = lab
     farm = {"name": "stf", "models": TINY, "formats": ["executorch"],

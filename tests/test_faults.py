@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ci import unavailable
 from conftest import TESTS, TINY
 from harness.cli import main
 from harness.store import Store
@@ -176,7 +177,7 @@ def _namespaces_available() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _namespaces_available(), reason="no user and mount namespaces here")
+@pytest.mark.needs(None if _namespaces_available() else "no user and mount namespaces here")
 def test_a_full_disk_during_export_is_a_row_and_leaves_nothing_behind(tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
@@ -275,7 +276,7 @@ def test_a_phone_result_for_another_model_is_refused_and_the_run_goes_on(tmp_pat
     from test_contract_faults import stand_in_runner
 
     if sandbox_unavailable_reason():
-        pytest.skip(f"the simulated phone cannot run commands: {sandbox_unavailable_reason()}")
+        unavailable(f"the simulated phone cannot run commands: {sandbox_unavailable_reason()}")
     wrong = RunResult(model="mobilenet_v2", format="executorch", runtime="executorch", status="ok",
                       device=DeviceInfo("phone", "android"), load_ms=3.0, first_inference_ms=2.0,
                       samples_ms=(1.0, 1.5, 0.9))

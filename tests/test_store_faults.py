@@ -29,6 +29,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from ci import unavailable
 from conftest import TESTS
 from store_backends import is_postgres, sql
 from test_store import _V1_SCHEMA, DEVICE, _record
@@ -197,7 +198,7 @@ def _confined(tmp_path, mounts: str, script: str, *args: str) -> dict:
     """Run `script` in a new user+mount namespace after the shell command `mounts` (which sees
     `args` as $1, $2, ...); `script` gets the same argv and prints one JSON object."""
     if not _namespaces_work():
-        pytest.skip("needs `unshare --user --map-root-user --mount`: as root, chmod cannot make a "
+        unavailable("needs `unshare --user --map-root-user --mount`: as root, chmod cannot make a "
                     "file read-only, and no unprivileged uid can reach this interpreter")
     script_path = tmp_path / "confined.py"
     script_path.write_text(textwrap.dedent(script))

@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+from ci import unavailable
 from conftest import ROOT
 from pg_server import PW_PASSWORD, PW_USER, free_port
 from store_backends import sql
@@ -289,7 +290,7 @@ def test_the_heartbeat_survives_a_lost_connection(pg_url, caplog):
 
 def test_a_full_disk_on_the_server_keeps_the_records_stored_before(pg_server):
     if not pg_server.small_tablespace:
-        pytest.skip("no private mount namespace here for a small tablespace to fill")
+        unavailable("no private mount namespace here for a small tablespace to fill")
     url = pg_server.create_database(tablespace=pg_server.small_tablespace)
     try:
         rng = np.random.default_rng(0)

@@ -33,8 +33,8 @@ from device_runners.contract import RunRequest
 from device_runners.host.process import child_preexec, describe_exit, remove_leftovers
 from device_runners.host.runner import TEMP_PREFIX, HostRunner
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
-                                reason="these tests find processes through /proc")
+pytestmark = pytest.mark.needs(None if Path("/proc/self/stat").exists()
+                               else "these tests find processes through /proc")
 
 SIGKILL_REASON = "killed by SIGKILL (signal 9; often the out-of-memory killer, see `dmesg`)"
 
@@ -305,10 +305,7 @@ def test_the_fake_adb_does_catch_adbutils_starting_a_server(fake_adb):
     assert "start-server" in log.read_text()
 
 
-@pytest.mark.skipif(
-    sandbox_unavailable_reason() is not None,
-    reason=f"the simulated phone cannot run commands: {sandbox_unavailable_reason()}",
-)
+@pytest.mark.needs(sandbox_unavailable_reason())
 def test_an_adb_server_that_stops_mid_trial_is_named_and_no_server_is_started(
     tmp_path, shared_cache, fake_adb
 ):
