@@ -99,7 +99,7 @@ def check_formats(selector: str) -> str:
 
 class DatabaseParam(click.Path):
     """A results database: a file (a Path, checked as before) or a PostgreSQL URL (a str, as
-    given: Path() would fold its `//`). The prefixes are harness.store.base.URL_SCHEMES, repeated
+    given: Path() would fold its `//`). The prefixes are harness.store.location.URL_SCHEMES, repeated
     here so that parsing options does not import the store."""
 
     name = "path|url"

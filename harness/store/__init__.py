@@ -42,6 +42,7 @@ holding them as an array of float64 (samples.py), and are put back when asked fo
 
     base.py       StoreBase: runs, records, samples, migrating, written once (Store() below opens
                   the backend a path or URL names)
+    location.py   a file or a postgresql:// URL: from --db, $HARNESS_DB or the default
     sqlite.py     the SQLite file: opening it (read-only media, in-memory copies), its SQL dialect
     postgres.py   the PostgreSQL server: connecting, read-only sessions, retries, its SQL dialect
     records.py    RunInfo and BenchmarkRecord; a record's figures; stored results read back
@@ -52,23 +53,20 @@ holding them as an array of float64 (samples.py), and are put back when asked fo
 """
 
 from harness.store.base import (  # noqa: F401
-    DEFAULT_DB,
     RUN_ABANDONED,
     RUN_COMPLETE,
     RUN_INTERRUPTED,
     RUN_RUNNING,
     STALE_AFTER_S,
     StoreBase,
-    as_location,
-    default_db_path,
-    is_url,
     new_run_id,
 )
+from harness.store.location import DEFAULT_DB, as_location, default_db_path, is_url  # noqa: F401
 from harness.store.records import BenchmarkRecord, RunInfo  # noqa: F401
 from harness.store.schema import SCHEMA_VERSION  # noqa: F401
 
 
-def Store(path=None, readonly: bool = False) -> StoreBase:  # noqa: N802: used as the class it opens
+def Store(path=None, readonly: bool = False) -> StoreBase:  # noqa: N802 (named as the class it opens)
     """The results database at `path` (a file, or a postgresql:// URL; default $HARNESS_DB or
     results/harness.db), opened by its backend. The PostgreSQL one is imported only for a URL,
     so a machine without psycopg reads its SQLite files as before."""

@@ -1,12 +1,11 @@
-"""The store both backends share: `Store` opens the SQLite one for a path and the PostgreSQL
-one for a postgresql:// URL, and every public method is written here once, over the few
+"""The store both backends share (`harness.store.Store` opens the SQLite one for a path and the
+PostgreSQL one for a postgresql:// URL): every public method is written here once, over the few
 primitives a backend gives (run a statement with `?` parameters, a transaction, the migration
 transaction, the schema version, a JSON field, its errors as one line, a heartbeat connection).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 import socket
@@ -18,8 +17,9 @@ from harness.bench.stats import STATS_VERSION, SampleStats, measurement_warnings
 from harness.errors import StoreError
 from harness.store import samples as stored_samples
 from harness.store import schema
-from harness.store.errors import strict_json
+from harness.store.errors import strict_json, translated
 from harness.store.heartbeat import Heartbeat
+from harness.store.location import DEFAULT_DB
 from harness.store.records import (
     BenchmarkRecord,
     RunInfo,
@@ -31,11 +31,6 @@ from harness.store.records import (
     without_samples,
 )
 
-DEFAULT_DB = Path("results") / "harness.db"
-# What `--db` and HARNESS_DB take as a server's URL (libpq's two spellings); anything else is a
-# file. harness/cli_options.py checks the same prefixes without importing the store.
-URL_SCHEMES = ("postgresql://", "postgres://")
-
 RUN_RUNNING = "running"
 RUN_COMPLETE = "complete"
 RUN_INTERRUPTED = "interrupted"
@@ -46,58 +41,8 @@ RUN_ABANDONED = "abandoned"  # derived when reading, never stored
 STALE_AFTER_S = 300.0
 
 
-def is_url(location) -> bool:
-    """Whether `location` (a str or Path from --db, HARNESS_DB or a caller) names a server."""
-    return str(location).startswith(URL_SCHEMES)
-
-
-def as_location(location) -> Path | str:
-    """A path as a Path, a URL as a str. A URL that went through `Path()` lost one of its two
-    slashes (`postgresql:/user@host/db`); it is still a URL, not a file to create."""
-    if location is None or location == "":
-        return default_db_path()
-    text = str(location)
-    for scheme in URL_SCHEMES:
-        folded = scheme[:-1]
-        if isinstance(location, Path) and text.startswith(folded) and not text.startswith(scheme):
-            return scheme + text[len(folded):]
-    return text if is_url(text) else Path(location)
-
-
-def default_db_path() -> Path | str:
-    """$HARNESS_DB (a file or a postgresql:// URL), else results/harness.db."""
-    value = os.environ.get("HARNESS_DB", str(DEFAULT_DB))
-    return value if is_url(value) else Path(value)
-
-
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
-def translated(method):
-    """Wrap a store method: a failure of the database becomes a one-line StoreError (the
-    backend's `_store_error`); one the backend says to retry (a serialization failure between
-    writers) runs the whole method, one transaction, again."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        attempt = 0
-        while True:
-            try:
-                self._ready()
-                return method(self, *args, **kwargs)
-            except StoreError:
-                raise
-            except Exception as exc:
-                if self._retry(exc, attempt):
-                    attempt += 1
-                    continue
-                message = self._store_error(exc)
-                if message is None:
-                    raise  # not the database's failure: a bug keeps its traceback
-                raise StoreError(message) from exc
-
-    return wrapper
 
 
 class StoreBase:

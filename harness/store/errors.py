@@ -1,6 +1,6 @@
 """What the results database says when SQLite or PostgreSQL fails, and the strict JSON it writes.
 
-Every `Store` method is wrapped (`harness.store.base.translated`) so that a failure of the
+Every `Store` method is wrapped (`translated`, below) so that a failure of the
 database becomes a `StoreError` whose message is one line naming the database, what went wrong
 and what to do; the texts are chosen here. Our own misuse of a driver (a closed connection, a
 wrong number of parameters) is left alone: a bug should keep its traceback.
@@ -20,12 +20,16 @@ are told apart by libpq's and the server's wording, falling back to "could not c
 
 from __future__ import annotations
 
+import functools
+
 import json
 import math
 import os
 import re
 import shlex
 from pathlib import Path
+
+from harness.errors import StoreError
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -182,3 +186,29 @@ def strict_json(value) -> str:
     write `NaN`, which strict parsers (JavaScript, jq, Go) refuse for the whole row.
     """
     return json.dumps(_finite(value), allow_nan=False)
+
+
+def translated(method):
+    """Wrap a store method: a failure of the database becomes a one-line StoreError (the
+    backend's `_store_error`); one the backend says to retry (a serialization failure between
+    writers) runs the whole method, one transaction, again."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        attempt = 0
+        while True:
+            try:
+                self._ready()
+                return method(self, *args, **kwargs)
+            except StoreError:
+                raise
+            except Exception as exc:
+                if self._retry(exc, attempt):
+                    attempt += 1
+                    continue
+                message = self._store_error(exc)
+                if message is None:
+                    raise  # not the database's failure: a bug keeps its traceback
+                raise StoreError(message) from exc
+
+    return wrapper

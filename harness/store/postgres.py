@@ -32,7 +32,9 @@ from functools import lru_cache
 
 from harness.errors import StoreError
 from harness.store import schema
-from harness.store.base import StoreBase, as_location, translated
+from harness.store.base import StoreBase
+from harness.store.errors import translated
+from harness.store.location import as_location
 from harness.store.errors import describe_postgres_error
 
 try:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from harness.errors import StoreError
 from harness.store import schema
-from harness.store.base import StoreBase, as_location, translated
+from harness.store.base import StoreBase
+from harness.store.errors import translated
+from harness.store.location import as_location
 from harness.store.errors import describe_sqlite_error
 
 
