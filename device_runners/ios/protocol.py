@@ -25,55 +25,24 @@ delegates a runtime has beyond its default: LiteRT's Core ML delegate is litert:
 
 from __future__ import annotations
 
-import json
-import uuid
 from pathlib import Path
 
-from device_runners.contract import RunRequest
+from device_runners.app_files import (  # noqa: F401 (the layout both apps share)
+    ROOT,
+    artifact_path,
+    done_path,
+    inputs_path,
+    new_trial,
+    request_for_app,
+    request_path,
+    result_path,
+    status_done_path,
+    status_path,
+)
 
-ROOT = "harness"
 REQUEST_ARG = "--harness-request"
 STATUS_ARG = "--harness-status"
 DEFAULT_BUNDLE_ID = "org.harnessbench.HarnessBench"
-
-
-def artifact_path(local: Path, sha256: str) -> str:
-    return f"{ROOT}/artifacts/{sha256[:16]}-{local.name}"
-
-
-def inputs_path(local: Path, sha256: str) -> str:
-    return f"{ROOT}/inputs/{sha256[:16]}-{local.name}"
-
-
-def new_trial() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def request_path(trial: str) -> str:
-    return f"{ROOT}/requests/{trial}.json"
-
-
-def result_path(trial: str) -> str:
-    return f"{ROOT}/results/{trial}.json"
-
-
-def done_path(trial: str) -> str:
-    return f"{ROOT}/results/{trial}.done"
-
-
-def status_path(probe: str) -> str:
-    return f"{ROOT}/status/{probe}.json"
-
-
-def status_done_path(probe: str) -> str:
-    return f"{ROOT}/status/{probe}.done"
-
-
-def request_for_app(request: RunRequest, artifact_on_phone: str, inputs_on_phone: str) -> str:
-    """The request as the app reads it: paths relative to its Documents."""
-    data = {**request.to_dict(), "artifact_path": artifact_on_phone,
-            "check_inputs_path": inputs_on_phone}
-    return json.dumps(data, allow_nan=False)
 
 
 def files_of(local: Path) -> list[tuple[Path, str]]:
