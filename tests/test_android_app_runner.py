@@ -34,7 +34,7 @@ needs_sandbox = pytest.mark.needs(sandbox_unavailable_reason())
 
 
 @pytest.fixture(scope="module")
-def native_runner():
+def native_runner():  # the stand-in app measures ExecuTorch in this host build
     return build_native_runner("host")
 
 
@@ -67,7 +67,7 @@ def records(env):
 
 @needs_sandbox
 def test_the_app_is_installed_and_measures_both_runtimes(env, phone, tmp_path, native_runner):
-    apk = build_standin_apk(tmp_path / "app.apk", native_runner)
+    apk = build_standin_apk(tmp_path / "app.apk")
     out = run(env, "--runner", "app", "--app-apk", str(apk))
     assert out.exit_code == 0, out.output
     stored = {r.format: r for r in records(env)}
@@ -88,7 +88,7 @@ def test_the_app_is_installed_and_measures_both_runtimes(env, phone, tmp_path, n
 
 @needs_sandbox
 def test_an_older_app_is_upgraded_and_a_current_one_left_alone(env, phone, tmp_path, native_runner):
-    old = build_standin_apk(tmp_path / "old.apk", native_runner, version_code=0)
+    old = build_standin_apk(tmp_path / "old.apk", version_code=0)
     phone_apk = phone.host_path("/data/local/tmp/old.apk")
     phone_apk.write_bytes(old.read_bytes())
     from device_runners.android.adb import adb_client
@@ -96,7 +96,7 @@ def test_an_older_app_is_upgraded_and_a_current_one_left_alone(env, phone, tmp_p
     client = adb_client(env["ANDROID_ADB_SERVER_HOST"], int(env["ANDROID_ADB_SERVER_PORT"]))
     assert "Success" in client.device(SERIAL).shell("pm install -r /data/local/tmp/old.apk")
     assert "benchmark app v0" in CliRunner().invoke(main, ["devices"], env=env).output
-    apk = build_standin_apk(tmp_path / "app.apk", native_runner)
+    apk = build_standin_apk(tmp_path / "app.apk")
     assert run(env, "--runner", "app", "--app-apk", str(apk), formats="executorch").exit_code == 0
     [record] = records(env)
     assert record.trials[0].context["app"]["installed"] == "benchmark app upgraded from version 0 to 1"

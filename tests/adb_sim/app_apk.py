@@ -1,7 +1,6 @@
 """Stand-in APKs for the simulated phone's `pm install` (tests/adb_sim/shims/pm): a zip, as a
 real APK is, holding `sim-manifest` (package, versionCode, and the command `am start` runs:
-this interpreter with app_standin.py) and the host build of the native runner the stand-in
-measures ExecuTorch with."""
+this interpreter with app_standin.py)."""
 
 from __future__ import annotations
 
@@ -14,13 +13,10 @@ from device_runners.android.app_protocol import APP_VERSION_CODE, DEFAULT_PACKAG
 STANDIN = Path(__file__).with_name("app_standin.py")
 
 
-def build_standin_apk(path: Path, native_runner: Path, *, version_code: int = APP_VERSION_CODE,
+def build_standin_apk(path: Path, *, version_code: int = APP_VERSION_CODE,
                       package: str = DEFAULT_PACKAGE) -> Path:
     manifest = (f"package={package}\nversionCode={version_code}\n"
                 f"main={sys.executable} {STANDIN}\n")
     with zipfile.ZipFile(path, "w") as apk:
         apk.writestr("sim-manifest", manifest)
-        info = zipfile.ZipInfo("harness_runner")
-        info.external_attr = 0o755 << 16
-        apk.writestr(info, Path(native_runner).read_bytes())
     return path

@@ -5,9 +5,8 @@ would start, with the intent's extras as options: `--harness-request harness/req
 or `--harness-status harness/status/<p>.json`. It follows the app's file protocol
 (device_runners/android/app_protocol.py): read the request, measure, write the RunResult
 through a temporary name, then the `.done` marker. It measures as everything on the simulated
-phone does, with host builds: ExecuTorch in the host native runner packed in its APK, LiteRT in
-the host worker (`python -m device_runners.host.worker`), whose results already follow the
-contract. A request it cannot read still ends in a failed RunResult and the marker.
+phone does, with host builds: this machine's host runner (ExecuTorch in the native runner,
+LiteRT in the worker), as the iOS stand-in app (tests/ios_sim/app.py) does. A request it cannot read still ends in a failed RunResult and the marker.
 """
 
 from __future__ import annotations
@@ -15,10 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,30 +37,19 @@ def write_through(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def measure(request: RunRequest, files: Path, app_dir: Path) -> RunResult:
-    absolute = {**request.to_dict(), "artifact_path": str(files / request.artifact_path),
-                "check_inputs_path": str(files / request.check_inputs_path) if request.check_inputs_path else ""}
-    with tempfile.TemporaryDirectory(prefix="app-trial-") as tmp:
-        request_file, result_file = Path(tmp) / "request.json", Path(tmp) / "result.json"
-        request_file.write_text(json.dumps(absolute))
-        if request.runtime == "executorch":
-            argv = [str(app_dir / "harness_runner"), "--request", str(request_file), "--result", str(result_file)]
-        else:
-            argv = [sys.executable, "-m", "device_runners.host.worker", "--request", str(request_file),
-                    "--result", str(result_file)]
-        started = time.time()
-        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=request.timeout_s)
-        ended = time.time()
-        if not result_file.exists():
-            return RunResult.failed(request, DEVICE, STATUS_RUN_FAILED,
-                                    f"the app's runtime wrote no result: {done.stderr.strip()[-300:]}")
-        result = RunResult.from_json(result_file.read_text())
-    context = {**result.context, "app_process": os.getpid()}
-    context.setdefault("timed_start_unix", started)
-    context.setdefault("timed_end_unix", ended)
+def measure(request: RunRequest, files: Path) -> RunResult:
+    """As tests/ios_sim/app.py's stand-in: this machine's host runner, whose runners report the
+    timed loop's wall-clock times as the app does."""
     import dataclasses
 
-    return dataclasses.replace(result, context=context)
+    from device_runners.host.runner import HostRunner
+
+    local = dataclasses.replace(
+        request, artifact_path=str(files / request.artifact_path),
+        check_inputs_path=str(files / request.check_inputs_path) if request.check_inputs_path else "")
+    result = HostRunner().run(local)
+    return dataclasses.replace(result, artifact_sha256=request.artifact_sha256,
+                               context={**result.context, "app_process": os.getpid()})
 
 
 def main() -> int:
@@ -89,8 +74,8 @@ def main() -> int:
     result_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         request = RunRequest.from_json(request_path.read_text())
-        result = measure(request, files, args.app_dir)
-    except (OSError, ContractError, ValueError, subprocess.TimeoutExpired) as exc:
+        result = measure(request, files)
+    except (OSError, ContractError, ValueError) as exc:
         data = json.loads(request_path.read_text()) if request_path.exists() else {}
         result = RunResult(model=str(data.get("model", "?")), format=str(data.get("format", "?")),
                            status=STATUS_RUN_FAILED, device=DEVICE, runtime=str(data.get("runtime", "")),

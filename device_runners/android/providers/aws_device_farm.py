@@ -21,6 +21,7 @@ costs minutes of scheduling; use it for devices the lab does not have, not for e
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -233,8 +234,6 @@ class DeviceFarmRunner(Runner):
         except (ContractError, UnicodeDecodeError) as exc:
             return RunResult.failed(request, device, STATUS_RUN_FAILED,
                                     f"the native runner's result from Device Farm is invalid: {exc}")
-        import dataclasses
-
         context = {**result.context, "aws_device_farm": {"run_arn": run["arn"], "job_arn": job.get("arn", ""),
                                                          "result": run.get("result", "")}}
         return dataclasses.replace(result, device=device, context=context)
