@@ -12,6 +12,11 @@ class DeviceError(Exception):
     """A device or its tooling cannot be used as asked; the message is the whole line."""
 
 
+class DeviceNameError(DeviceError):
+    """The --device string is the user's to correct: it matches several attached devices (the
+    harness exits with its usage code, 2)."""
+
+
 class NoSuchDevice(DeviceError):
     """A device kind knows the name (a catalog entry, say) but no such device is attached.
 
@@ -24,3 +29,7 @@ class NoSuchDevice(DeviceError):
         self.attached = attached
         listed = ", ".join(attached) if attached else "none"
         super().__init__(f"No attached device matches {name!r}. Attached: {listed}.")
+
+
+class AmbiguousDevice(DeviceNameError):
+    """Several attached devices match the name given (two Pixel 7s): pass one serial or UDID."""

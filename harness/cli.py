@@ -35,7 +35,7 @@ from harness.cli_output import echo, echo_json, echo_prose, echo_table, json_opt
 from harness.cli_results import compare, report, runs_command, show, site
 from harness.cli_results_io import results_group
 from harness.cli_run import run
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 
 
 
@@ -68,7 +68,12 @@ def models(family, check, wide, as_json):
 
     entries = zoo_index(family)  # the index: listing the zoo imports no torch
     if not entries:
-        raise HarnessError(f"No family {family!r}; run `harness models` to see the families.")
+        import difflib
+
+        known = sorted({e.family for e in zoo_index()}, key=str.lower)
+        close = difflib.get_close_matches(family.lower(), [f.lower() for f in known], n=2, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise UsageError(f"No family {family!r}.{hint} Families: {', '.join(known)}.")
     if check:
         from harness.zoo import list_models
         from harness.zoo.check import check_models

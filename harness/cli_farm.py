@@ -17,15 +17,9 @@ from pathlib import Path
 import click
 
 from harness import exit_codes
-from harness.cli_options import cache_option, err_console, translate_errors
+from harness.cli_options import BadOption, err_console, translate_errors
 from harness.cli_output import echo, echo_prose
 from harness.errors import HarnessError
-
-
-class UsageError(click.ClickException):
-    """A farm.yaml that cannot be used: one line, and exit 2 like any usage error."""
-
-    exit_code = exit_codes.USAGE
 
 
 def _load(path: str):
@@ -34,7 +28,7 @@ def _load(path: str):
     try:
         return load_farm(path)
     except FarmConfigError as exc:
-        raise UsageError(str(exc)) from None
+        raise BadOption(str(exc)) from None
 
 
 def _matrix(config):
@@ -45,7 +39,15 @@ def _matrix(config):
     try:
         return resolve_models(config.models), resolve_formats(config.formats)
     except HarnessError as exc:
-        raise UsageError(f"{config.source}: {exc}") from None
+        raise BadOption(f"{config.source}: {exc}") from None
+
+
+# The farm's settings come from the command line, then farm.yaml, then the environment
+# ($HARNESS_DB, $HARNESS_CACHE, $HARNESS_BROKER), then the defaults: a farm.yaml is a checked-in
+# statement about that farm, more specific than what a shell happens to export (docs/farm.md).
+farm_cache_option = click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Artifact cache [farm.yaml's results.cache, else $HARNESS_CACHE, else results/cache].")
 
 
 def _interrupt(signum, frame):
@@ -61,8 +63,8 @@ def farm_group():
 @farm_group.command("run", short_help="Measure a farm.yaml's matrix on this host's devices.")
 @click.argument("farm_yaml", type=click.Path(dir_okay=False))
 @click.option("--run", "farm_run", default=None, help="The farm run's name [NAME-YYYYMMDD]; the same name continues it.")
-@click.option("--db", default=None, envvar="HARNESS_DB", help="Results database or postgresql:// URL [farm.yaml's results.db, else results/harness.db].")
-@cache_option
+@click.option("--db", default=None, help="Results database or postgresql:// URL [farm.yaml's results.db, else $HARNESS_DB, else results/harness.db].")
+@farm_cache_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where the JUnit XML, summary and digest go [farm.yaml's results.out]/RUN.")
 @translate_errors
@@ -122,10 +124,10 @@ def farm_check(farm_yaml):
 # Across hosts: Celery workers, a Redis broker, one results database
 
 
-broker_option = click.option("--broker", default=None, envvar="HARNESS_BROKER",
-                             help="Redis URL of the farm's broker [farm.yaml's broker].")
-db_url_option = click.option("--db", default=None, envvar="HARNESS_DB",
-                             help="Results database: a postgresql:// URL for many hosts [farm.yaml's results.db].")
+broker_option = click.option("--broker", default=None,
+                             help="Redis URL of the farm's broker [farm.yaml's broker, else $HARNESS_BROKER].")
+db_url_option = click.option("--db", default=None,
+                             help="Results database: a postgresql:// URL for many hosts [farm.yaml's results.db, else $HARNESS_DB].")
 
 
 def _bench(config) -> dict:
@@ -155,7 +157,7 @@ def _write_and_print(config, outcome, out: Path | None) -> int:
 @click.argument("farm_yaml", type=click.Path(dir_okay=False))
 @click.option("--run", "farm_run", default=None, help="The farm run's name [NAME-YYYYMMDD].")
 @broker_option
-@cache_option
+@farm_cache_option
 @click.option("--wait", is_flag=True, help="Wait until every cell is stored, then write the reports.")
 @click.option("--timeout", "wait_timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
 @db_url_option
@@ -195,7 +197,7 @@ def farm_submit(farm_yaml, farm_run, broker, cache_dir, wait, wait_timeout, db, 
 @click.argument("farm_yaml", type=click.Path(dir_okay=False))
 @click.option("--device", "device_name", required=True, help="The device this host serves (a name in farm.yaml).")
 @broker_option
-@cache_option
+@farm_cache_option
 @db_url_option
 @translate_errors
 def farm_worker(farm_yaml, device_name, broker, cache_dir, db):
@@ -206,7 +208,7 @@ def farm_worker(farm_yaml, device_name, broker, cache_dir, db):
     config = _load(farm_yaml)
     device = next((d for d in config.devices if device_name in (d.name, d.slug)), None)
     if device is None:
-        raise UsageError(f"{config.source} lists no device {device_name!r}; its devices: "
+        raise BadOption(f"{config.source} lists no device {device_name!r}; its devices: "
                          + ", ".join(d.name for d in config.devices) + ".")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_worker(config, device, broker_url(config, broker), db or config.db,

@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from device_runners.errors import DeviceError
+from device_runners.errors import DeviceError, DeviceNameError
 from harness import exit_codes
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 
 # Progress and estimates, on stderr: stdout holds only results (harness.cli_output).
 err_console = Console(stderr=True)
@@ -27,13 +27,16 @@ class BadOption(click.ClickException):
 
 
 def translate_errors(fn):
-    """Turn the harness's and the device runners' own errors into one line on stderr and exit
-    code 1, once, here. Anything else is a bug and keeps its traceback."""
+    """Turn the harness's and the device runners' own errors into one line on stderr, once,
+    here: exit code 2 for a usage error (harness.errors.UsageError), 1 for the others. Anything
+    else is a bug and keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except (UsageError, DeviceNameError) as exc:  # a misspelt name or a bad value: exit 2
+            raise BadOption(str(exc)) from None
         except (HarnessError, DeviceError) as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -92,7 +95,7 @@ def check_formats(selector: str) -> str:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=2, cutoff=0.6)
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
-            raise HarnessError(f"Unknown format {name!r}.{hint} Known formats: {', '.join(known)}, "
+            raise UsageError(f"Unknown format {name!r}.{hint} Known formats: {', '.join(known)}, "
                                "or all.")
     return ",".join(names)
 
@@ -180,7 +183,22 @@ def _click_option(option) -> click.Option:
 
 class DeviceOptionsCommand(click.Command):
     """A command that takes, besides its own options, every device kind's (harness.devices),
-    read when it runs: a kind added to that list brings its options along."""
+    read when it runs: a kind added to that list brings its options along. Its help's
+    `{formats}` becomes the registered formats, read only when the help is shown (the format
+    registry imports the exporters)."""
+
+    def format_help_text(self, ctx, formatter):
+        if self.help and "{formats}" in self.help:
+            from harness.export.base import all_formats
+
+            listed = "; ".join(f"{f.name} ({f.description})" for f in all_formats())
+            original = self.help
+            self.help = original.replace("{formats}", listed)
+            try:
+                return super().format_help_text(ctx, formatter)
+            finally:
+                self.help = original
+        return super().format_help_text(ctx, formatter)
 
     def get_params(self, ctx):
         from harness.devices import device_options

@@ -1,8 +1,9 @@
 """How the commands write to stdout: plain text that fits the terminal, or JSON, and a closed
 pipe that is not an error.
 
-Width: $COLUMNS when set, else the terminal's when stdout is one, else none: output to a pipe
-or a file is never fitted or wrapped (harness.report.text). Progress and the run's estimate go
+Width: on a terminal, $COLUMNS when set, else the terminal's own; output to a pipe or a file is
+never fitted or wrapped (harness.report.text), whatever $COLUMNS says (a shell may export it),
+unless $HARNESS_WIDTH asks for a width by name (a report written for a fixed width, the tests). Progress and the run's estimate go
 to stderr (rich), so stdout holds only the results, and `--json` holds only JSON.
 
 A reader that closes the pipe early (`harness show latest --samples | head`) ends the output,
@@ -22,13 +23,18 @@ from harness.report.text import Notes, TextTable, wrap_prose
 _closed = False
 
 
+def _positive(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def output_width() -> int | None:
-    """The width to fit tables to; None when stdout is not a terminal and $COLUMNS is unset."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
+    """The width to fit tables to (module docstring); None: do not fit."""
+    forced = _positive("HARNESS_WIDTH")
+    if forced:
+        return forced
     if sys.stdout.isatty():
-        return shutil.get_terminal_size().columns
+        return _positive("COLUMNS") or shutil.get_terminal_size().columns
     return None
 
 

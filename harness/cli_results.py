@@ -23,6 +23,7 @@ from harness.cli_output import (
     wide_option,
 )
 from harness.errors import HarnessError
+from harness.report.estimate import plural
 
 
 def _when(t: float | None) -> str:
@@ -103,7 +104,10 @@ def runs_command(limit, as_json, db):
         config = run.config or {}
         models, formats = config.get("models") or [], config.get("formats") or []
         shape = f"{len(models)} x {len(formats)}" if models and formats else "n/a"
-        table.add_row(run.id, _when(run.started_at), run.device_id, shape, f"{ok}/{n}",
+        # Of the cells the run set out to measure, not only of those stored: an interrupted run
+        # of 3 cells with 1 stored reads 1/3. (Runtime variants can add cells: never below n.)
+        planned = max(n, len(models) * len(formats))
+        table.add_row(run.id, _when(run.started_at), run.device_id, shape, f"{ok}/{planned}",
                       run.status, (run.git_sha or "n/a")[:10])
     echo_table(table)
 
@@ -250,7 +254,7 @@ def report(out, paper_check, wide, db):
         from harness.report.leaderboard import write_leaderboard
 
         write_leaderboard(records, out, runs=runs)
-    echo(f"Leaderboard of {len(records)} cells written to {out}")
+    echo(f"Leaderboard of {plural(len(records), 'cell')} written to {out}")
 
 
 def _print_paper_check(records, runs, wide: bool) -> None:

@@ -42,7 +42,7 @@ from harness.cli_options import (
     weights_option,
 )
 from harness.cli_output import echo, echo_json, echo_prose, json_option, wide_option
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 
 # Options that may differ when a run is resumed: where things are and how they are shown, not
 # what is measured.
@@ -157,7 +157,7 @@ def resumed_params(ctx: click.Context, stored: dict) -> dict:
             continue
         if _jsonable(value) != stored.get(name):
             flag = params[name].opts[0] if name in params else name
-            raise HarnessError(f"{flag} {_jsonable(value)} differs from the resumed run's "
+            raise UsageError(f"{flag} {_jsonable(value)} differs from the resumed run's "
                                f"{stored.get(name)}; --resume continues a run as it was started: "
                                "leave the option out.")
     merged = {**stored, **{name: ctx.params[name] for name in FREE_ON_RESUME}}
@@ -222,8 +222,8 @@ def run(ctx, **params):
     """Export, run, measure and store every model in every format on one device, then print
     the run's table (and the formats side by side) and write the leaderboard.
 
-    Formats: executorch (XNNPACK fp32), executorch-int8, executorch-portable, executorch-coreml,
-    tflite (fp32), tflite-fp16, tflite-int8, coreml (fp16), coreml-fp32, onnx, eager (PyTorch).
+    Formats: {formats}.
+
     Exit codes: 0 every cell measured, 3 some not, 4 none, 1 an error, 2 a bad option, 130
     interrupted (`--resume` continues)."""
     from harness.store import Store
@@ -248,7 +248,7 @@ def _run(store, params: dict) -> int:
     from harness.devices import open_runner
     from harness.export.base import resolve_formats
     from harness.export.cache import ArtifactCache, default_cache_dir
-    from harness.report.estimate import fmt_duration
+    from harness.report.estimate import fmt_duration, plural
     from harness.report.leaderboard import write_leaderboard
     from harness.run import RunOptions, run_benchmarks
     from harness.store import new_run_id
@@ -333,11 +333,11 @@ def _run(store, params: dict) -> int:
             echo()
             print_ops(records, top=5, wide=p["wide"])
         echo()
-        echo_prose(f"Run {run_id}: {len(records)} records ({measured} measured) in {store.location}, "
+        echo_prose(f"Run {run_id}: {plural(len(records), 'record')} ({measured} measured) in {store.location}, "
                    f"in {fmt_duration(took)} (estimated {fmt_duration(estimate.total_s)}); "
                    f"leaderboard {p['leaderboard']}; log {log_path}")
     if interrupted:
-        raise Interrupted(f"Interrupted: run {run_id} keeps its {len(records)} finished records "
+        raise Interrupted(f"Interrupted: run {run_id} keeps its {plural(len(records), 'finished record')} "
                           f"and is marked interrupted; `harness run --resume {run_id}` continues it.")
     return code
 

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from device_runners import android, host, ios
 from device_runners.errors import NoSuchDevice
 from device_runners.runner import AttachedDevice, DeviceKind, DeviceOption, Runner, RunnerSettings
-from harness.errors import HarnessError, UnknownDeviceError
+from harness.errors import DeviceNotAttached, HarnessError, UnknownDeviceError, UsageError
 
 log = logging.getLogger("harness.devices")
 
@@ -89,14 +89,14 @@ def open_runner(name: str, settings: RunnerSettings | None = None,
             runner = kind.open_runner(name, settings, {k: v for k, v in given.items() if k in mine})
         except NoSuchDevice as exc:
             others = [d.label for other in KINDS if other is not kind for d in _listed(other)]
-            raise UnknownDeviceError(name, others + exc.attached) from None
+            raise DeviceNotAttached(name, others + exc.attached) from None
         if runner is None:
             continue
         foreign = [option.flag for option in device_options()
                    if option.dest in given and option.dest not in mine]
         if foreign and not lenient:
             runner.close()
-            raise HarnessError(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not "
+            raise UsageError(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not "
                                f"apply to --device {name} ({kind.description}); leave "
                                f"{'it' if len(foreign) == 1 else 'them'} out.")
         return runner
@@ -109,11 +109,11 @@ def open_provided_runner(provider: str, spec: Mapping[str, Any], settings: Runne
     closing it gives the device back."""
     providers = {p.name: (kind, p) for kind in KINDS for p in kind.providers}
     if provider not in providers:
-        raise HarnessError(f"No device provider {provider!r}; known: {', '.join(sorted(providers))}.")
+        raise UsageError(f"No device provider {provider!r}; known: {', '.join(sorted(providers))}.")
     kind, chosen = providers[provider]
     missing = [key for key in chosen.required if key not in spec]
     if missing:
-        raise HarnessError(f"provider {provider} needs {', '.join(missing)}.")
+        raise UsageError(f"provider {provider} needs {', '.join(missing)}.")
     mine = {option.dest for option in kind.options}
     given = {k: v for k, v in (options or {}).items() if k in mine and v is not None and v is not False}
     return chosen.open_runner(spec, settings or RunnerSettings(), given)

@@ -1,23 +1,22 @@
-import sys
-from pathlib import Path
+"""Fixtures every test module may use, and the rules every test runs under.
+
+- No test reads the user's environment: every `HARNESS_*` variable is removed before each test
+  (a `HARNESS_DB` in the shell once sent six farm tests to the user's own database).
+- Two tiers: `python -m pytest -q` runs the default tier (at most 5 minutes on 2 cores, touching
+  every component: pyproject.toml's addopts say `-m "not slow"`); tests marked `slow` run with
+  `python -m pytest -q -m slow` (a later -m replaces the first); `make test-all` and `.ci/run`
+  run both.
+- `needs(reason)`: a test lacking what it needs skips, except under CI=true (tests/support/ci.py).
+"""
+
+import os
 
 import pytest
-import torch
-from torch import nn
-
-TESTS = Path(__file__).parent
-ROOT = TESTS.parent
-sys.path.insert(0, str(TESTS))
 
 # The results database on both backends (an SQLite file, a database on a private PostgreSQL
-# server): fixtures for any test module, defined in tests/store_backends.py and pg_server.py.
-from store_backends import db, pg_server, pg_url  # noqa: E402, F401
-from ci import unavailable  # noqa: E402
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "needs(reason): the test needs what `reason` (None: nothing "
-                                       "missing) says this machine lacks; tests/ci.py")
+# server): fixtures for any test module, defined in tests/support/.
+from tests.support.ci import unavailable
+from tests.support.store_backends import db, pg_server, pg_url  # noqa: F401
 
 
 def pytest_runtest_setup(item):
@@ -25,7 +24,13 @@ def pytest_runtest_setup(item):
         if mark.args and mark.args[0]:
             unavailable(mark.args[0])
 
-TINY = f"{TESTS / 'tiny_models.py'}:tiny_convnet"
+
+@pytest.fixture(autouse=True)
+def _no_user_environment(monkeypatch):
+    """Every test starts with no HARNESS_* variable set, whatever the shell has."""
+    for name in list(os.environ):
+        if name.startswith("HARNESS_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
@@ -41,14 +46,3 @@ def tmp_results(tmp_path, monkeypatch):
 def shared_cache(tmp_path_factory):
     """An artifact cache shared by tests that export the same tiny models."""
     return tmp_path_factory.mktemp("shared-cache")
-
-
-def randomise_batchnorms(module: nn.Module) -> None:
-    """Wide random BN statistics and affine terms, so a wrong fold cannot hide behind identity BNs."""
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)

@@ -23,8 +23,8 @@ import adbutils
 import pytest
 from adbutils.errors import AdbError
 
-from adb_sim import AdbSimServer, EnergyCounter, SimulatedPhone, sandbox_unavailable_reason
-from adb_sim.shell_service import ShellRequest
+from tests.support.adb_sim import AdbSimServer, EnergyCounter, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.adb_sim.shell_service import ShellRequest
 
 SERIAL = "SIMTEST01"
 TIMEOUT_S = 10  # no adbutils call here may block longer than this

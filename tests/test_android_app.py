@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from ci import unavailable
+from tests.support.ci import unavailable
 from device_runners import timing
 from device_runners.android import app_protocol
 from device_runners.contract import RunRequest, RunResult
@@ -42,7 +42,7 @@ NOT_READ = {
 }
 
 
-missing = unavailable  # a missing kotlinc, java or node: tests/ci.py
+missing = unavailable  # a missing kotlinc, java or node: tests/support/ci.py
 
 
 @pytest.fixture(scope="module")

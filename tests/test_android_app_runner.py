@@ -1,6 +1,6 @@
 """`--runner app` on a phone, end to end: the real adbutils client, the loopback adb server, a
-simulated phone whose `pm`, `am` and `dumpsys package` follow Android's (tests/adb_sim/shims)
-and a stand-in for the benchmark app (tests/adb_sim/app_standin.py) that follows the app's file
+simulated phone whose `pm`, `am` and `dumpsys package` follow Android's (tests/support/adb_sim/shims)
+and a stand-in for the benchmark app (tests/support/adb_sim/app_standin.py) that follows the app's file
 protocol and measures with host builds. Also: LiteRT's delegates as cells of their own, and what
 benchmark_model says a delegate took.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
-from adb_sim.app_apk import build_standin_apk
-from conftest import TESTS
+from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.adb_sim.app_apk import build_standin_apk
+from tests.support.paths import TESTS
 from device_runners.android.adb import AndroidDeviceError
 from device_runners.android.app import parse_runner_choice
 from device_runners.android.litert_benchmark import (

@@ -1,7 +1,7 @@
 """Which phone `--device` means: the catalog, what a phone reports, and the line when none matches.
 
 The first tests read the catalog and recorded phone output; the last ones ask the loopback adb
-server (tests/adb_sim) with real adbutils, as `harness devices` and `harness run` do.
+server (tests/support/adb_sim) with real adbutils, as `harness devices` and `harness run` do.
 """
 
 import socket
@@ -9,8 +9,8 @@ import socket
 import pytest
 from click.testing import CliRunner
 
-from adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
-from conftest import TINY
+from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.paths import TINY
 from device_runners.android.catalog import CatalogError, load_catalog, parse_catalog
 from device_runners.android.probe import (
     cpu_mask,
@@ -192,20 +192,31 @@ def test_two_phones_of_the_same_model_need_a_serial(tmp_path, tmp_results):
           SimulatedPhone("SIM_B", root=tmp_path / "b") as b,
           AdbSimServer([a, b]) as server):
         out = CliRunner().invoke(main, ["run", "--device", "pixel7", "--models", TINY], env=_env(server))
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     assert "2 attached phones match 'pixel7' (SIM_A, SIM_B); pass one serial with --device." in out.output
 
 
-def test_without_an_adb_server_there_are_no_phones_and_no_error(tmp_results):
+@pytest.mark.parametrize("adb_installed", [True, False])
+def test_without_an_adb_server_there_are_no_phones_and_no_error(tmp_results, tmp_path, adb_installed):
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {"ANDROID_ADB_SERVER_HOST": "127.0.0.1", "ANDROID_ADB_SERVER_PORT": str(port)}
+    bin_dir = tmp_path / "bin"  # PATH: an `adb` that must never be run, or none at all
+    bin_dir.mkdir()
+    if adb_installed:
+        (bin_dir / "adb").write_text("#!/bin/sh\ntouch \"$0.ran\"\nexit 1\n")
+        (bin_dir / "adb").chmod(0o755)
+    env = {"ANDROID_ADB_SERVER_HOST": "127.0.0.1", "ANDROID_ADB_SERVER_PORT": str(port),
+           "PATH": f"{bin_dir}:/usr/bin:/bin" if adb_installed else str(bin_dir)}
+    hint = ("start one with `adb start-server`" if adb_installed else
+            "adb is not installed: install it (Debian and Ubuntu: `sudo apt-get install adb`; "
+            "elsewhere Android's platform-tools), then `adb start-server`")
     listed = CliRunner().invoke(main, ["devices"], env=env)
     assert listed.exit_code == 0, listed.output
     assert "host" in listed.output
     assert not [line for line in listed.output.splitlines() if line.split()[1:2] == ["android"]]
-    assert f"no adb server at 127.0.0.1:{port}: start one with `adb start-server`" in listed.output
+    assert f"no adb server at 127.0.0.1:{port}: {hint}" in listed.output
     out = CliRunner().invoke(main, ["run", "--device", "pixel7", "--models", TINY], env=env)
-    assert out.exit_code == 1
-    assert f"no adb server at 127.0.0.1:{port} (start one: adb start-server)" in out.output
+    assert out.exit_code == 1  # a known phone that is not attached: not a usage error
+    assert f"no adb server at 127.0.0.1:{port} ({hint})" in out.output
+    assert not (bin_dir / "adb.ran").exists()  # the harness never starts an adb server

@@ -1,4 +1,4 @@
-"""`harness run` on a phone, end to end, against the loopback adb server (tests/adb_sim).
+"""`harness run` on a phone, end to end, against the loopback adb server (tests/support/adb_sim).
 
 The real adbutils client talks to `AdbSimServer` over TCP, found through
 ANDROID_ADB_SERVER_HOST/PORT as adb itself would be. The simulated phone runs the host build of
@@ -22,8 +22,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
-from conftest import TESTS, TINY
+from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.paths import TESTS, TINY
 from device_runners.native.build import build_native_runner
 from harness.cli import main
 from harness.store import RUN_COMPLETE, Store

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from conftest import TESTS, TINY
+from tests.support.paths import TESTS, TINY
 from device_runners.contract import DeviceInfo, RunResult
 from harness.bench.stats import summarize_trials
 from harness.bench.trials import combine_trials
@@ -30,10 +30,10 @@ NOISE = ("Warning", "warning:", "absl", "cpuinfo", "torchao", "Traceback", "WARN
 
 def harness(args, env, columns=None, check=None):
     """`harness ARGS` in a subprocess, stdout and stderr pipes, in the directory of the
-    database; $COLUMNS only when given."""
-    env = {k: v for k, v in env.items() if k != "COLUMNS"}
+    database; fitted to `columns` ($HARNESS_WIDTH) only when given."""
+    env = {k: v for k, v in env.items() if k not in ("COLUMNS", "HARNESS_WIDTH")}
     if columns is not None:
-        env["COLUMNS"] = str(columns)
+        env["HARNESS_WIDTH"] = str(columns)
     out = subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env,
                          cwd=os.path.dirname(env["HARNESS_DB"]), capture_output=True, text=True,
                          timeout=900)
@@ -83,6 +83,11 @@ def test_tables_keep_every_figure_whole_at_80_and_100_columns_and_through_a_pipe
         shown = harness(["show", first_id], runs["env"], columns=columns, check=0)
         _whole_figures(shown.stdout, runs["records"][first_id], columns)
     piped = harness(["show", first_id], runs["env"], check=0).stdout
+    # A shell that exports COLUMNS changes nothing in a pipe: only a terminal is fitted.
+    exported = subprocess.run([sys.executable, "-m", "harness.cli", "show", first_id],
+                              env={**runs["env"], "COLUMNS": "40"}, cwd=runs["where"],
+                              capture_output=True, text=True, timeout=300)
+    assert exported.stdout == piped
     # A pipe gets every default column, unwrapped: no column hidden, one line per note.
     assert "hidden to fit" not in piped and "p90" in piped and "model/peak" in piped
     notes = piped.split("\nnotes:\n")[1].splitlines()

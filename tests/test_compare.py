@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 from click.testing import CliRunner
 
-from conftest import TESTS, TINY
+from tests.support.paths import TESTS, TINY
 from device_runners.contract import DeviceInfo, RunResult
 from harness.bench.stats import summarize
 from harness.bench.trials import combine_trials
@@ -244,7 +244,7 @@ def test_compare_classifies_a_heavier_model_in_the_same_cell_as_slower(tmp_resul
     assert "same run" in same.output
 
     missing = cli.invoke(main, ["compare", "nosuchrun", "latest"])
-    assert missing.exit_code == 1 and "No run 'nosuchrun'" in missing.output
+    assert missing.exit_code == 2 and "No run 'nosuchrun'" in missing.output
 
 
 def test_the_mann_whitney_p_is_scipy_s_in_every_branch():

@@ -1,7 +1,7 @@
 """Bad numbers never enter as ok: strict JSON both ways, the checks the schema cannot express
 (`result_problems`), results for another cell than asked (`answer_mismatch`), and what the
 Android runner makes of a runner that prints such results (a stand-in native runner and a
-stand-in benchmark_model on the simulated phone, tests/adb_sim).
+stand-in benchmark_model on the simulated phone, tests/support/adb_sim).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
 from device_runners.android.discovery import open_runner
 from device_runners.runner import RunnerSettings
 from device_runners.contract import (

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import TESTS, TINY
+from tests.support.paths import TESTS, TINY
 from device_runners.host.runtimes import (
     UnsupportedArtifact,
     coreml_compute_units,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import TESTS, TINY
+from tests.support.paths import TESTS, TINY
 from harness.cli import main
 from harness.errors import HarnessError
 from harness.zoo import create_model, resolve_models
@@ -40,7 +40,7 @@ def test_non_square_or_batched_shapes_are_refused():
 
 
 def _trained_state(seed=7):
-    from tiny_models import tiny_convnet
+    from tests.tiny_models import tiny_convnet
 
     torch.manual_seed(seed)
     return tiny_convnet().state_dict()
@@ -95,4 +95,4 @@ def test_weights_with_several_models_is_refused_by_the_cli(tmp_path):
     torch.save(_trained_state(), tmp_path / "w.pth")
     out = CliRunner().invoke(main, ["run", "--models", f"{TINY},tiny_models:slow_convnet",
                                     "--weights", str(tmp_path / "w.pth")])
-    assert out.exit_code == 1 and "--weights belongs to one model" in out.output
+    assert out.exit_code == 2 and "--weights belongs to one model" in out.output

@@ -1,5 +1,5 @@
 """A farm across hosts, for real: a private Redis broker, Celery workers in their own processes,
-each bound to a device of its own (the `lab` kind of tests/lab_kind.py, joined through
+each bound to a device of its own (the `lab` kind of tests/support/lab_kind.py, joined through
 HARNESS_DEVICE_KINDS as a lab's own kind would be), and `harness farm submit --wait`.
 
 Checked: every cell stored exactly once, each device's cells never overlapping in time, each
@@ -20,9 +20,9 @@ import time
 import pytest
 import yaml
 
-from conftest import ROOT, TESTS
+from tests.support.paths import ROOT, TESTS
 from harness.store import Store
-from redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 MODELS = f"{TESTS / 'tiny_models.py'}:tiny_convnet,{TESTS / 'tiny_models.py'}:slow_convnet"
 
@@ -50,8 +50,8 @@ def farm_file(tmp_path, broker, *, devices=("lab-a", "lab-b"), models=MODELS, fo
 
 
 def env() -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]),
-            "HARNESS_DEVICE_KINDS": "lab_kind:KIND", "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "PYTHONPATH": str(ROOT),
+            "HARNESS_DEVICE_KINDS": "tests.support.lab_kind:KIND", "PYTHONUNBUFFERED": "1"}
 
 
 def harness(*args, timeout=600) -> subprocess.CompletedProcess:

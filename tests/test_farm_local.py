@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from harness.cli import main
 from harness.farm.config import FarmConfigError, parse_farm
 from harness.store import Store
-from ios_sim import IosSim
+from tests.support.ios_sim import IosSim
 
 FAST = {"trials": 3, "warmup": 2, "iterations": 30, "min_time": 0.3}
 LIGHT = "import torch.nn as nn\n\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())\n"
@@ -78,6 +78,23 @@ def test_a_bad_farm_file_is_a_usage_error_before_any_work(tmp_path):
     out = CliRunner().invoke(main, ["farm", "check", str(tmp_path / "farm.yaml")])
     assert out.exit_code == 2 and "Unknown model 'no_such_model'" in out.output
     assert not (tmp_path / "h.db").exists()  # nothing ran
+
+
+def test_farm_yaml_s_database_wins_over_the_environment_s(tmp_path, monkeypatch):
+    """The command line, then farm.yaml, then $HARNESS_DB (docs/farm.md): a farm.yaml says where
+    that farm's results go, whatever the shell that starts it exports."""
+    path = write_farm(tmp_path)
+    with Store(tmp_path / "h.db") as store:  # farm.yaml's database, with no run in it
+        pass
+    monkeypatch.setenv("HARNESS_DB", str(tmp_path / "from-the-shell.db"))
+    out = CliRunner().invoke(main, ["farm", "report", str(path), "--run", "nightly-x",
+                                    "--out", str(tmp_path / "out")])
+    assert out.exit_code == 0, out.output  # read farm.yaml's database: an empty night
+    assert not (tmp_path / "from-the-shell.db").exists()
+    other = tmp_path / "given.db"
+    out = CliRunner().invoke(main, ["farm", "report", str(path), "--run", "nightly-x", "--db", str(other),
+                                    "--out", str(tmp_path / "out")])
+    assert out.exit_code == 1 and f"No results database at {other}" in out.output  # --db wins
 
 
 def test_the_example_farm_file_is_valid():

@@ -1,5 +1,5 @@
 """Devices a service lends to the farm: DeviceFarmer STF against a loopback stand-in of its REST
-API (tests/stf_sim.py) with the phone behind it on the loopback adb server, and AWS Device Farm
+API (tests/support/stf_sim.py) with the phone behind it on the loopback adb server, and AWS Device Farm
 through boto3 with botocore's Stubber, its presigned URLs served on 127.0.0.1.
 """
 
@@ -16,14 +16,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
-from conftest import TESTS
+from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.paths import TESTS
 from device_runners.android.providers.stf import StfError
 from device_runners.native.build import build_native_runner
 from harness.cli import main
 from harness.devices import open_provided_runner
 from harness.store import Store
-from stf_sim import StfDevice, StfSim
+from tests.support.stf_sim import StfDevice, StfSim
 
 TINY = f"{TESTS / 'tiny_models.py'}:tiny_convnet"
 ADDRESS = "127.0.0.1:7401"  # where STF says the phone's adb daemon listens

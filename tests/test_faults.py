@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ci import unavailable
-from conftest import TESTS, TINY
+from tests.support.ci import unavailable
+from tests.support.paths import TESTS, TINY
 from harness.cli import main
 from harness.store import Store
 
@@ -271,9 +271,9 @@ def test_a_killed_run_leaves_no_worker_and_resumes_under_its_own_id(tmp_path, sh
 
 
 def test_a_phone_result_for_another_model_is_refused_and_the_run_goes_on(tmp_path, shared_cache):
-    from adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+    from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
     from device_runners.contract import DeviceInfo, RunResult
-    from test_contract_faults import stand_in_runner
+    from tests.test_contract_faults import stand_in_runner
 
     if sandbox_unavailable_reason():
         unavailable(f"the simulated phone cannot run commands: {sandbox_unavailable_reason()}")

@@ -1,5 +1,5 @@
 """iPhones, end to end, through both transports, against stand-ins for Xcode's devicectl and
-xcodebuild and for pymobiledevice3's command line (tests/ios_sim): the real harness, the real
+xcodebuild and for pymobiledevice3's command line (tests/support/ios_sim): the real harness, the real
 transports and parsers, a stand-in app that follows the Swift app's file protocol and measures
 with this machine's runtimes, so the stored samples are real.
 """
@@ -11,14 +11,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import TINY
+from tests.support.paths import TINY
 from device_runners.ios import catalog, devicectl, pmd3, xctest
 from device_runners.ios import energy as ios_energy
 from device_runners.ios.transport import BatteryReading
 from harness.energy import energy_from_samples
 from harness.cli import main
 from harness.store import Store
-from ios_sim import IosSim
+from tests.support.ios_sim import IosSim
 
 UDID = "00008101-000A1B2C3D4E5F60"
 FAST = ["--warmup", "2", "--iterations", "10", "--min-time", "0.3", "--trials", "1"]

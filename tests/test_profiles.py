@@ -16,7 +16,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, TESTS
+from tests.support.paths import ROOT, TESTS
 from device_runners.android.litert_profile import parse_op_profile, profiling_flags
 from device_runners.contract import RunRequest
 from device_runners.operator_profile import (
@@ -215,7 +215,7 @@ def test_an_etdump_written_on_a_phone_is_pulled_back_and_read(tmp_path):
     """The Android half: the native runner's ETDump (made here by the host build, as the
     simulated phone would run it) lies in the phone's trial directory; it crosses the cable
     through adb's sync protocol and is read like the host's."""
-    from adb_sim import AdbSimServer, SimulatedPhone
+    from tests.support.adb_sim import AdbSimServer, SimulatedPhone
     from device_runners.android.adb import AdbLink, adb_client
     from device_runners.android.etdump_profile import etdump_flags, pull_etdump_profile
     from device_runners.contract import RunResult
@@ -259,8 +259,7 @@ def _slow_convnet_pte(tmp_path):
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    sys.path.insert(0, str(TESTS))
-    from tiny_models import slow_convnet
+    from tests.tiny_models import slow_convnet
 
     model = slow_convnet().eval()
     exported = torch.export.export(model, (torch.randn(slow_convnet.input_shape),))

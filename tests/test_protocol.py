@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS, TINY
+from tests.support.paths import TESTS, TINY
 from device_runners.contract import (
     DeviceInfo,
     EnergyInfo,

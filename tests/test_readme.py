@@ -5,7 +5,7 @@ runs, in a subprocess, on the tiny model instead of the zoo (`all`, families and
 tests/tiny_models.py:tiny_convnet, `path/to/net.py:build` and `net.pth` to a real file and state
 dict of it, RUN_A RUN_B to the two newest runs with a cell in common), `harness run` with the fast measuring options
 (not `--resume`, which takes the run's own). `--device iphone12` runs against the iOS stand-ins
-(tests/ios_sim: a fake pymobiledevice3 and an app measuring with this machine's runtimes).
+(tests/support/ios_sim: a fake pymobiledevice3 and an app measuring with this machine's runtimes).
 Skipped, and said so here: the one command that needs an Android phone (`--device pixel7`), and
 the Quickstart's install and test-suite lines (venv, pip, pytest: .ci/run runs those). Any other line fails this test until it is taught here.
 Every command of the CLI must appear in the README.
@@ -21,9 +21,9 @@ import sys
 
 import torch
 
-from conftest import ROOT, TESTS, TINY
-from ios_sim import IosSim
-from tiny_models import tiny_convnet
+from tests.support.paths import ROOT, TESTS, TINY
+from tests.support.ios_sim import IosSim
+from tests.tiny_models import tiny_convnet
 
 FAST = ["--warmup", "1", "--iterations", "5", "--min-time", "0.05", "--trials", "1"]
 SKIP_PREFIXES = {
@@ -114,7 +114,7 @@ def _run_every_documented_command(tmp_path, shared_cache):
     (tmp_path / "net.py").write_text((TESTS / "tiny_models.py").read_text() + "\n\nbuild = tiny_convnet\n")
     torch.save(tiny_convnet().state_dict(), tmp_path / "net.pth")
     env = dict(os.environ, HARNESS_DB=str(tmp_path / "results" / "harness.db"),
-               HARNESS_CACHE=str(shared_cache), COLUMNS="100")
+               HARNESS_CACHE=str(shared_cache), HARNESS_WIDTH="100")
     for var in ("ANDROID_NDK", "ANDROID_NDK_HOME", "EXECUTORCH_ANDROID_DIR"):
         env.pop(var, None)
     commands = readme_commands()

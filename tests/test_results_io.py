@@ -16,7 +16,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import TESTS
+from tests.support.paths import TESTS
 from harness.cli import main
 from harness.store import Store
 
@@ -166,5 +166,5 @@ def test_export_of_an_unknown_run_is_one_line(tmp_path):
     imported(db, "xctest_executorch.log")
     result = CliRunner().invoke(main, ["results", "export", "--format", "csv", "--run", "nope",
                                        "--db", str(db)])
-    assert result.exit_code == 1 and "No run 'nope'" in result.output
+    assert result.exit_code == 2 and "No run 'nope'" in result.output
     assert len(result.output.strip().splitlines()) == 1

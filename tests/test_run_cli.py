@@ -10,7 +10,7 @@ import time
 import numpy as np
 from click.testing import CliRunner
 
-from conftest import TESTS, TINY
+from tests.support.paths import TESTS, TINY
 from harness.cli import main
 from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, Store
 
@@ -77,20 +77,20 @@ def test_a_model_that_cannot_export_is_a_row_and_the_run_goes_on(tmp_results):
 
 def test_unknown_model_names_the_closest(tmp_results):
     out = _run(["run", "--models", "repvit_m0_8"])
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     assert "Unknown model 'repvit_m0_8'" in out.output and "repvit_m0_9" in out.output
     assert not (tmp_results / "harness.db").exists() or not Store().runs()
 
 
 def test_unknown_device_lists_what_is_attached(tmp_results):
     out = _run(["run", "--device", "pixel99", "--models", TINY])
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     assert "No device matches 'pixel99'" in out.output and "host" in out.output
 
 
 def test_unknown_format_lists_the_known_ones(tmp_results):
     out = _run(["run", "--models", TINY, "--formats", "tensorrt"])
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     assert "Unknown format 'tensorrt'" in out.output and "executorch" in out.output
 
 

@@ -1,7 +1,7 @@
 """The runner seam: a device kind is one descriptor, a format names its runtime, and the
 runner decides at run time what runs where.
 
-- A kind defined only in these tests (tests/loopback_kind.py), added to `harness.devices.KINDS`
+- A kind defined only in these tests (tests/support/loopback_kind.py), added to `harness.devices.KINDS`
   and nowhere else, is listed by `harness devices`, takes its own option, offers runtime
   variants, and measures with `harness run --device loopback`.
 - The host worker measures on a Python without `os.sched_getaffinity`/`sched_setaffinity`
@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import loopback_kind
-from conftest import ROOT, TINY
+from device_runners.install_hint import pip_install_extra
+from tests.support import loopback_kind
+from tests.support.paths import ROOT, TINY
 from device_runners.contract import RunRequest, RunResult
 from harness import devices
 from harness.cli import main
@@ -75,14 +76,14 @@ def test_a_kind_added_to_the_list_is_listed_and_measures(tmp_results, with_loopb
 def test_an_option_of_one_kind_is_refused_for_another(tmp_results, with_loopback):
     out = CliRunner().invoke(main, ["run", "--device", "host", "--models", TINY,
                                     "--loopback-split-torch", *FAST])
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     assert "--loopback-split-torch does not apply to --device host (this machine)" in out.output
     assert not (tmp_results / "harness.db").exists() or Store().runs() == []
 
 
 def test_an_unknown_device_lists_the_devices_of_every_kind(tmp_results, with_loopback):
     out = CliRunner().invoke(main, ["run", "--device", "toaster", "--models", TINY])
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     assert "No device matches 'toaster'. Attached: host, loopback." in out.output
 
 
@@ -194,7 +195,7 @@ def test_without_the_tflite_and_onnx_extras_their_cells_say_what_to_install(part
         record = records[name]
         assert record.status == "export_failed"
         assert record.reason == (f"the {name} exporter needs {package}, which is not installed: "
-                                 f"pip install 'harness[{extra}]'")
+                                 f"{pip_install_extra(extra)}")
 
     listing = subprocess.run([*python, "harness.cli", "cache", "ls"], env=env, cwd=tmp_path,
                              capture_output=True, text=True, timeout=300)

@@ -31,7 +31,7 @@ from urllib.request import urlopen
 import pytest
 from click.testing import CliRunner
 
-from conftest import TESTS, TINY
+from tests.support.paths import TESTS, TINY
 from device_runners.contract import DeviceInfo, RunResult
 from harness.bench.stats import SampleStats
 from harness.cli import main

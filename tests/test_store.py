@@ -1,5 +1,5 @@
 """The results store's behaviour, on both backends (`db`: an SQLite file and a PostgreSQL
-database, tests/store_backends.py), and what only an SQLite file has (a foreign file, the
+database, tests/support/store_backends.py), and what only an SQLite file has (a foreign file, the
 version-1 schema, which no PostgreSQL database ever had)."""
 
 import secrets
@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from store_backends import backend_sql, is_postgres, sql
+from tests.support.store_backends import backend_sql, is_postgres, sql
 
 from device_runners.contract import DeviceInfo, RunResult
 from harness.bench.stats import summarize

@@ -6,7 +6,7 @@ namespace (`unshare --user --map-root-user --mount`): a read-only bind mount, a 
 Those tests skip, saying why, where namespaces are not allowed.
 
 What both backends must do alike (strict JSON, heartbeats and abandoned runs, resuming, a failed
-write keeping what it replaces) runs on both (`db`, tests/store_backends.py). What is about an
+write keeping what it replaces) runs on both (`db`, tests/support/store_backends.py). What is about an
 SQLite file (a missing, foreign or damaged file, read-only media, WAL, a full disk under the
 file, SQLite's locks) is SQLite's only; test_store_postgres.py has PostgreSQL's counterparts.
 """
@@ -29,10 +29,10 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from ci import unavailable
-from conftest import TESTS
-from store_backends import is_postgres, sql
-from test_store import _V1_SCHEMA, DEVICE, _record
+from tests.support.ci import unavailable
+from tests.support.paths import ROOT, TESTS
+from tests.support.store_backends import is_postgres, sql
+from tests.test_store import _V1_SCHEMA, DEVICE, _record
 
 from device_runners.contract import EnergyInfo
 from harness.cli import main
@@ -202,7 +202,7 @@ def _confined(tmp_path, mounts: str, script: str, *args: str) -> dict:
                     "file read-only, and no unprivileged uid can reach this interpreter")
     script_path = tmp_path / "confined.py"
     script_path.write_text(textwrap.dedent(script))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
          f'{mounts} && exec "{sys.executable}" "{script_path}" "$@"', "sh", *args],

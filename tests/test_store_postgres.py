@@ -1,4 +1,4 @@
-"""What only a PostgreSQL results database has, against the private server of tests/pg_server.py:
+"""What only a PostgreSQL results database has, against the private server of tests/support/pg_server.py:
 connecting (and failing to, in one line), read-only sessions, the schema made once by many
 hosts, many writers at once, a lost connection, a full disk, and the read-only commands on a
 postgresql:// URL. What both backends must do alike is in test_store.py and
@@ -15,11 +15,11 @@ import time
 
 import numpy as np
 import pytest
-from ci import unavailable
-from conftest import ROOT
-from pg_server import PW_PASSWORD, PW_USER, free_port
-from store_backends import sql
-from test_store import DEVICE, _record
+from tests.support.ci import unavailable
+from tests.support.paths import ROOT
+from tests.support.pg_server import PW_PASSWORD, PW_USER, free_port
+from tests.support.store_backends import sql
+from tests.test_store import DEVICE, _record
 
 from harness.bench.stats import STATS_VERSION
 from harness.errors import StoreError
@@ -201,7 +201,7 @@ def test_a_reader_writes_nothing_and_recomputes_stale_figures_as_it_reads(pg_url
 _WRITER = """
 import sys, time
 sys.path.insert(0, sys.argv[4])
-from test_store import DEVICE, _record
+from tests.test_store import DEVICE, _record
 from harness.store import Store
 url, shared, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
 with Store(url) as store:
@@ -220,7 +220,7 @@ def test_two_processes_write_one_database_at_once_and_nothing_is_lost(pg_url):
     with Store(pg_url) as store:
         shared = store.begin_run(DEVICE, {}, "shared", None, "0.1")
     start = str(time.time() + 4.0)
-    tests = os.path.dirname(__file__)
+    tests = str(ROOT)
     procs = [subprocess.Popen([sys.executable, "-c", _WRITER, pg_url, shared, start, tests],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]

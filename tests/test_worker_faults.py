@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
-from conftest import ROOT, TINY
+from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.paths import ROOT, TINY
 from device_runners.contract import RunRequest
 from device_runners.host.process import child_preexec, describe_exit, remove_leftovers
 from device_runners.host.runner import TEMP_PREFIX, HostRunner

@@ -17,7 +17,7 @@ from harness.zoo.emo import (
     grid_reverse,
 )
 from harness.zoo.registry import fuse_model
-from conftest import randomise_batchnorms
+from tests.support.models import randomise_batchnorms
 
 
 def _official_partition(x: torch.Tensor, ws: int, n_h: int, n_w: int) -> torch.Tensor:

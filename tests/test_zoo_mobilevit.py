@@ -14,7 +14,7 @@ from torch import nn
 
 from harness.zoo.mobilevit import MobileViT, MobileViTBlock, fold_patches, unfold_patches
 from harness.zoo.registry import fuse_model
-from conftest import randomise_batchnorms
+from tests.support.models import randomise_batchnorms
 
 ATOL = 1e-5
 

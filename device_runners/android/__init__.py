@@ -28,12 +28,11 @@ def _list_devices():
 
 
 def _no_devices_hint() -> str:
-    from device_runners.android.adb import adb_server_address, adb_server_reachable
+    from device_runners.android.adb import adb_server_address, adb_server_reachable, start_server_hint
 
     host, port = adb_server_address()
     if not adb_server_reachable(host, port):
-        return (f"no adb server at {host}:{port}: start one with `adb start-server` "
-                "(docs/android.md)")
+        return f"no adb server at {host}:{port}: {start_server_hint()} (docs/android.md)"
     return (f"the adb server at {host}:{port} lists no phone: plug one in with USB debugging "
             "on and accept its prompt (docs/android.md)")
 

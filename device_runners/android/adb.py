@@ -24,6 +24,7 @@ import contextlib
 import functools
 import os
 import socket
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,15 @@ def adb_server_address() -> tuple[str, int]:
     if not port.isdigit():
         raise AndroidDeviceError(f"ANDROID_ADB_SERVER_PORT must be a port number, not {port!r}.")
     return host, int(port)
+
+
+def start_server_hint() -> str:
+    """How to get an adb server going on this machine: start it, or first install adb. (The
+    harness never starts one itself: the user's own adb, of the user's own version, owns it.)"""
+    if shutil.which("adb"):
+        return "start one with `adb start-server`"
+    return ("adb is not installed: install it (Debian and Ubuntu: `sudo apt-get install adb`; "
+            "elsewhere Android's platform-tools), then `adb start-server`")
 
 
 def adb_server_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:

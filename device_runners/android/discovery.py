@@ -18,11 +18,12 @@ from device_runners.android.adb import (
     adb_client,
     adb_server_address,
     adb_server_reachable,
+    start_server_hint,
 )
 from device_runners.android.catalog import PhoneSpec, load_catalog, normalize_name
 from device_runners.android.probe import PROBE_SHELL, PhoneProbe, device_info, parse_probe
 from device_runners.contract import DeviceInfo
-from device_runners.errors import NoSuchDevice
+from device_runners.errors import AmbiguousDevice, NoSuchDevice
 from device_runners.runner import AttachedDevice, RunnerSettings
 
 PROBE_TIMEOUT_S = 30.0
@@ -108,7 +109,7 @@ def open_runner(name: str, settings: RunnerSettings, options: Mapping[str, Any])
     if not adb_server_reachable(host, port):
         if entry is None:
             return None
-        raise NoSuchDevice(name, [f"no adb server at {host}:{port} (start one: adb start-server)"])
+        raise NoSuchDevice(name, [f"no adb server at {host}:{port} ({start_server_hint()})"])
     phone = _select(name, entry, list_phones())
     if phone is None:
         return None
@@ -135,7 +136,7 @@ def _select(name: str, entry: PhoneSpec | None, phones: list[AttachedPhone]) -> 
             return None
     if len(matches) > 1:
         serials = ", ".join(p.serial for p in matches)
-        raise AndroidDeviceError(
+        raise AmbiguousDevice(
             f"{len(matches)} attached phones match {name!r} ({serials}); pass one serial with --device."
         )
     return matches[0]

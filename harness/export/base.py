@@ -15,6 +15,7 @@ import importlib.metadata
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable
 
+from device_runners.install_hint import pip_install_extra
 from harness.errors import HarnessError, UnknownFormatError
 from harness.export.numerics import Numerics, Threshold, threshold_for
 
@@ -119,7 +120,7 @@ class FormatSpec:
         try:
             return self.versions()
         except importlib.metadata.PackageNotFoundError as exc:
-            install = f"pip install 'harness[{self.extra}]'" if self.extra else f"pip install {exc.name}"
+            install = pip_install_extra(self.extra) if self.extra else f"pip install {exc.name}"
             raise MissingExporter(f"the {self.name} exporter needs {exc.name}, which is not "
                                   f"installed: {install}") from None
 

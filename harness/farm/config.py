@@ -16,14 +16,14 @@ from typing import Any
 import jsonschema
 import yaml
 
-from harness.errors import HarnessError
+from harness.errors import UsageError
 
 SCHEMA_PATH = Path(__file__).with_name("farm.schema.json")
 DEFAULT_FORMATS = ("executorch", "tflite")
 
 
-class FarmConfigError(HarnessError):
-    """farm.yaml cannot be used; the message is one line naming the key."""
+class FarmConfigError(UsageError):
+    """farm.yaml cannot be used; the message is one line naming the key (exit code 2)."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import os
 import socket
 from pathlib import Path
 
+from device_runners.install_hint import pip_install_extra
 from harness.errors import HarnessError
 from harness.farm.cell import CellTask
 from harness.farm.config import FarmConfig, FarmDevice
@@ -54,7 +55,9 @@ def visibility_timeout_s(config: FarmConfig) -> float:
 
 
 def broker_url(config: FarmConfig, override: str | None = None) -> str:
-    url = override or os.environ.get("HARNESS_BROKER") or config.broker
+    """--broker, else farm.yaml's broker, else $HARNESS_BROKER (the farm's precedence:
+    docs/farm.md)."""
+    url = override or config.broker or os.environ.get("HARNESS_BROKER")
     if not url:
         raise HarnessError(f"{config.source} names no broker: add `broker: redis://HOST:6379/0`, "
                            "or pass --broker (or set HARNESS_BROKER).")
@@ -65,7 +68,7 @@ def make_app(url: str, visibility_s: float):
     try:
         from celery import Celery
     except ImportError:
-        raise HarnessError("A farm across hosts needs Celery: pip install -e '.[farm]'.") from None
+        raise HarnessError(f"A farm across hosts needs Celery: {pip_install_extra('farm')}.") from None
     app = Celery("harness-farm", broker=url)
     app.conf.update(
         task_serializer="json", accept_content=["json"], result_backend=None, task_ignore_result=True,

@@ -42,6 +42,7 @@ class Estimate:
     # Estimated wall seconds of each piece of work (an export, one trial), for the progress bar.
     export_units: dict[tuple[str, str], float] = field(default_factory=dict)
     trial_units: dict[tuple[str, str], float] = field(default_factory=dict)
+    kept: int = 0  # cells a resumed run keeps, neither exported nor measured
 
     @property
     def total_s(self) -> float:
@@ -53,11 +54,19 @@ class Estimate:
             self.trial_units.values()) * self.trials
 
     def line(self) -> str:
-        plural = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")  # noqa: E731
-        return (f"{plural(self.models, 'model')} x {plural(self.formats, 'format')} = "
-                f"{plural(self.cells, 'cell')}, {plural(self.exports_to_build, 'export')} to build "
+        matrix = f"{plural(self.models, 'model')} x {plural(self.formats, 'format')}"
+        if self.kept:  # a resumed run: its finished cells are not measured again
+            matrix += (f": {self.cells} of {self.models * self.formats} cells left "
+                       f"({self.kept} kept from the resumed run)")
+        else:
+            matrix += f" = {plural(self.cells, 'cell')}"
+        return (f"{matrix}, {plural(self.exports_to_build, 'export')} to build "
                 f"({self.exports_cached} cached), {plural(self.trials, 'trial')} each: "
                 f"about {fmt_duration(self.total_s)}")
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def fmt_duration(seconds: float) -> str:
@@ -105,7 +114,7 @@ def estimate_run(specs, formats, cache, config, jobs: int = 1, calibration_dir=N
                  skip: set[tuple[str, str]] = frozenset()) -> Estimate:
     """The estimate of measuring `specs` x `formats` with `config` (a BenchConfig); cells in
     `skip` (kept by a resumed run) are neither exported nor measured."""
-    previous_medians = previous_medians or {}
+    previous_medians = previous_medians or {}  # (model, format) -> median in milliseconds
     history = cached_export_seconds(cache)
     calibrations: dict = {}
     export_units: dict[tuple[str, str], float] = {}
@@ -124,9 +133,9 @@ def estimate_run(specs, formats, cache, config, jobs: int = 1, calibration_dir=N
                 export_units[cell] = history.get(fmt.name, DEFAULT_EXPORT_S.get(fmt.name, FALLBACK_EXPORT_S))
                 models_to_build.add(spec.name)
             if hit is not None:
-                median = previous_medians.get(cell, 0.0)
-                timed = max(config.min_duration_s, config.min_iterations * median)
-                warmup = config.warmup_iterations * median
+                median_s = previous_medians.get(cell, 0.0) / 1000.0  # stored medians are in ms
+                timed = max(config.min_duration_s, config.min_iterations * median_s)
+                warmup = config.warmup_iterations * median_s
                 trial_units[cell] = (TRIAL_START_S.get(fmt.runtime, FALLBACK_TRIAL_START_S)
                                      + warmup + timed)
     for name in models_to_build:  # building the model once per child, before its formats
@@ -140,6 +149,7 @@ def estimate_run(specs, formats, cache, config, jobs: int = 1, calibration_dir=N
     cells = sum(1 for s in specs for f in formats if (s.name, f.name) not in skip)
     return Estimate(
         models=len(specs), formats=len(formats), cells=cells, trials=config.trials,
+        kept=len(specs) * len(formats) - cells,
         exports_to_build=len(export_units), exports_cached=cached, export_s=export_s,
         measure_s=measure_s, export_units=export_units, trial_units=trial_units,
     )

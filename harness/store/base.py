@@ -14,7 +14,7 @@ from pathlib import Path
 
 from device_runners.host.process import pid_alive
 from harness.bench.stats import STATS_VERSION, SampleStats, measurement_warnings
-from harness.errors import StoreError
+from harness.errors import NoSuchRun, StoreError
 from harness.store import samples as stored_samples
 from harness.store import schema
 from harness.store.errors import strict_json, translated
@@ -281,11 +281,11 @@ class StoreBase:
                 "SELECT * FROM runs WHERE lower(substr(id, 1, ?)) = lower(?)"
                 " ORDER BY started_at DESC", (len(run_id), run_id)).fetchall()
         if not rows:
-            raise StoreError(f"No run {run_id!r} in {self.location}; `harness show latest` shows "
+            raise NoSuchRun(f"No run {run_id!r} in {self.location}; `harness show latest` shows "
                              "the newest.")
         if len(rows) > 1 and rows[0]["id"] != run_id:
             ids = ", ".join(r["id"] for r in rows[:5])
-            raise StoreError(f"Run id {run_id!r} is ambiguous ({ids}); give more characters.")
+            raise NoSuchRun(f"Run id {run_id!r} is ambiguous ({ids}); give more characters.")
         return self._run_info(rows[0])
 
     # --- records ----------------------------------------------------------------------------

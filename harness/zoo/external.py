@@ -20,17 +20,17 @@ from typing import Callable
 
 from torch import nn
 
-from harness.errors import HarnessError, UnknownModelError
+from harness.errors import HarnessError, UnknownModelError, UsageError
 from harness.zoo.registry import ModelSpec
 
 
 def _load_factory_from_file(path: Path, attr: str) -> Callable[[], nn.Module]:
     if not path.exists():
-        raise HarnessError(f"Model file {path} does not exist; give `path/to/file.py:factory`.")
+        raise UsageError(f"Model file {path} does not exist; give `path/to/file.py:factory`.")
     module_name = f"harness_external_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise HarnessError(f"Cannot import {path} as Python; give a .py file.")
+        raise UsageError(f"Cannot import {path} as Python; give a .py file.")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
@@ -38,7 +38,7 @@ def _load_factory_from_file(path: Path, attr: str) -> Callable[[], nn.Module]:
     except Exception as exc:
         raise HarnessError(f"Importing {path} failed: {type(exc).__name__}: {exc}") from None
     if not hasattr(module, attr):
-        raise HarnessError(f"{path} has no function {attr!r}.")
+        raise UsageError(f"{path} has no function {attr!r}.")
     return getattr(module, attr)
 
 
@@ -48,7 +48,7 @@ def _load_factory_from_module(module_path: str, attr: str) -> Callable[[], nn.Mo
     except ImportError as exc:
         raise HarnessError(f"Cannot import module {module_path!r}: {exc}.") from None
     if not hasattr(module, attr):
-        raise HarnessError(f"Module {module_path!r} has no function {attr!r}.")
+        raise UsageError(f"Module {module_path!r} has no function {attr!r}.")
     return getattr(module, attr)
 
 
@@ -71,7 +71,7 @@ def external_spec(reference: str, input_shape: tuple[int, ...] | None) -> ModelS
     """A ModelSpec for `file.py:factory`, `pkg.module:factory` or `timm:NAME`."""
     prefix, _, attr = reference.rpartition(":")
     if not prefix or not attr:
-        raise HarnessError(f"Cannot read model reference {reference!r}; use file.py:factory, "
+        raise UsageError(f"Cannot read model reference {reference!r}; use file.py:factory, "
                            "pkg.module:factory or timm:NAME.")
     if prefix == "timm":
         factory, origin, name = _timm_factory(attr), "timm", f"timm_{attr}"
@@ -83,10 +83,10 @@ def external_spec(reference: str, input_shape: tuple[int, ...] | None) -> ModelS
         factory, origin, name = _load_factory_from_module(prefix, attr), prefix, f"{prefix.rsplit('.', 1)[-1]}_{attr}"
     shape = input_shape or getattr(factory, "input_shape", None)
     if shape is None:
-        raise HarnessError(f"{reference} needs --input-shape (e.g. --input-shape 1,3,224,224).")
+        raise UsageError(f"{reference} needs --input-shape (e.g. --input-shape 1,3,224,224).")
     shape = tuple(int(v) for v in shape)
     if len(shape) != 4 or shape[0] != 1 or shape[2] != shape[3] or min(shape) < 1:
-        raise HarnessError(f"--input-shape {','.join(map(str, shape))} is not 1,C,S,S; "
+        raise UsageError(f"--input-shape {','.join(map(str, shape))} is not 1,C,S,S; "
                            "the harness benchmarks batch 1 square images (C channels, S pixels).")
     return ModelSpec(
         name=name, family="external", input_size=shape[2], factory=factory, origin=origin,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from harness.errors import HarnessError, UnknownModelError
+from harness.errors import UnknownModelError, UsageError
 from harness.zoo.external import external_spec
 from harness.zoo.registry import ModelSpec, families, get_spec, list_models
 
@@ -32,7 +32,7 @@ def _check_zoo_shape(spec: ModelSpec, input_shape: tuple[int, ...] | None) -> No
         return
     given = ",".join(map(str, input_shape))
     own = ",".join(map(str, spec.input_shape))
-    raise HarnessError(f"--input-shape {given} does not apply to zoo model {spec.name}, which is "
+    raise UsageError(f"--input-shape {given} does not apply to zoo model {spec.name}, which is "
                        f"built for {own}; leave --input-shape out (it is for "
                        "path/to/net.py:factory models).")
 
@@ -55,7 +55,7 @@ def resolve_models(
         elif ":" in part:
             specs.append(external_spec(part, input_shape))
         elif part.endswith(".py"):
-            raise HarnessError(f"{part} names a file but not the function that builds the model: "
+            raise UsageError(f"{part} names a file but not the function that builds the model: "
                                f"give {part}:FUNCTION (a function taking no arguments and "
                                "returning the nn.Module).")
         else:
@@ -72,7 +72,7 @@ def resolve_models(
         _check_zoo_shape(s, input_shape)
     if weights:
         if len(unique) != 1:
-            raise HarnessError(f"--weights belongs to one model, but --models {selector!r} names "
+            raise UsageError(f"--weights belongs to one model, but --models {selector!r} names "
                                f"{len(unique)}; name exactly one.")
         unique = [replace(unique[0], weights=str(weights))]
     return unique

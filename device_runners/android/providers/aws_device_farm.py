@@ -39,6 +39,7 @@ from device_runners.contract import (
     RunRequest,
     RunResult,
 )
+from device_runners.install_hint import pip_install_extra
 from device_runners.errors import DeviceError
 from device_runners.runner import GateReport, Runner, RuntimeSupport, RunnerSettings
 
@@ -256,7 +257,7 @@ def open_device_farm_runner(spec: Mapping[str, Any], settings: RunnerSettings,
     try:
         import boto3
     except ImportError:
-        raise DeviceFarmError("AWS Device Farm needs boto3: pip install 'harness[farm]'.") from None
+        raise DeviceFarmError(f"AWS Device Farm needs boto3: {pip_install_extra('farm')}.") from None
     from device_runners.native.build import find_native_runner
 
     app = Path(spec["app"])

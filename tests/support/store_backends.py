@@ -1,6 +1,6 @@
 """The store's tests run against both backends: `db` is a new, empty results database on each,
 an SQLite file's path or a PostgreSQL URL (a fresh database on the private server of
-tests/pg_server.py), and `sql` reaches it beside the store, as another program would.
+tests/support/pg_server.py), and `sql` reaches it beside the store, as another program would.
 
 tests/conftest.py imports the fixtures (`db`, and pg_server.py's `pg_server` and `pg_url`), so
 every test module has them; a module imports the helpers it uses (`sql`, `is_postgres`).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from pg_server import pg_server, pg_url  # noqa: F401 - fixtures, for conftest.py to offer
+from tests.support.pg_server import pg_server, pg_url  # noqa: F401 - fixtures, for conftest.py to offer
 
 BACKENDS = ("sqlite", "postgresql")
 

@@ -6,7 +6,7 @@ or `--harness-status harness/status/<p>.json`. It follows the app's file protoco
 (device_runners/android/app_protocol.py): read the request, measure, write the RunResult
 through a temporary name, then the `.done` marker. It measures as everything on the simulated
 phone does, with host builds: this machine's host runner (ExecuTorch in the native runner,
-LiteRT in the worker), as the iOS stand-in app (tests/ios_sim/app.py) does. A request it cannot read still ends in a failed RunResult and the marker.
+LiteRT in the worker), as the iOS stand-in app (tests/support/ios_sim/app.py) does. A request it cannot read still ends in a failed RunResult and the marker.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from device_runners.contract import (  # noqa: E402
@@ -38,7 +38,7 @@ def write_through(path: Path, text: str) -> None:
 
 
 def measure(request: RunRequest, files: Path) -> RunResult:
-    """As tests/ios_sim/app.py's stand-in: this machine's host runner, whose runners report the
+    """As tests/support/ios_sim/app.py's stand-in: this machine's host runner, whose runners report the
     timed loop's wall-clock times as the app does."""
     import dataclasses
 

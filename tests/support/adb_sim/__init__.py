@@ -5,7 +5,7 @@ The real adbutils client (or anything else speaking the adb host protocol) talks
 commands as real processes on this machine, inside a sandbox directory it sees at device paths.
 
     import adbutils
-    from adb_sim import AdbSimServer, SimulatedPhone
+    from tests.support.adb_sim import AdbSimServer, SimulatedPhone
 
     with SimulatedPhone("SIM0001", root=tmp_path / "phone") as phone, \\
             AdbSimServer([phone]) as server:

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BIN = Path(__file__).with_name("bin")
-TESTS = Path(__file__).resolve().parent.parent
-ROOT = TESTS.parent
+ROOT = Path(__file__).resolve().parents[3]
 BUNDLE = "org.harnessbench.HarnessBench"
 
 
@@ -107,7 +106,7 @@ class IosSim:
             "IOS_SIM_ROOT": str(self.state.root),
             "IOS_SIM_PYTHON": sys.executable,
             "IOS_SIM_BATTERY_INTERVAL": str(self.battery_interval_s),
-            "PYTHONPATH": os.pathsep.join(p for p in (str(TESTS), str(ROOT), os.environ.get("PYTHONPATH")) if p),
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
         }
 
     def __enter__(self) -> "IosSim":

@@ -1,4 +1,4 @@
-"""Stand-in APKs for the simulated phone's `pm install` (tests/adb_sim/shims/pm): a zip, as a
+"""Stand-in APKs for the simulated phone's `pm install` (tests/support/adb_sim/shims/pm): a zip, as a
 real APK is, holding `sim-manifest` (package, versionCode, and the command `am start` runs:
 this interpreter with app_standin.py)."""
 

@@ -17,7 +17,7 @@ true, as CI services and .ci/run set it), saying to install them: there the stor
 against both backends, always. Elsewhere it skips the PostgreSQL half, saying why, so that a
 checkout without PostgreSQL still runs the SQLite half.
 
-    python tests/pg_server.py      # a server for a benchmark or by hand: prints its URL, stops on Enter
+    python tests/support/pg_server.py      # a server for a benchmark or by hand: prints its URL, stops on Enter
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from ci import unavailable
+from tests.support.ci import unavailable
 
 HOST = "127.0.0.1"
 PW_USER, PW_PASSWORD = "pw_user", "the-right-password"
