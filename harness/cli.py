@@ -29,6 +29,7 @@ from harness.cli_options import (
     resolve_jobs,
     timeout_option,
     translate_errors,
+    numerics_reference_option,
     weights_option,
 )
 from harness.cli_output import echo, echo_json, echo_prose, echo_table, json_option, wide_option
@@ -228,25 +229,28 @@ def _export_log(path: Path):
 @jobs_option
 @calibration_option
 @weights_option
+@numerics_reference_option
 @cache_option
 @wide_option
 @click.pass_context
 @translate_errors
 def export_command(ctx, model_selector, format_selector, seed, input_shape, timeout, export_timeout,
-                   memory_limit, jobs, calibration_images, cache_dir, weights, wide):
+                   memory_limit, jobs, calibration_images, cache_dir, weights, numerics_reference, wide):
     """Build every model in every format (cached), check numerics, print the matrix; run nothing.
 
     Exits 0 when every cell exported and passed its numerics check, 3 when some did not, 4 when
     none did (harness.exit_codes)."""
     from harness import exit_codes
-    from harness.export.base import ARTIFACT_OK, resolve_formats
+    from harness.export.base import ARTIFACT_OK, all_formats, resolve_formats
+    from harness.export.given import formats_for
     from harness.export.cache import ArtifactCache, default_cache_dir
     from harness.export.isolated import export_all
     from harness.report.export_matrix import matrix_table, summary_line
     from harness.report.text import Notes
     from harness.zoo import resolve_models
 
-    specs = resolve_models(require_models(model_selector), input_shape, weights=weights)
+    specs = resolve_models(require_models(model_selector), input_shape, weights=weights,
+                           numerics_reference=numerics_reference)
     formats = resolve_formats(check_formats(format_selector))
     jobs = resolve_jobs(jobs)
     limits = child_limits(timeout, export_timeout, memory_limit, jobs)
@@ -257,7 +261,7 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
     with _export_log(log_path), Progress(TextColumn("{task.description}"), BarColumn(),
                                          MofNCompleteColumn(), TimeElapsedColumn(),
                                          console=err_console) as progress:
-        task = progress.add_task("export", total=len(specs) * len(formats))
+        task = progress.add_task("export", total=sum(len(formats_for(s, formats)) for s in specs))
 
         def model_done(spec, exported):
             for artifact in exported.artifacts.values():
@@ -270,12 +274,13 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
                     progress.console.print(f"    note: {note}", markup=False, highlight=False,
                                            soft_wrap=True)
 
-        export_all(specs, lambda spec: formats, artifact_cache, jobs=jobs, on_done=model_done,
+        export_all(specs, lambda spec: formats_for(spec, formats), artifact_cache, jobs=jobs, on_done=model_done,
                    seed=seed, calibration_dir=calibration_images, limits=limits, log_path=log_path,
                    on_step=lambda name, fmt, step: progress.update(
                        task, description=f"{step} {name} / {fmt or '-'}"))
     order = {spec.name: i for i, spec in enumerate(specs)}  # the matrix in the order asked
-    artifacts.sort(key=lambda a: (order[a.model], [f.name for f in formats].index(a.format)))
+    names = [f.name for f in all_formats()]  # the registry's order; given files' own formats too
+    artifacts.sort(key=lambda a: (order[a.model], names.index(a.format)))
     notes = Notes()
     echo_table(matrix_table(artifacts, notes), notes, wide=wide)
     echo_prose(f"{summary_line(artifacts)}. Cache {artifact_cache.root}; log {log_path}")

@@ -58,8 +58,9 @@ input_shape_option = click.option(
          "model takes only its own.",
 )
 
-MODELS_HELP = ("all (the whole zoo), a family (repvit), model names (repvit_m0_9,emo_1m), or "
-               "path/to/net.py:factory (a function returning the nn.Module); comma-separated. "
+MODELS_HELP = ("all (the whole zoo), a family (repvit), model names (repvit_m0_9,emo_1m), "
+               "path/to/net.py:factory (a function returning the nn.Module), or a file to measure "
+               "as it is (model.tflite, .pte, .onnx, .mlpackage); comma-separated. "
                "`harness models` lists the zoo.")
 
 
@@ -119,6 +120,13 @@ db_option = click.option(
     help="Results database: a file (default results/harness.db) or a postgresql:// URL "
          "(docs/store.md); or $HARNESS_DB.",
 )
+
+
+numerics_reference_option = click.option(
+    "--numerics-reference", type=click.Path(exists=True), default=None, metavar="FILE",
+    help="For model files given with --models (model.tflite, ...): another file of the same "
+         "model (its .onnx, say) whose outputs theirs must match; without it their numerics "
+         "are not checked.")
 
 
 weights_option = click.option(

@@ -39,6 +39,7 @@ from harness.cli_options import (
     resolve_jobs,
     timeout_option,
     translate_errors,
+    numerics_reference_option,
     weights_option,
 )
 from harness.cli_output import echo, echo_json, echo_prose, json_option, wide_option
@@ -212,6 +213,7 @@ def _affinity_option(ctx, param, text):
               help="Continue a stored run: keep its ok cells, measure the others, same options.")
 @calibration_option
 @weights_option
+@numerics_reference_option
 @db_option
 @cache_option
 @wide_option
@@ -256,7 +258,8 @@ def _run(store, params: dict) -> int:
 
     p = params
     jobs = resolve_jobs(p["jobs"])
-    specs = resolve_models(p["model_selector"], p["input_shape"], weights=p["weights"])
+    specs = resolve_models(p["model_selector"], p["input_shape"], weights=p["weights"],
+                           numerics_reference=p.get("numerics_reference"))
     formats = resolve_formats(check_formats(p["format_selector"]))
     device_options = {o: p[o] for o in _device_option_names() if o in p}
     config = BenchConfig(warmup_iterations=p["warmup"], warmup_until_settled=p["warmup_until_settled"],

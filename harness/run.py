@@ -36,6 +36,7 @@ from harness.bench.stats import measurement_warnings, summarize_trials
 from harness.bench.trials import combine_trials
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache
+from harness.export.given import formats_for
 from harness.export.isolated import ChildLimits, ModelExport, export_all
 from harness.profiles import missing_reason, profile_from_trial, profile_request
 from harness.export.numerics import (
@@ -195,6 +196,8 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
         status, reason = result.status, result.error
         if result.ok and cell.artifact.status == ARTIFACT_NUMERICS_FAILED:
             reason = f"measured, but {cell.artifact.reason}"
+        elif result.ok and cell.artifact.numerics is None and cell.artifact.reason:
+            reason = cell.artifact.reason  # why its outputs were not checked (a given file)
         on_device = cell.trials[0].context.get("device_numerics") or {}
         if result.ok and on_device.get("passed") is False:
             miss = numerics_miss(Numerics.from_dict(on_device))
@@ -293,8 +296,10 @@ def run_benchmarks(
     observer = observer or RunObserver()
     options = options or RunOptions()
     support = runner.runtimes()
-    cells = [Cell(spec, fmt, variant) for spec in specs for fmt in formats
+    cells = [Cell(spec, fmt, variant) for spec in specs for fmt in formats_for(spec, formats)
              for variant in measured_variants(fmt, runner)]
+    # The formats measured: those asked for, and the formats of artifact files given as they are.
+    formats = list({f.name: f for spec in specs for f in [*formats, *formats_for(spec, formats)]}.values())
     replaced: dict[tuple[str, str], list[int]] = {}  # cell -> stored records its new one replaces
     if options.resume:
         run_id = options.resume

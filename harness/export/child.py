@@ -46,9 +46,12 @@ def run_job(job: dict, progress) -> None:
     from harness.zoo import create_model, resolve_models
     from harness.zoo.counting import count_macs, count_params
 
+    cache = ArtifactCache(job["cache_dir"])
+    if job.get("given"):
+        run_given_job(job, cache, progress)
+        return
     shape = tuple(job["input_shape"]) if job["input_shape"] else None
     [spec] = resolve_models(job["reference"], shape, weights=job["weights"])
-    cache = ArtifactCache(job["cache_dir"])
 
     emit(progress, event="step", step="build")
     try:
@@ -80,6 +83,44 @@ def run_job(job: dict, progress) -> None:
         emit(progress, event="step", step="export", format=name)
         artifact = export_artifact(spec, get_format(name), cache, lambda: model, seed=job["seed"],
                                    calibration_dir=job["calibration_dir"])
+        emit(progress, event="artifact", artifact=artifact.to_dict())
+
+
+def run_given_job(job: dict, cache, progress) -> None:
+    """Artifact files given as they are (harness.export.given): the reference file's outputs,
+    then each file hashed, copied into the cache and checked against them."""
+    from harness.export.base import get_format
+    from harness.export.given import from_job, import_given, reference_outputs
+    from harness.export.numerics import reference_record
+    from harness.export.reasons import one_line_reason
+
+    spec = from_job(job["given"])
+    emit(progress, event="step", step="build")
+    expected, why = None, ""
+    try:
+        expected = reference_outputs(spec)
+    except Exception as exc:  # the reference cannot run here (Core ML on Linux) or is damaged
+        traceback.print_exc()
+        why = (f"numerics not checked: the --numerics-reference {spec.numerics_reference} cannot "
+               f"run here: {one_line_reason(exc)}")
+    if job["counts"]:
+        counts = {"params": None, "macs": None,
+                  "reference": reference_record(expected) if expected is not None else None}
+        try:
+            cache.write_extra(job["counts_name"], counts)
+        except OSError:
+            traceback.print_exc()
+        emit(progress, event="counts", counts=counts)
+    for name in job["formats"]:
+        emit(progress, event="step", step="export", format=name)
+        try:
+            artifact = import_given(spec, get_format(name), cache, expected, why)
+        except Exception as exc:  # a file its runtime cannot load: a failed row, not a crash
+            traceback.print_exc()
+            from harness.export.pipeline import uncached_failure
+
+            artifact = uncached_failure(spec, get_format(name),
+                                        f"the given file could not be read: {one_line_reason(exc)}")
         emit(progress, event="artifact", artifact=artifact.to_dict())
 
 

@@ -100,6 +100,10 @@ class ModelExport:
 
 def counts_name(spec: ModelSpec) -> str:
     """Where a model's counts live in the cache: keyed by the files that define the model."""
+    if spec.is_given:
+        from harness.export.given import counts_name as given_counts_name
+
+        return given_counts_name(spec)
     digest = "-".join(_file_digest(f)[:12] for f in spec.source_digest_inputs())
     channels = f"-c{spec.input_channels}" if spec.input_channels != 3 else ""
     return f"model-info/{spec.name}-{spec.input_size}{channels}-{digest or 'nosource'}.json"
@@ -246,7 +250,10 @@ class _Outcome:
 
 def _job(spec: ModelSpec, formats: list[FormatSpec], need_counts: bool, cache: ArtifactCache,
          seed: int, calibration_dir: Path | None) -> dict:
+    from harness.export.given import to_job
+
     return {
+        "given": to_job(spec) if spec.is_given else None,
         "reference": spec.reference or spec.name,
         "input_shape": list(spec.input_shape) if spec.family == "external" else None,
         "weights": spec.weights,

@@ -17,11 +17,15 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from harness.export.given import formats_for
+
 # Seconds one export takes where the cache has none of that format yet: a small model on 2 cores.
 DEFAULT_EXPORT_S = {"eager": 3.0, "onnx": 15.0, "executorch": 30.0, "executorch-portable": 25.0,
                     "executorch-int8": 90.0, "executorch-coreml": 60.0, "tflite": 45.0,
                     "tflite-fp16": 45.0, "tflite-int8": 120.0, "coreml": 40.0, "coreml-fp32": 40.0}
 FALLBACK_EXPORT_S = 60.0
+# A file given as it is (harness.export.given): copied into the cache and run for its numerics.
+GIVEN_IMPORT_S = 5.0
 # Building a model in its export child and counting its params and MACs (imports included).
 MODEL_BUILD_S = 10.0
 # Starting the process (or program) that measures one trial, loading the runtime.
@@ -56,7 +60,7 @@ class Estimate:
     def line(self) -> str:
         matrix = f"{plural(self.models, 'model')} x {plural(self.formats, 'format')}"
         if self.kept:  # a resumed run: its finished cells are not measured again
-            matrix += (f": {self.cells} of {self.models * self.formats} cells left "
+            matrix += (f": {self.cells} of {self.cells + self.kept} cells left "
                        f"({self.kept} kept from the resumed run)")
         else:
             matrix += f" = {plural(self.cells, 'cell')}"
@@ -93,6 +97,10 @@ def _is_cached(spec, fmt, cache, seed: int, calibration_dir, calibrations: dict)
     from harness.export.base import MissingExporter
     from harness.export.cache import key_inputs, key_of
 
+    if spec.is_given:  # a file measured as it is: copied into the cache once
+        from harness.export.given import given_key_inputs
+
+        return (cache.entry_dir(key_of(given_key_inputs(spec, fmt))) / "meta.json").exists()
     try:
         versions = fmt.exporter_versions()
     except MissingExporter:
@@ -122,13 +130,15 @@ def estimate_run(specs, formats, cache, config, jobs: int = 1, calibration_dir=N
     cached = 0
     models_to_build = set()
     for spec in specs:
-        for fmt in formats:
+        for fmt in formats_for(spec, formats):
             cell = (spec.name, fmt.name)
             if cell in skip:
                 continue
             hit = _is_cached(spec, fmt, cache, config.seed, calibration_dir, calibrations)
             if hit:
                 cached += 1
+            elif hit is False and spec.is_given:
+                export_units[cell] = GIVEN_IMPORT_S
             elif hit is False:
                 export_units[cell] = history.get(fmt.name, DEFAULT_EXPORT_S.get(fmt.name, FALLBACK_EXPORT_S))
                 models_to_build.add(spec.name)
@@ -146,10 +156,12 @@ def estimate_run(specs, formats, cache, config, jobs: int = 1, calibration_dir=N
     export_units = {cell: s / parallel for cell, s in export_units.items()}
     export_s = sum(export_units.values())
     measure_s = sum(trial_units.values()) * config.trials
-    cells = sum(1 for s in specs for f in formats if (s.name, f.name) not in skip)
+    matrix = [(s.name, f.name) for s in specs for f in formats_for(s, formats)]
+    cells = sum(1 for cell in matrix if cell not in skip)
+    measured_formats = {f for _, f in matrix}
     return Estimate(
-        models=len(specs), formats=len(formats), cells=cells, trials=config.trials,
-        kept=len(specs) * len(formats) - cells,
+        models=len(specs), formats=len(measured_formats), cells=cells, trials=config.trials,
+        kept=len(matrix) - cells,
         exports_to_build=len(export_units), exports_cached=cached, export_s=export_s,
         measure_s=measure_s, export_units=export_units, trial_units=trial_units,
     )

@@ -59,10 +59,26 @@ class ModelSpec:
     # How `--models` named it, enough for another process to resolve the same spec: the zoo
     # name, or an external reference with its file made absolute ("/abs/net.py:build").
     reference: str = ""
+    # Artifact files given as they are (origin "file", harness.export.given): their whole input
+    # shape (from their signature: NHWC or any other), (format, absolute path) of each file of
+    # this model, and the file their outputs are checked against (--numerics-reference), if any.
+    shape: tuple[int, ...] | None = None
+    given: tuple[tuple[str, str], ...] = ()
+    numerics_reference: str = ""
 
     @property
-    def input_shape(self) -> tuple[int, int, int, int]:
+    def input_shape(self) -> tuple[int, ...]:
+        if self.shape is not None:
+            return tuple(self.shape)
         return (1, self.input_channels, self.input_size, self.input_size)
+
+    @property
+    def is_given(self) -> bool:
+        """Artifact files measured as they are: nothing to build or export."""
+        return bool(self.given)
+
+    def given_path(self, format_name: str) -> str:
+        return dict(self.given)[format_name]
 
     def source_digest_inputs(self) -> list[str]:
         """Files that define this model (source and weights); a change to any changes the artifact."""

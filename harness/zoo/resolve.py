@@ -38,16 +38,31 @@ def _check_zoo_shape(spec: ModelSpec, input_shape: tuple[int, ...] | None) -> No
 
 
 def resolve_models(
-    selector: str, input_shape: tuple[int, ...] | None = None, weights: str | None = None
+    selector: str, input_shape: tuple[int, ...] | None = None, weights: str | None = None,
+    numerics_reference: str | None = None,
 ) -> list[ModelSpec]:
     """Turn `all`, a family name, a comma list or external references into specs.
 
     External references (`file.py:factory`, `pkg.module:factory`, `timm:NAME`) are handled by
-    `harness.zoo.external`; they need `input_shape` unless the factory declares one.
+    `harness.zoo.external`; they need `input_shape` unless the factory declares one. Artifact
+    files (`model.tflite`, `.pte`, `.onnx`, `.mlpackage`) by `harness.export.given`: measured
+    as they are, checked against `numerics_reference` when one is given.
     """
+    from harness.export.given import given_specs, is_given_file
+
     specs: list[ModelSpec] = []
     family_names = {f.lower(): f for f in families()}
-    for part in [p.strip() for p in selector.split(",") if p.strip()]:
+    parts = [p.strip() for p in selector.split(",") if p.strip()]
+    files = [p for p in parts if is_given_file(p)]
+    if numerics_reference and not files:
+        raise UsageError("--numerics-reference checks artifact files given with --models "
+                         "(model.tflite, .pte, .onnx, .mlpackage); the zoo and .py models are "
+                         "checked against PyTorch itself.")
+    if files:
+        specs.extend(given_specs(files, input_shape, numerics_reference))
+    for part in parts:
+        if part in files:
+            continue
         if part.lower() == "all":
             specs.extend(list_models())
         elif part.lower() in family_names:
@@ -70,6 +85,9 @@ def resolve_models(
             unique.append(s)
     for s in unique:
         _check_zoo_shape(s, input_shape)
+    if weights and any(s.is_given for s in unique):
+        raise UsageError("--weights loads a state dict into a PyTorch model; an artifact file "
+                         "already holds its weights.")
     if weights:
         if len(unique) != 1:
             raise UsageError(f"--weights belongs to one model, but --models {selector!r} names "
