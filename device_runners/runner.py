@@ -184,7 +184,7 @@ class Runner(Protocol):
 class DeviceOption:
     """A `harness run` option only one kind takes; the CLI builds the click option from it.
 
-    `type` is "path" (a file), "float" (with optional `minimum`/`maximum`), "flag", "choice"
+    `type` is "path" (a file), "dir", "float" (with optional `minimum`/`maximum`), "flag", "choice"
     (one of `choices`) or "text". The default is always None (or False for a flag): the
     runner's own default applies then. Kinds may declare the same option (same flag, dest and
     help: phones' --min-battery); the CLI shows it once and gives it to each.
@@ -197,6 +197,27 @@ class DeviceOption:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SetupStep:
+    """One step of setting a kind of device up on this host: done (saying where), or not done
+    (saying what to do)."""
+
+    name: str
+    done: bool
+    line: str
+
+
+@dataclass(frozen=True)
+class KindSetup:
+    """`harness setup <kind>`: what this host needs to drive the kind's devices (tools built or
+    fetched), with the kind's own options (by dest, None when not given). Every step runs; one
+    that cannot be done does not stop the others."""
+
+    description: str
+    options: tuple[DeviceOption, ...]
+    run: Callable[[Mapping[str, Any]], list[SetupStep]]
 
 
 @dataclass(frozen=True)
@@ -216,6 +237,8 @@ class AttachedDevice:
     info: DeviceInfo
     state: str = ""  # battery and heat, or what stops the device from being used
     label: str = ""  # how error messages name it: "SERIAL (Pixel 7)"; default the device id
+    # Whether this host has what the device needs ("ready"), or what is missing and the fix.
+    ready: str = "ready"
 
     def __post_init__(self):
         if not self.label:
@@ -260,3 +283,5 @@ class DeviceKind:
     no_devices_hint: Callable[[], str] | None = None
     # Services that lend this kind's devices (farm.yaml's `provider:`).
     providers: tuple[DeviceProvider, ...] = ()
+    # `harness setup <kind>`: the tools this host needs for the kind, built or fetched.
+    setup: KindSetup | None = None

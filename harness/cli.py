@@ -36,6 +36,7 @@ from harness.cli_output import echo, echo_json, echo_prose, echo_table, json_opt
 from harness.cli_results import compare, report, runs_command, show, site
 from harness.cli_results_io import results_group
 from harness.cli_run import run
+from harness.cli_setup import setup_group
 from harness.errors import HarnessError, UsageError
 
 
@@ -144,8 +145,8 @@ def devices(as_json):
              for kind, attached in listed}
     if as_json:
         echo_json(dumps({
-            "devices": [{**dataclasses.asdict(a.info), "state": a.state, "label": a.label}
-                        for _, attached in listed for a in attached],
+            "devices": [{**dataclasses.asdict(a.info), "state": a.state, "label": a.label,
+                         "ready": a.ready} for _, attached in listed for a in attached],
             "kinds": [{"name": kind.name, "description": kind.description,
                        "devices": len(attached), "hint": hints[kind.name]}
                       for kind, attached in listed],
@@ -153,13 +154,14 @@ def devices(as_json):
         return
     table = TextTable([Column("id", key=True), Column("kind"), Column("model"),
                        Column("SoC / CPU", hide=2), Column("OS", hide=1),
-                       Column("cores", "right"), Column("state")], title="Devices")
+                       Column("cores", "right"), Column("state"), Column("this host")],
+                      title="Devices")
     for _, attached in listed:
         for a in attached:
             d = a.info
             table.add_row(d.device_id, d.kind, d.product_model,
                           d.soc + (f" / {d.cpu}" if d.cpu else ""), d.os_version,
-                          str(d.cpu_count), a.state)
+                          str(d.cpu_count), a.state, a.ready)
     echo_table(table)
     for kind, attached in listed:
         if not attached:
@@ -288,6 +290,7 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
 
 
 main.add_command(run)
+main.add_command(setup_group)
 main.add_command(runs_command)
 main.add_command(show)
 main.add_command(compare)

@@ -178,6 +178,8 @@ def _click_option(option) -> click.Option:
         return click.Option([option.flag, option.dest], is_flag=True, help=option.help)
     if option.type == "path":
         kind = click.Path(dir_okay=False, path_type=Path)
+    elif option.type == "dir":
+        kind = click.Path(file_okay=False, path_type=Path)
     elif option.type == "choice":
         kind = click.Choice(option.choices)
     elif option.type == "text":

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from device_runners.android.providers import PROVIDERS
 from device_runners.phones import PHONE_OPTIONS
-from device_runners.runner import DeviceKind, DeviceOption
+from device_runners.runner import DeviceKind, DeviceOption, KindSetup
 
 
 def _list_devices():
@@ -66,5 +66,26 @@ OPTIONS = (
                  help="Android: how long to wait for a phone that left, s [60]."),
 )
 
+def _setup(options):
+    from device_runners.android.setup import setup_android
+
+    return setup_android(**options)
+
+
+SETUP = KindSetup(
+    "Find the NDK, build the native runner for arm64, fetch LiteRT's benchmark_model.",
+    (DeviceOption("--ndk", "ndk", type="dir",
+                  help="The Android NDK [$ANDROID_NDK_HOME, $ANDROID_NDK, the SDK's ndk/]."),
+     DeviceOption("--executorch-android", "executorch_android", type="dir",
+                  help="Install prefix of an ExecuTorch arm64-v8a build [$EXECUTORCH_ANDROID_DIR]."),
+     DeviceOption("--accept-sha256", "accept_sha256", type="text",
+                  help="The sha256 of a benchmark_model you checked, for a LiteRT version with "
+                       "none recorded."),
+     DeviceOption("--litert-version", "litert_version", type="text",
+                  help="The LiteRT version whose benchmark_model to fetch [the one installed here]."),
+     ),
+    _setup,
+)
+
 KIND = DeviceKind("android", "Android phones over adb", _list_devices, _open_runner, OPTIONS,
-                  no_devices_hint=_no_devices_hint, providers=PROVIDERS)
+                  no_devices_hint=_no_devices_hint, providers=PROVIDERS, setup=SETUP)

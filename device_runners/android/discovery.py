@@ -91,7 +91,10 @@ def list_phones(call_timeout_s: float = PROBE_TIMEOUT_S) -> list[AttachedPhone]:
 
 def attached_devices() -> list[AttachedDevice]:
     """Every phone with its state ("battery 80% discharging, thermal none (36 °C)")."""
-    return [AttachedDevice(phone.info, phone.describe_state(), phone.label) for phone in list_phones()]
+    from device_runners.android.setup import readiness
+
+    ready = readiness()  # what this host can run on any phone: the same for each
+    return [AttachedDevice(phone.info, phone.describe_state(), phone.label, ready) for phone in list_phones()]
 
 
 def open_runner(name: str, settings: RunnerSettings, options: Mapping[str, Any]):
@@ -115,6 +118,11 @@ def open_runner(name: str, settings: RunnerSettings, options: Mapping[str, Any])
         return None
     if phone.probe is None:
         raise AndroidDeviceError(f"Phone {phone.serial} is {phone.describe_state()}.")
+    from device_runners.android.setup import installed_benchmark_model
+
+    options = dict(options)
+    if not options.get("benchmark_model"):  # what `harness setup android` installed, if anything
+        options["benchmark_model"] = installed_benchmark_model()
     runner = AndroidRunner(AdbLink(adb_client(host, port), phone.serial), phone.probe,
                            cooldown_s=settings.cooldown_s, **options)
     runner.open()
