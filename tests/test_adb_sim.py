@@ -23,6 +23,7 @@ import adbutils
 import pytest
 from adbutils.errors import AdbError
 
+from tests.support.wait import wait_until
 from tests.support.adb_sim import AdbSimServer, EnergyCounter, SimulatedPhone, sandbox_unavailable_reason
 from tests.support.adb_sim.shell_service import ShellRequest
 
@@ -60,15 +61,6 @@ def device(client):
 def shell(device, command: str):
     """Shell protocol v2, so the exit code and stderr come back."""
     return device.shell2(command, timeout=TIMEOUT_S, v2=True)
-
-
-def wait_until(condition, timeout_s: float = TIMEOUT_S) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def running_commands(marker: str) -> list[int]:
@@ -440,14 +432,14 @@ def test_unplug_drops_a_running_command_and_replug_restores_the_phone(client, de
     marker = "sleep 31.4159"
     stream = device.shell(f"{marker}; echo never", stream=True)
     stream.conn.settimeout(TIMEOUT_S)
-    assert wait_until(lambda: running_commands(marker))
+    wait_until(lambda: running_commands(marker), TIMEOUT_S)
     old_transport = phone.transport_id
 
     started = time.monotonic()
     phone.disconnect()
     assert stream.read_until_close() == ""  # dropped, not finished
     assert time.monotonic() - started < 5
-    assert wait_until(lambda: not running_commands(marker))
+    wait_until(lambda: not running_commands(marker), TIMEOUT_S)
     assert client.list() == []
     with pytest.raises(AdbError, match=f"device '{SERIAL}' not found"):
         shell(device, "true")
@@ -513,12 +505,12 @@ def test_stop_ends_running_commands(phone):
     device = adbutils.AdbClient(host=server.host, port=server.port).device(SERIAL)
     stream = device.shell(f"{marker}; echo never", stream=True)
     stream.conn.settimeout(TIMEOUT_S)
-    assert wait_until(lambda: running_commands(marker))
+    wait_until(lambda: running_commands(marker), TIMEOUT_S)
     started = time.monotonic()
     server.stop()
     assert time.monotonic() - started < 5
     assert stream.read_until_close() == ""
-    assert wait_until(lambda: not running_commands(marker))
+    wait_until(lambda: not running_commands(marker), TIMEOUT_S)
     assert server.errors == []
 
 
@@ -528,5 +520,5 @@ def test_closing_the_phone_kills_what_commands_left_running(tmp_path):
     with SimulatedPhone(SERIAL, root=tmp_path / "phone") as phone, AdbSimServer([phone]) as server:
         device = adbutils.AdbClient(host=server.host, port=server.port).device(SERIAL)
         assert shell(device, f"nohup {marker} >/dev/null 2>&1 &").returncode == 0
-        assert wait_until(lambda: running_commands(marker))  # outlives its command, as on a phone
-    assert wait_until(lambda: not running_commands(marker))
+        wait_until(lambda: running_commands(marker), TIMEOUT_S)  # outlives its command, as on a phone
+    wait_until(lambda: not running_commands(marker), TIMEOUT_S)

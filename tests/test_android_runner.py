@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.wait import wait_until
 from tests.support.paths import TESTS, TINY
 from device_runners.native.build import build_native_runner
 from harness.cli import main
@@ -104,13 +105,10 @@ def measurement_scripts(phone) -> list[str]:
     return [c for c in phone.shell_commands() if c.startswith(f"cd {WORKDIR} || exit 90")]
 
 
-def wait_for(condition, timeout_s: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+def asks_for_the_phone_after(server, seen: int) -> bool:
+    """The harness has asked the adb server about the phone since request number `seen`
+    (after an unplug: it noticed, and is waiting for it to come back)."""
+    return any(SERIAL in r or r.startswith("host:devices") for r in server.requests[seen:])
 
 
 def window_energy_j(window: dict) -> float:
@@ -145,14 +143,13 @@ def assert_energy_is_the_rails(record, odpm) -> None:
 def test_a_phone_run_stores_the_rails_energy_waits_for_the_heat_and_pushes_only_once(
     phone, odpm, thermal, harness_env, native_runner
 ):
-    # The phone starts throttled ("moderate") and cools once the gate has been polling 1.2 s.
+    # The phone starts throttled ("moderate") and cools once the gate has polled it 3 times.
     thermal.status = 2
     gate_poll = "dumpsys thermalservice 2>/dev/null"
 
     def cool_down_later():
-        if wait_for(lambda: gate_poll in phone.shell_commands()):
-            time.sleep(1.2)
-            thermal.status = 0
+        wait_until(lambda: phone.shell_commands().count(gate_poll) >= 3, 120, what="the gate's polls")
+        thermal.status = 0
 
     cooler = threading.Thread(target=cool_down_later, daemon=True)
     cooler.start()
@@ -226,7 +223,7 @@ def test_a_phone_run_stores_the_rails_energy_waits_for_the_heat_and_pushes_only_
 
 
 def test_a_phone_unplugged_mid_trial_fails_that_cell_and_the_run_goes_on(
-    phone, odpm, harness_env, native_runner
+    phone, odpm, server, harness_env, native_runner
 ):
     before = harness_run(harness_env, TINY, native_runner)
     assert before.exit_code == 0, before.output
@@ -236,11 +233,11 @@ def test_a_phone_unplugged_mid_trial_fails_that_cell_and_the_run_goes_on(
     phone.clear_log()
 
     def unplug_during_the_first_trial():
-        if wait_for(lambda: measurement_scripts(phone)):
-            time.sleep(0.3)  # inside the idle baseline or the measurement itself
-            phone.disconnect()
-            time.sleep(1.0)
-            phone.reconnect()
+        wait_until(lambda: measurement_scripts(phone), 120, what="the first trial")
+        seen = len(server.requests)
+        phone.disconnect()
+        wait_until(lambda: asks_for_the_phone_after(server, seen), 60, what="the harness to miss the phone")
+        phone.reconnect()
 
     unplugger = threading.Thread(target=unplug_during_the_first_trial, daemon=True)
     unplugger.start()
@@ -270,9 +267,8 @@ def test_a_phone_that_never_comes_back_fails_the_remaining_cells_without_waiting
     phone, harness_env, native_runner
 ):
     def unplug_for_good():
-        if wait_for(lambda: measurement_scripts(phone)):
-            time.sleep(0.3)
-            phone.disconnect()
+        wait_until(lambda: measurement_scripts(phone), 120, what="the first trial")
+        phone.disconnect()
 
     unplugger = threading.Thread(target=unplug_for_good, daemon=True)
     unplugger.start()

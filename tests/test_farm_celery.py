@@ -23,6 +23,7 @@ import yaml
 from tests.support.paths import ROOT, TESTS
 from harness.store import Store
 from tests.support.redis_server import RedisServer
+from tests.support.wait import wait_until
 
 MODELS = f"{TESTS / 'tiny_models.py'}:tiny_convnet,{TESTS / 'tiny_models.py'}:slow_convnet"
 
@@ -101,6 +102,13 @@ def workers(tmp_path):
         w.stop()
 
 
+def drained(client, device: str) -> bool:
+    """The broker holds nothing for `device`: its queue (kombu's list) is empty, no message is
+    delivered and unacknowledged (kombu's `unacked` hash), no worker is in a cell of it."""
+    return (client.llen(f"harness.device.{device}") == 0 and client.hlen("unacked") == 0
+            and not client.keys(f"harness:farm:*:running:{device}"))
+
+
 def stored(tmp_path) -> dict[str, list]:
     with Store(tmp_path / "h.db", readonly=True) as store:
         return {run.id: store.records(run.id) for run in store.runs()}
@@ -147,24 +155,17 @@ def test_a_cell_lost_with_its_killed_worker_is_measured_once_when_a_worker_retur
     import redis
 
     client = redis.Redis.from_url(broker.url)
-    deadline = time.monotonic() + 120
-    while not client.get("harness:farm:lab-1:running:lab-a"):
-        assert time.monotonic() < deadline, pool.logs()
-        time.sleep(0.2)
-    time.sleep(1.5)  # inside the cell's timed loop
+    # The worker has taken the cell (it says so in Redis): kill it, wherever in the cell it is.
+    wait_until(lambda: client.get("harness:farm:lab-1:running:lab-a"), 120, what=pool.logs())
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     assert not stored(tmp_path).get("lab-1-lab-a")  # nothing was stored by the killed worker
     pool.start("lab-a")  # the device's worker comes back
-    deadline = time.monotonic() + 180
-    while True:
-        runs = stored(tmp_path)
-        records = runs.get("lab-1-lab-a", [])
-        if len(records) >= 2:
-            break
-        assert time.monotonic() < deadline, pool.logs()
-        time.sleep(1.0)
-    time.sleep(3.0)  # anything delivered twice would be stored by now
+    wait_until(lambda: len(stored(tmp_path).get("lab-1-lab-a", [])) >= 2, 180, poll_s=0.5,
+               what=pool.logs())
+    # Nothing can be stored twice once the broker holds nothing for the device: its queue is
+    # empty, no delivered message is unacknowledged, and no worker is in a cell.
+    wait_until(lambda: drained(client, "lab-a"), 60, what="the broker to hold nothing more")
     records = stored(tmp_path)["lab-1-lab-a"]
     assert [(r.model, r.format, r.status) for r in sorted(records, key=lambda r: r.format)] == [
         ("tiny_models_slow_convnet", "eager", "ok"), ("tiny_models_slow_convnet", "tflite", "ok")]
@@ -176,15 +177,10 @@ def test_the_matrix_completes_across_a_broker_restart(tmp_path, broker, workers)
     pool.start("lab-a")
     submitted = harness("farm", "submit", farm, "--run", "lab-1")
     assert submitted.returncode == 0, submitted.stderr
-    deadline = time.monotonic() + 120
-    while not stored(tmp_path).get("lab-1-lab-a"):
-        assert time.monotonic() < deadline, pool.logs()
-        time.sleep(0.2)
+    wait_until(lambda: stored(tmp_path).get("lab-1-lab-a"), 120, poll_s=0.2, what=pool.logs())
     broker.restart()  # same port, same append-only file: the queue survives
-    deadline = time.monotonic() + 240
-    while len(stored(tmp_path).get("lab-1-lab-a", [])) < 4:
-        assert time.monotonic() < deadline, pool.logs()
-        time.sleep(1.0)
+    wait_until(lambda: len(stored(tmp_path).get("lab-1-lab-a", [])) >= 4, 240, poll_s=0.5,
+               what=pool.logs())
     records = stored(tmp_path)["lab-1-lab-a"]
     assert len({(r.model, r.format) for r in records}) == len(records) == 4
     assert all(r.status == "ok" for r in records)

@@ -21,6 +21,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.ci import unavailable
+from tests.support.processes import processes
+from tests.support.store_backends import stored_count
+from tests.support.wait import wait_until
 from tests.support.paths import TESTS, TINY
 from harness.cli import main
 from harness.store import Store
@@ -202,47 +205,23 @@ def test_a_full_disk_during_export_is_a_row_and_leaves_nothing_behind(tmp_path):
 # SIGKILL of the harness mid-run, and --resume
 
 
-def _worker_pids() -> set[int]:
-    pids = set()
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            # A Python worker, or the native runner ExecuTorch trials run in.
-            if b"device_runners.host.worker" in cmdline or b"harness_runner" in cmdline:
-                pids.add(int(proc.name))
-        except OSError:
-            continue
-    return pids
-
-
 def test_a_killed_run_leaves_no_worker_and_resumes_under_its_own_id(tmp_path, shared_cache):
     db = tmp_path / "h.db"
     env = dict(os.environ, HARNESS_DB=str(db), HARNESS_CACHE=str(shared_cache))
     slow = f"{MODELS}:slow_convnet"
     args = ["run", "--models", f"{TINY},{slow}", "--formats", "executorch", "--warmup", "1",
             "--iterations", "5", "--min-time", "4", "--trials", "1"]
-    before_workers = _worker_pids()
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    stored = 0
-    while time.time() < deadline and not (stored == 1 and _worker_pids() - before_workers):
-        time.sleep(0.2)
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as conn:
-                    stored = conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
+
+    def second_cell_measuring() -> set[int]:  # the first cell stored, the second's trial running
         assert proc.poll() is None, proc.communicate()
-    workers = _worker_pids() - before_workers
-    assert stored == 1 and workers, "the second cell's trial never started"
+        return stored_count(db) == 1 and processes(parent=proc.pid)
+
+    workers = wait_until(second_cell_measuring, 300, poll_s=0.1, what="the second cell's trial")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    deadline = time.time() + 10
-    while time.time() < deadline and workers & _worker_pids():
-        time.sleep(0.1)
-    assert not workers & _worker_pids(), "the worker outlived the harness"
+    wait_until(lambda: not workers & processes(), 10, what="the worker to die with the harness")
     before = stored_rows(db)
     with Store(db, readonly=True) as store:
         [run] = store.runs()

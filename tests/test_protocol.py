@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import processes
+from tests.support.wait import wait_until
 from tests.support.paths import TESTS, TINY
 from device_runners.contract import (
     DeviceInfo,
@@ -346,22 +348,6 @@ def test_interleaved_trials_alternate_between_models_and_every_trial_is_stored(t
     assert records[slow].stats.median > records[tiny].stats.median
 
 
-def _worker_pids(parent: int) -> set[int]:
-    """Host workers the harness process `parent` has started and that are still alive."""
-    pids = set()
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (proc / "stat").read_text()
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        # A Python worker, or the native runner ExecuTorch trials run in.
-        if ppid == parent and (b"device_runners.host.worker" in cmdline or b"harness_runner" in cmdline):
-            pids.add(int(proc.name))
-    return pids
-
-
 def test_ctrl_c_between_trials_stores_the_finished_trials_and_says_how_many(tmp_path, shared_cache):
     db = tmp_path / "harness.db"
     env = dict(os.environ, HARNESS_DB=str(db), HARNESS_CACHE=str(shared_cache))
@@ -373,13 +359,13 @@ def test_ctrl_c_between_trials_stores_the_finished_trials_and_says_how_many(tmp_
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen: set[int] = set()
-    deadline = time.time() + 300
-    while time.time() < deadline and len(seen) < 2:  # a second worker: trial 1 is done
-        time.sleep(0.2)
-        seen |= _worker_pids(proc.pid)
+
+    def second_trial_started() -> bool:  # a second worker: trial 1 is done and stored in memory
         assert proc.poll() is None, proc.communicate()
-    assert len(seen) == 2, "the second trial never started"
-    time.sleep(1)
+        seen.update(processes(parent=proc.pid))
+        return len(seen) >= 2
+
+    wait_until(second_trial_started, 300, poll_s=0.05, what="the second trial")
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Interrupted" in err, (out, err)

@@ -10,6 +10,9 @@ import time
 import numpy as np
 from click.testing import CliRunner
 
+from tests.support.processes import processes
+from tests.support.store_backends import stored_count
+from tests.support.wait import wait_until
 from tests.support.paths import TESTS, TINY
 from harness.cli import main
 from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, Store
@@ -108,22 +111,11 @@ def test_ctrl_c_keeps_finished_records_and_marks_the_run_interrupted(tmp_path):
         # restore the default so the child reacts like a program in a terminal.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.time() + 300
-    stored = 0
-    while time.time() < deadline and stored == 0:
-        time.sleep(1)
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as conn:
-                    stored = conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
+    def second_cell_measuring():  # the first cell stored, the second's trial process running
         assert proc.poll() is None, proc.communicate()
-    if stored != 1:
-        with sqlite3.connect(db) as conn:
-            rows = conn.execute("SELECT model, status, reason FROM records").fetchall()
-        raise AssertionError(f"expected the first cell stored and the second measuring: {rows}")
-    time.sleep(3)  # now inside the second model's 30 s of timed iterations
+        return stored_count(db) == 1 and processes(parent=proc.pid)
+
+    wait_until(second_cell_measuring, 300, poll_s=0.1, what="the second cell's trial")
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     out, err = proc.communicate(timeout=300)  # a long C++ export call defers the signal
     assert proc.returncode == 130, (out, err)  # interrupted

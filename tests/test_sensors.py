@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.wait import wait_until
+
 from device_runners import sensors
 from device_runners.contract import DeviceInfo, RunResult
 from harness.energy import energy_from_samples
@@ -315,7 +317,7 @@ def test_sampler_raises_a_read_error_from_its_thread(tmp_path):
     sampler = sensors.EnergySampler(source.read, interval_s=0.01)
     sampler.start()
     (tmp_path / "sys/class/powercap/intel-rapl:0/energy_uj").unlink()
-    time.sleep(0.05)
+    wait_until(lambda: sampler.error is not None, 10, poll_s=0.005, what="the sampler's thread to fail")
     with pytest.raises(FileNotFoundError):
         sampler.stop()
 

@@ -30,6 +30,7 @@ import time
 import pytest
 from click.testing import CliRunner
 from tests.support.ci import unavailable
+from tests.support.wait import wait_until
 from tests.support.paths import ROOT, TESTS
 from tests.support.store_backends import is_postgres, sql
 from tests.test_store import _V1_SCHEMA, DEVICE, _record
@@ -421,13 +422,6 @@ def test_a_running_run_without_a_recent_heartbeat_reads_as_abandoned(db):
     assert sql(db, "SELECT status FROM runs") == [(RUN_INTERRUPTED,)]  # reading never rewrites it
 
 
-def _wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 # SQLite's lock; PostgreSQL's heartbeat survives a lost connection (test_store_postgres.py).
 def test_the_heartbeat_thread_beats_and_survives_a_locked_database(tmp_path, caplog):
     path = tmp_path / "harness.db"
@@ -436,15 +430,15 @@ def test_the_heartbeat_thread_beats_and_survives_a_locked_database(tmp_path, cap
         first = store.get_run(run_id).heartbeat_at
         caplog.set_level(logging.WARNING, logger="harness.store")
         with store.start_heartbeat(run_id, interval_s=0.05):
-            _wait_until(lambda: store.get_run(run_id).heartbeat_at > first)
+            wait_until(lambda: store.get_run(run_id).heartbeat_at > first)
             holder = _hold_write_lock(path)
             try:
-                _wait_until(lambda: any("heartbeat of run" in r.getMessage() and "locked" in
+                wait_until(lambda: any("heartbeat of run" in r.getMessage() and "locked" in
                                         r.getMessage() for r in caplog.records))
             finally:
                 _release(holder)
             stuck = store.get_run(run_id).heartbeat_at
-            _wait_until(lambda: store.get_run(run_id).heartbeat_at > stuck)
+            wait_until(lambda: store.get_run(run_id).heartbeat_at > stuck)
         assert not [t for t in threading.enumerate() if t.name == f"heartbeat {run_id}"]
     with pytest.raises(StoreError, match="read-only"):
         Store(path, readonly=True).start_heartbeat(run_id)

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 from tests.support.ci import unavailable
+from tests.support.wait import wait_until
 from tests.support.paths import ROOT
 from tests.support.pg_server import PW_PASSWORD, PW_USER, free_port
 from tests.support.store_backends import sql
@@ -156,14 +157,24 @@ def test_the_schema_is_the_same_on_both_backends(pg_url, tmp_path):
         lite.close()
 
 
+def started_together(procs) -> None:
+    """A barrier: every process has imported what it needs and said `ready`; then all go at once
+    (one line on each one's stdin), so they race however long their start took."""
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+
+
 def test_many_hosts_opening_a_new_database_at_once_create_the_schema_once(pg_url):
-    code = ("import sys, time\nfrom harness.store import Store\n"
-            "while time.time() < float(sys.argv[2]): time.sleep(0.005)\n"
+    code = ("import sys\nfrom harness.store import Store\n"
+            "print('ready', flush=True); sys.stdin.readline()\n"
             "Store(sys.argv[1]).close()\n")
-    start = str(time.time() + 3.0)
-    procs = [subprocess.Popen([sys.executable, "-c", code, pg_url, start], cwd=ROOT,
+    procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], cwd=ROOT, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(3)]
+    started_together(procs)
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
@@ -199,16 +210,15 @@ def test_a_reader_writes_nothing_and_recomputes_stale_figures_as_it_reads(pg_url
 # --- many writers ---------------------------------------------------------------------------
 
 _WRITER = """
-import sys, time
-sys.path.insert(0, sys.argv[4])
+import sys
 from tests.test_store import DEVICE, _record
 from harness.store import Store
-url, shared, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+url, shared = sys.argv[1], sys.argv[2]
 with Store(url) as store:
     own = store.begin_run(DEVICE, {}, "writer", None, "0.1")
+    print("ready", flush=True)
+    sys.stdin.readline()
     print(own, flush=True)
-    while time.time() < start:
-        time.sleep(0.005)
     for i in range(40):
         samples = [float(i + 1)] * 50 + [float(i + 2)] * 50
         store.add_record(_record(own if i % 2 else shared, model=f"{own}-{i}", samples=samples))
@@ -219,11 +229,11 @@ with Store(url) as store:
 def test_two_processes_write_one_database_at_once_and_nothing_is_lost(pg_url):
     with Store(pg_url) as store:
         shared = store.begin_run(DEVICE, {}, "shared", None, "0.1")
-    start = str(time.time() + 4.0)
-    tests = str(ROOT)
-    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, pg_url, shared, start, tests],
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, pg_url, shared], cwd=ROOT,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
              for _ in range(2)]
+    started_together(procs)
     outs = [proc.communicate(timeout=300) for proc in procs]
     for proc, (_, err) in zip(procs, outs):
         assert proc.returncode == 0, err
@@ -275,14 +285,11 @@ def test_the_heartbeat_survives_a_lost_connection(pg_url, caplog):
         sql(pg_url, "UPDATE runs SET heartbeat_at=0")
         beat = store.start_heartbeat(run_id, interval_s=0.05)
         try:
-            deadline = time.time() + 10
-            while sql(pg_url, "SELECT heartbeat_at FROM runs")[0][0] == 0 and time.time() < deadline:
-                time.sleep(0.02)
+            beating = lambda: sql(pg_url, "SELECT heartbeat_at FROM runs")[0][0] > 0  # noqa: E731
+            wait_until(beating, 10, what="the first heartbeat")
             assert _terminate(pg_url, "harness heartbeat") == 1
             sql(pg_url, "UPDATE runs SET heartbeat_at=0")
-            while sql(pg_url, "SELECT heartbeat_at FROM runs")[0][0] == 0 and time.time() < deadline:
-                time.sleep(0.02)
-            assert sql(pg_url, "SELECT heartbeat_at FROM runs")[0][0] > 0  # beating again
+            wait_until(beating, 10, what="a heartbeat on a new connection")  # beating again
         finally:
             beat.stop()
     assert any("heartbeat of run" in r.getMessage() for r in caplog.records)

@@ -28,6 +28,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.processes import gone, processes
+from tests.support.wait import wait_until
 from tests.support.paths import ROOT, TINY
 from device_runners.contract import RunRequest
 from device_runners.host.process import child_preexec, describe_exit, remove_leftovers
@@ -77,44 +79,8 @@ def _damaged(path: Path, runtime: str, fmt: str) -> RunRequest:
                       min_duration_s=0.0, timeout_s=300.0)
 
 
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, parent pid) of a process, None once it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    state, ppid = text.rpartition(")")[2].split()[:2]
-    return state, int(ppid)
-
-
-def _gone(pid: int) -> bool:
-    stat = _stat(pid)
-    return stat is None or stat[0] in ("Z", "X")  # a zombie no longer runs
-
-
 def _workers_of(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        stat = _stat(int(entry.name))
-        if b"device_runners.host.worker" in cmdline and stat is not None and stat[1] == parent:
-            found.append(int(entry.name))
-    return found
-
-
-def _wait_for(condition, timeout_s: float, poll_s: float = 0.05):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(poll_s)
-    return condition()
+    return sorted(processes(b"device_runners.host.worker", parent=parent))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,11 +110,9 @@ def test_a_worker_killed_by_sigkill_gives_the_signal_by_name(tiny_eager, private
     killed = []
 
     def kill_the_worker():
-        workers = _wait_for(lambda: _workers_of(os.getpid()), 120)
-        if workers:
-            time.sleep(0.5)
-            os.kill(workers[0], signal.SIGKILL)
-            killed.append(workers[0])
+        workers = wait_until(lambda: _workers_of(os.getpid()), 120, what="the trial's worker")
+        os.kill(workers[0], signal.SIGKILL)  # whatever it is doing: loading or timing
+        killed.append(workers[0])
 
     killer = threading.Thread(target=kill_the_worker, daemon=True)
     killer.start()
@@ -173,12 +137,13 @@ def test_killing_the_runner_kills_its_worker_and_the_next_runner_removes_what_it
     parent = subprocess.Popen([sys.executable, "-c", parent_code, request], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        [worker] = _wait_for(lambda: _workers_of(parent.pid), 120)
-        [left] = _wait_for(lambda: list(private_tmp.glob(f"{TEMP_PREFIX}{parent.pid}-*")), 30)
+        [worker] = wait_until(lambda: _workers_of(parent.pid), 120, what="the worker")
+        [left] = wait_until(lambda: list(private_tmp.glob(f"{TEMP_PREFIX}{parent.pid}-*")), 30,
+                            what="the trial's directory")
     finally:
         parent.kill()
         parent.wait()
-    assert _wait_for(lambda: _gone(worker), 5), f"worker {worker} outlived its runner"
+    wait_until(lambda: gone(worker), 5, what=f"worker {worker} to die with its runner")
     assert left.is_dir()  # nobody was left to remove it
 
     # Directories of live processes stay: this one's, and its parent's.
@@ -208,14 +173,14 @@ def test_watch_parent_ends_a_child_whose_parent_died_without_any_death_signal():
     finally:
         middle.kill()
         middle.wait()
-    assert _wait_for(lambda: _gone(child), 5), f"child {child} outlived its parent"
+    wait_until(lambda: gone(child), 5, what=f"child {child} to die with its parent")
 
 
 def test_leftovers_of_dead_processes_only_are_removed(private_tmp):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     dead_pid = int(dead.stdout)
-    assert _gone(dead_pid)
+    assert gone(dead_pid)
     made = {
         "dead": private_tmp / f"{TEMP_PREFIX}{dead_pid}-abc",
         "mine": private_tmp / f"{TEMP_PREFIX}{os.getpid()}-abc",
@@ -273,7 +238,8 @@ def test_a_worker_under_a_memory_limit_fails_with_its_reason_kept(tiny_eager, pr
 SERIAL = "SIMPIXEL7"
 FAST = ["--warmup", "2", "--iterations", "20", "--min-time", "0.3", "--trials", "1"]
 # A native runner that runs until the shell that started it goes away.
-SLOW_RUNNER = "#!/system/bin/sh\necho 'stand-in runner: sleeping' >&2\nsleep 60\n"
+# It says when it is "measuring" with a file in its working directory (the trial's).
+SLOW_RUNNER = "#!/system/bin/sh\necho 'stand-in runner: sleeping' >&2\n: > stand-in-started\nsleep 60\n"
 FAKE_ADB = '#!/bin/sh\necho "$@" >> "{log}"\nexit 0\n'
 
 
@@ -323,12 +289,11 @@ def test_an_adb_server_that_stops_mid_trial_is_named_and_no_server_is_started(
         host, port = server.host, server.port
 
         def stop_the_server_mid_trial():
-            def started():
-                return any("harness_runner --request" in c for c in phone.shell_commands())
+            def started():  # the stand-in runner is "measuring": it said so with its file
+                return list(phone.host_path("/").rglob("stand-in-started"))
 
-            if _wait_for(started, 300, poll_s=0.02):
-                time.sleep(0.5)
-                server.stop()
+            wait_until(started, 300, what="the stand-in runner")
+            server.stop()
 
         stopper = threading.Thread(target=stop_the_server_mid_trial, daemon=True)
         stopper.start()

@@ -65,6 +65,19 @@ class BatteryRecorder:
                 return
             time.sleep(0.1)
 
+    def wait_past(self, t_s: float | None, timeout_s: float = 3 * INTERVAL_S) -> None:
+        """Wait until a reading taken at or after `t_s` (the end of the timed loop) has come, so
+        that the loop's end can be placed between two readings; a monitor one reading behind
+        when the app finishes would otherwise leave the trial without energy. Bounded: a
+        silent monitor costs at most `timeout_s`."""
+        if t_s is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self._thread.is_alive():
+            if self.readings and self.readings[-1].t_s >= t_s:
+                return
+            time.sleep(0.05)
+
     def stop(self) -> list[BatteryReading]:
         self._stopped.set()
         close = getattr(self.stream, "close", None)

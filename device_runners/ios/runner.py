@@ -257,6 +257,8 @@ class IosRunner(Runner):
             self.transport.launch(self.phone.udid, self.bundle_id, [protocol.REQUEST_ARG, protocol.request_path(trial)])
             self._wait(protocol.done_path(trial), request.timeout_s + SLACK_S, f"trial {trial}")
             text = self._pull_text(protocol.result_path(trial))
+            if recorder:
+                recorder.wait_past(_timed_end(text))
         finally:
             readings = recorder.stop() if recorder else None
             finished_at = time.time()
@@ -296,3 +298,12 @@ class IosRunner(Runner):
                         f"{timeout_s:.0f} s: it may have crashed (see the phone's crash logs, "
                         "Settings > Privacy & Security > Analytics Data), or raise --timeout.") from None
                 time.sleep(self.poll_s)
+
+
+def _timed_end(text: str) -> float | None:
+    """When the app's timed loop ended (its clock), from a result not yet validated."""
+    try:
+        value = json.loads(text).get("context", {}).get("timed_end_unix")
+    except (ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None

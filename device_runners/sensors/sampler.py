@@ -42,6 +42,11 @@ class EnergySampler:
         except BaseException as exc:  # handed to stop(), which raises it in the caller's thread
             self._error = exc
 
+    @property
+    def error(self) -> BaseException | None:
+        """What stopped the sampling thread, if anything did (stop() raises it)."""
+        return self._error
+
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("The sampler is already running.")

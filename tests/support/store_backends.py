@@ -49,3 +49,16 @@ def sql(db, statement: str, params=()) -> list[tuple]:
 def backend_sql(db, sqlite: str, postgresql: str) -> str:
     """The statement for `db`'s backend, where the two dialects differ."""
     return postgresql if is_postgres(db) else sqlite
+
+
+def stored_count(path) -> int:
+    """Records in an SQLite results database another process is writing; 0 before it exists."""
+    from pathlib import Path
+
+    if not Path(path).exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return 0

@@ -103,6 +103,9 @@ class AdbSimServer:
         self._connections: set[AdbSocket] = set()
         self._threads: set[threading.Thread] = set()
         self.errors: list[str] = []
+        # Every request a client opened a connection with, oldest first ("host:devices",
+        # "host-serial:X:get-state", ...): what a test waits on to know the client is asking.
+        self.requests: list[str] = []
         for phone in phones:
             self.add_phone(phone)
         for phone in self._network.values():
@@ -328,6 +331,7 @@ class _HostSession:
 
     def _host_request(self, request: str) -> SimulatedPhone | None:
         """Answer `request`; the phone whose transport it selected, if it selected one."""
+        self.server.requests.append(request)  # list.append is atomic: no lock needed
         if request.startswith("host:"):
             return self._host_command(request[len("host:"):])
         selector, command = self._parse_device_prefix(request)

@@ -1,8 +1,8 @@
 """The stand-in benchmark app: the file protocol of ios_app/ (device_runners/ios/protocol.py),
 measuring with this machine's host runner instead of an iPhone's runtimes.
 
-    python -m ios_sim.app --udid U --container DIR --harness-request harness/requests/T.json
-    python -m ios_sim.app --udid U --container DIR --harness-status harness/status/P.json
+    python -m tests.support.ios_sim.app --udid U --container DIR --harness-request harness/requests/T.json
+    python -m tests.support.ios_sim.app --udid U --container DIR --harness-status harness/status/P.json
 
 A request's artifact and check inputs are paths relative to the container's Documents; the
 result is written through a temporary name, then the `.done` marker, as the Swift app does. Core
@@ -66,7 +66,7 @@ def measure(state: State, udid: str, documents: Path, request: RunRequest) -> Ru
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ios_sim.app")
+    parser = argparse.ArgumentParser(prog="python -m tests.support.ios_sim.app")
     parser.add_argument("--udid", required=True)
     parser.add_argument("--container", required=True, type=Path)
     parser.add_argument("--harness-request")

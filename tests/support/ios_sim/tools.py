@@ -1,4 +1,4 @@
-"""The stand-in tools: `python -m ios_sim.tools xcrun|pymobiledevice3|xcodebuild ARGS...`.
+"""The stand-in tools: `python -m tests.support.ios_sim.tools xcrun|pymobiledevice3|xcodebuild ARGS...`.
 
 Each implements the commands the harness's transports run, with the real tools' arguments and
 output shapes, against the simulated phones in $IOS_SIM_ROOT (state.py), and logs what it ran.
@@ -129,7 +129,7 @@ def _launch(state: State, phone, bundle: str, args: list[str]) -> int:
     except (OSError, ValueError):
         pass
     container = state.container(phone.udid, bundle)
-    proc = subprocess.Popen([sys.executable, "-m", "ios_sim.app", "--udid", phone.udid,
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.ios_sim.app", "--udid", phone.udid,
                              "--container", str(container), *args],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=open(state.root / f"app-{phone.udid}.log", "ab"),
