@@ -59,7 +59,7 @@ struct RuntimeTable {
 
     /// The app's table: each runtime type's `init()`.
     init(types: [String: BenchRuntime.Type], known: [String]) {
-        self.init(factories: types.mapValues { type in { type.init() } }, known: known)
+        self.init(factories: types.mapValues { kind in { kind.init() } }, known: known)
     }
 
     var names: [String] { factories.keys.sorted() }
