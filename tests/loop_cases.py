@@ -81,7 +81,10 @@ def swift_fixture() -> dict:
 
 
 def fixture_text() -> str:
-    return json.dumps(swift_fixture(), indent=1) + "\n"
+    """The fixture as written: one case a line, so a change to timing.py shows as whole cases."""
+    fixture = swift_fixture()
+    cases = ",\n".join(json.dumps(case) for case in fixture["cases"])
+    return f'{{"written_by": {json.dumps(fixture["written_by"])}, "cases": [\n{cases}\n]}}\n'
 
 
 if __name__ == "__main__":
