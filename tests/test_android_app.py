@@ -4,7 +4,8 @@ The Android Gradle plugin cannot be fetched here, so the app itself is never bui
 core is. These tests compile the core and its JVM tests with the Kotlin compiler from package.json
 (`npm install`: kotlin-compiler, one kotlinc call), run them on Java 17, drive the core's JVM entry
 with a request written by device_runners/contract.py and read the answer back through the
-contract's own checks, run the Kotlin loops and device_runners/timing.py on the same fake clock,
+contract's own checks, run the Kotlin loops and device_runners/timing.py on the same fake clock
+(tests/support/loop_cases.py),
 and check that Contract.kt is what quicktype generates from the schema. Under CI=true a missing
 kotlinc, java or node fails these tests instead of skipping them.
 """
@@ -26,6 +27,7 @@ from tests.support.ci import unavailable
 from device_runners import timing
 from device_runners.android import app_protocol
 from device_runners.contract import RunRequest, RunResult
+from tests.support.loop_cases import LOOP_CASES, case_durations, loop_request, timing_py_loops
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "android_app"
@@ -157,6 +159,7 @@ def test_the_jvm_entry_answers_a_harness_request(core_jar, tmp_path):
     assert [list(c.values) for c in result.check_outputs] == [values[:3], values[3:]]  # the stub echoes
     for key in ("timed_start_unix", "timed_end_unix", "thermal_readings", "timed_stop_reason", "warmup"):
         assert key in result.context
+    assert result.context["timed_call"] == "stub sleep"  # what a sample times, named by the runtime
     assert result.peak_rss_load_kb and result.peak_rss_inference_kb
 
     status = files / app_protocol.status_path("p1")
@@ -181,47 +184,18 @@ def test_a_bad_request_gets_a_failed_result_the_harness_reads(core_jar, tmp_path
     assert (result.model, result.format) == ("m", "tflite")
 
 
-LOOP_CASES = {
-    "count": (dict(warmup_iterations=3, min_iterations=5, min_duration_s=0.2), [10.0, 12.0, 9.0, 11.0]),
-    "max_iterations": (dict(warmup_iterations=0, min_iterations=10, min_duration_s=5.0, max_iterations=12), [1.0]),
-    "max_duration": (dict(warmup_iterations=1, min_iterations=1000, min_duration_s=0.0, max_duration_s=0.1), [10.0]),
-    "settles": (dict(warmup_iterations=0, warmup_until_settled=True, min_iterations=3),
-                [10.0, 9.0, 8.0, 7.0, 6.0] + [2.0] * 100),
-    "never_settles": (dict(warmup_iterations=5, warmup_until_settled=True, min_iterations=3, max_duration_s=4.0),
-                      [10.0 * 1.05 ** i for i in range(400)]),
-}
-
-
 @pytest.mark.parametrize("case", sorted(LOOP_CASES))
-def test_the_kotlin_loops_are_timing_pys(core_jar, monkeypatch, case):
-    fields, durations = LOOP_CASES[case]
-    durations = [round(d, 3) for d in durations]  # whole nanoseconds on both clocks
-    request = RunRequest(model="m", format="executorch", runtime="executorch", artifact_path="x",
-                         artifact_sha256="", input_shape=(1,), **fields)
-    now = [0]
-    calls = [0]
-
-    def run_once():
-        now[0] += int(round(durations[min(calls[0], len(durations) - 1)] * 1e6))
-        calls[0] += 1
-
-    monkeypatch.setattr(timing.time, "perf_counter_ns", lambda: now[0])
-    settled = None
-    if request.warmup_until_settled:
-        warmup, settled = timing.run_warmup_until_settled(
-            run_once, request.warmup_iterations, request.max_iterations,
-            max_s=min(timing.SETTLE_MAX_S, request.max_duration_s))
-    else:
-        warmup = timing.run_warmup(run_once, request.warmup_iterations)
-    samples = timing.run_timed(run_once, request)
-
+def test_the_kotlin_loops_are_timing_pys(core_jar, case):
+    request = loop_request(LOOP_CASES[case][0])
+    durations = case_durations(case)
+    expected = timing_py_loops(request, durations)
     spec = json.dumps({"request": request.to_dict(), "durations_ms": durations})
     proc = java(core_jar, "org.harnessbench.core.CoreTestsKt", "--loops", spec)
     assert proc.returncode == 0, proc.stderr
     kotlin = json.loads(proc.stdout)
-    assert kotlin["warmup_ms"] == warmup
-    assert kotlin["settled"] == settled
-    assert kotlin["samples_ms"] == samples
+    assert kotlin["warmup_ms"] == expected["warmup_ms"]
+    assert kotlin["settled"] == expected["settled"]
+    assert kotlin["samples_ms"] == expected["samples_ms"]
 
 
 def test_the_app_is_built_as_the_harness_launches_it():

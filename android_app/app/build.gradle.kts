@@ -3,6 +3,8 @@
 //     at the version of the executorch wheel the harness exports .pte files with (pyproject.toml;
 //     tests/test_android_app.py checks they agree). Maven has no 1.5.0; 1.5.1 is the release.
 //   LiteRT: litert (the Interpreter API, XNNPACK, NNAPI delegate) and litert-gpu (GPU delegate).
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     id("com.android.application")
     kotlin("android")
@@ -47,8 +49,14 @@ android {
     }
 }
 
+// Bytecode for Java 17, compiled by whichever JDK 17 or later runs Gradle (Android Studio's bundled
+// one included). jvmToolchain(17) instead would demand a JDK 17 installation and, with no toolchain
+// resolver plugin, fail where only another JDK exists. compilerOptions on the android extension:
+// Kotlin Gradle plugin 2.1+ (KotlinAndroidExtension).
 kotlin {
-    jvmToolchain(17)
+    compilerOptions {
+        jvmTarget.set(JvmTarget.JVM_17)
+    }
 }
 
 dependencies {

@@ -1,7 +1,7 @@
 """Contract.swift: the benchmark app's contract types, generated from contract.schema.json.
 
     npm install                                     # once, at the repository root: quicktype 26.0.0
-    python -m device_runners.ios.swift_contract     # rewrites ios_app/HarnessBench/Contract.swift
+    python -m device_runners.ios.swift_contract     # rewrites ios_app/HarnessCore/Sources/HarnessCore/Contract.swift
 
 The file is quicktype's Codable structs for the schema's $defs (each named as the schema names
 it), then one constant, `contractSchemaVersion`, taken from the RunRequest's `schema_version`
@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = Path("device_runners") / "contract.schema.json"  # relative to REPO: no path in the output
-OUTPUT = REPO / "ios_app" / "HarnessBench" / "Contract.swift"
+OUTPUT = REPO / "ios_app" / "HarnessCore" / "Sources" / "HarnessCore" / "Contract.swift"
 QUICKTYPE = REPO / "node_modules" / ".bin" / "quicktype"
 QUICKTYPE_VERSION = "26.0.0"  # package.json pins the same
 # Every $def that becomes a Swift type; passing each as a source names it as the schema does

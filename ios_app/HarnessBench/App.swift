@@ -3,7 +3,8 @@
 //   --harness-request harness/requests/<trial>.json   measure, write the result, then <trial>.done
 //   --harness-status harness/status/<probe>.json      answer the status, then <probe>.done
 // and polls for the marker; the app then stays idle until the next launch. Launched by hand it
-// only shows that it is waiting.
+// only shows that it is waiting. Everything it measures is HarnessCore's Trial; this file only
+// wires iOS into it (Documents, UIKit, a thread of its own).
 
 import SwiftUI
 import UIKit
@@ -31,21 +32,23 @@ struct HarnessBenchApp: App {
 final class Job: ObservableObject {
     @Published private(set) var status = "Waiting for the harness (harness run --device <iPhone>)."
     private var started = false
+    private let files = HarnessFiles(root: FileManager.default.urls(for: .documentDirectory,
+                                                                    in: .userDomainMask)[0])
 
     func start(arguments: [String]) {
         guard !started else { return }  // onAppear runs again when the view reappears
         started = true
         if let path = HarnessFiles.argument(HarnessFiles.statusArgument, in: arguments) {
-            answerStatus(at: HarnessFiles.inDocuments(path))
+            answerStatus(at: path)
         } else if let path = HarnessFiles.argument(HarnessFiles.requestArgument, in: arguments) {
-            runTrial(requestURL: HarnessFiles.inDocuments(path))
+            runTrial(requestPath: path)
         }
     }
 
-    private func answerStatus(at url: URL) {
+    private func answerStatus(at path: String) {
         do {
-            try HarnessFiles.answer(try JSONEncoder().encode(StatusAnswer.current()), at: url)
-            status = "Status answered (\(url.lastPathComponent))."
+            try HarnessFiles.answer(try JSONEncoder().encode(DeviceFacts.status()), at: files.resolve(path))
+            status = "Status answered (\(path))."
         } catch {
             status = "Could not write the status: \(error)"
         }
@@ -54,47 +57,29 @@ final class Job: ObservableObject {
     /// Measures on a thread of its own, never the main one: the loop must not share its thread
     /// with UI work, and Core ML's synchronous compile and prediction calls block. The screen
     /// stays on (no auto-lock) while it runs, since a locked phone suspends the app.
-    private func runTrial(requestURL: URL) {
-        let trial = requestURL.deletingPathExtension().lastPathComponent
+    private func runTrial(requestPath: String) {
         let device = DeviceFacts.deviceInfo()  // UIDevice is main-thread API
+        let trial = Trial(files: files, runtimes: Runtimes.table, probe: DarwinProbe(),
+                          appVersion: DeviceFacts.appVersion())
         UIApplication.shared.isIdleTimerDisabled = true
-        status = "Measuring trial \(trial)…"
+        status = "Measuring \(requestPath)…"
         let thread = Thread {
-            let result = Trial.run(requestURL: requestURL, device: device)
-            let outcome = Self.write(result, for: requestURL)
-            Task { @MainActor in self.finish(trial: trial, outcome: outcome) }
+            let outcome: String
+            do {
+                let result = try trial.runAndAnswer(requestPath: requestPath, device: device)
+                outcome = result.status == .ok ? "done" : "\(result.status.rawValue): \(result.error ?? "")"
+            } catch {
+                outcome = "could not write the result: \(error)"  // the harness times out on the marker
+            }
+            Task { @MainActor in self.finish(requestPath: requestPath, outcome: outcome) }
         }
         thread.name = "HarnessBench trial"
         thread.qualityOfService = .userInteractive
         thread.start()
     }
 
-    /// The result, then its `.done` marker; the request is removed once answered. A result that
-    /// cannot be encoded (a value JSON cannot hold) becomes a run_failed result saying why.
-    nonisolated private static func write(_ result: RunResult, for requestURL: URL) -> String {
-        let url = HarnessFiles.resultURL(forRequest: requestURL)
-        do {
-            let data: Data
-            do {
-                data = try JSONEncoder().encode(result)
-            } catch {
-                var failed = result
-                failed.status = .runFailed
-                failed.error = "the app's result cannot be written as JSON: \(error)"
-                failed.context = [:]
-                failed.checkOutputs = []
-                data = try JSONEncoder().encode(failed)
-            }
-            try HarnessFiles.answer(data, at: url)
-            try? FileManager.default.removeItem(at: requestURL)
-            return result.status == .ok ? "done" : "\(result.status.rawValue): \(result.error ?? "")"
-        } catch {
-            return "could not write the result: \(error)"
-        }
-    }
-
-    private func finish(trial: String, outcome: String) {
+    private func finish(requestPath: String, outcome: String) {
         UIApplication.shared.isIdleTimerDisabled = false
-        status = "Trial \(trial): \(outcome)"
+        status = "\(requestPath): \(outcome)"
     }
 }

@@ -2,7 +2,9 @@
 // extension/apple/ExecuTorch/Exported). The XNNPACK, Core ML and MPS backends and the optimized
 // and quantized kernels are linked into the app and force-loaded so they register at start-up
 // (project.yml, OTHER_LDFLAGS), so which backend runs is decided by how the .pte was lowered, as on
-// every other runner. Mirrors device_runners/native/harness_runner.cpp.
+// every other runner. Mirrors device_runners/native/harness_runner.cpp, whose samples also time
+// Module::forward. Read against extension/apple/ExecuTorch/Exported of ExecuTorch's release/1.4
+// and main (Module, Tensor, Value, MethodMetadata); never compiled (ios_app/README.md).
 
 #if canImport(ExecuTorch)
 import ExecuTorch
@@ -10,6 +12,7 @@ import Foundation
 
 final class ExecuTorchRuntime: BenchRuntime {
     static let name = "executorch"
+    static let timedCall = "Module.forward"
 
     /// The Swift API reports no version; project.yml writes the package branch's version into
     /// Info.plist (HarnessExecuTorchVersion), and tests/test_ios_app.py keeps it equal to the
@@ -29,12 +32,13 @@ final class ExecuTorchRuntime: BenchRuntime {
     /// Module construction, program load and load("forward"), the native runner's load phase, in
     /// File mode as it uses.
     func load(artifact: URL, request: RunRequest) throws {
-        let start = nowNs()
+        let clock = DarwinProbe()
+        let start = clock.nowNs()
         let module = Module(filePath: artifact.path, loadMode: .file)
         try module.load()
-        let programLoaded = nowNs()
+        let programLoaded = clock.nowNs()
         try module.load("forward")
-        let end = nowNs()
+        let end = clock.nowNs()
         self.module = module
         programLoadMs = msBetween(start, programLoaded)
         methodLoadMs = msBetween(programLoaded, end)

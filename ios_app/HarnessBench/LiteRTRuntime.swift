@@ -1,8 +1,15 @@
 // LiteRT (TensorFlow Lite) `.tflite` through TensorFlowLiteSwift's `Interpreter` (CocoaPods, see
-// the Podfile), with the request's thread count. The backend picks the delegates:
-//   "xnnpack" (what the tflite formats name) or "": XNNPACK, sized to `threads`
+// the Podfile), with the request's thread count. The backend picks the delegates, with one meaning
+// on every runner of the harness (docs/ios.md, "LiteRT backends"):
+//   "cpu", "xnnpack" or "": LiteRT on the CPU as it runs by default elsewhere: XNNPACK for the
+//       operators it supports, the built-in kernels for the rest, sized to `threads`
 //   "coreml": LiteRT's Core ML delegate first, XNNPACK for what it leaves
-//   "cpu": the built-in kernels alone
+// TensorFlowLiteSwift leaves XNNPACK off unless asked (Interpreter.Options.isXNNPackEnabled
+// defaults to false, and the C API's CreateOpResolver applies no default delegate), and adds it
+// after the delegates it is given, so it runs what they leave. Read against TensorFlowLiteSwift's
+// Sources/Interpreter.swift and podspec (tensorflow/lite/swift) and LiteRT v1.4.1's
+// tflite/core/c/c_api.cc and create_op_resolver_with_builtin_ops.cc; never compiled.
+// The timed call is `invoke()` alone: the input is copied in before it and the output read after.
 // Integer inputs are quantized with the tensor's scale and zero point, as
 // device_runners/host/runtimes.py does, so int8 models take the same images.
 
@@ -15,6 +22,7 @@ import TensorFlowLiteC
 
 final class LiteRTRuntime: BenchRuntime {
     static let name = "litert"
+    static let timedCall = "Interpreter.invoke"
 
     static var version: String {
         #if canImport(TensorFlowLiteC)
@@ -33,13 +41,11 @@ final class LiteRTRuntime: BenchRuntime {
     func load(artifact: URL, request: RunRequest) throws {
         var options = Interpreter.Options()
         options.threadCount = request.threads
-        options.isXNNPackEnabled = true
+        options.isXNNPackEnabled = true  // for every backend: see the top of this file
         let backend = request.backend ?? ""
         switch backend {
-        case "", "xnnpack":
+        case "", "cpu", "xnnpack":
             break
-        case "cpu":
-            options.isXNNPackEnabled = false
         case "coreml":
             var coreML = CoreMLDelegate.Options()
             coreML.enabledDevices = .all  // the default, .neuralEngine, refuses phones without one
@@ -48,14 +54,19 @@ final class LiteRTRuntime: BenchRuntime {
             }
             delegates = [delegate]
         default:
-            throw BenchError.failed("unknown LiteRT backend '\(backend)'; use xnnpack, coreml or cpu")
+            throw BenchError.failed("unknown LiteRT backend '\(backend)'; use cpu (or xnnpack) or coreml")
         }
         let interpreter = try Interpreter(modelPath: artifact.path, options: options,
                                           delegates: delegates.isEmpty ? nil : delegates)
         try interpreter.allocateTensors()
         self.interpreter = interpreter
-        let applied = (delegates.isEmpty ? [] : ["coreml"]) + (options.isXNNPackEnabled ? ["xnnpack"] : [])
+        // In the order LiteRT applies them: the Core ML delegate first, XNNPACK for what it leaves.
+        var applied = delegates.isEmpty ? [String]() : ["coreml"]
+        applied.append("xnnpack")
         loadDetails = ["delegates": applied, "threads_applied": true]
+        if !delegates.isEmpty {
+            loadDetails["delegates_note"] = "xnnpack runs what the coreml delegate leaves (none when it took the whole graph)"
+        }
     }
 
     var details: [String: Any] { loadDetails }

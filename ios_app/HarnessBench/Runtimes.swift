@@ -5,10 +5,13 @@
 import Foundation
 
 enum Runtimes {
+    /// Every runtime this app can be built with, for the reason given when one is missing.
+    static let known = ["coreml", "executorch", "litert"]
+
     /// Runtime name -> implementation. Core ML is part of iOS; ExecuTorch (Swift package) and
     /// LiteRT (CocoaPods) are compiled in only when their packages are linked, so an app built
     /// without one still builds, and says so instead of crashing.
-    static let table: [String: BenchRuntime.Type] = {
+    static let types: [String: BenchRuntime.Type] = {
         var table: [String: BenchRuntime.Type] = [:]
         table["coreml"] = CoreMLRuntime.self
         #if canImport(ExecuTorch)
@@ -20,28 +23,18 @@ enum Runtimes {
         return table
     }()
 
-    /// Every runtime this app can be built with, for the reason given when one is missing.
-    static let known = ["coreml", "executorch", "litert"]
+    /// What a trial makes its runtime from.
+    static var table: RuntimeTable { RuntimeTable(types: types, known: known) }
 
     /// {runtime: version} for the status answer and `runtime_versions`.
     static var versions: [String: String] {
-        table.mapValues { $0.version }
+        types.mapValues { $0.version }
     }
 
     /// {runtime: [backend]}: delegates beyond a runtime's default, for the harness to measure
     /// one cell each (runner.py `variants`). LiteRT's Core ML delegate comes with the Podfile's
     /// CoreML subspec.
     static var delegates: [String: [String]] {
-        table["litert"] != nil ? ["litert": ["coreml"]] : [:]
-    }
-
-    /// A fresh instance for `name`, or the reason this app cannot run it (status "unsupported").
-    static func make(_ name: String) throws -> BenchRuntime {
-        if let type = table[name] { return type.init() }
-        if known.contains(name) {
-            throw BenchError.unsupported("this build of the benchmark app has no \(name) runtime: "
-                                         + "rebuild it with its package (ios_app/README.md)")
-        }
-        throw BenchError.unsupported("the benchmark app runs \(known.joined(separator: ", ")), not \(name)")
+        types["litert"] != nil ? ["litert": ["coreml"]] : [:]
     }
 }

@@ -6,9 +6,13 @@
 // template) and reads every iteration of "Clock Monotonic Time" and "Memory Peak Physical" from
 // the result bundle. XCTest reports no load time and no first inference, so both happen before
 // `measure`, outside it, and the result says they were not measured.
+//
+// This target compiles HarnessCore's sources, CoreMLRuntime.swift and DarwinProbe.swift itself
+// (project.yml) instead of `@testable import HarnessBench`: the app module imports ExecuTorch,
+// which is linked into the app alone, so importing the app here fails ("missing required module"),
+// and linking ExecuTorch a second time would register its backends and kernels twice.
 
 import XCTest
-@testable import HarnessBench
 
 final class HarnessBenchTests: XCTestCase {
     /// Iterations per test: XCTest's default of 5 is too few for a median with an interval.

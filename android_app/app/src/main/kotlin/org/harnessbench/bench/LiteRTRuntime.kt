@@ -1,10 +1,22 @@
 // LiteRT `.tflite` through the Interpreter API of com.google.ai.edge.litert (the API
-// benchmark_model drives), with the request's thread count. The backend picks the delegate:
-//   "cpu", "xnnpack" or "": XNNPACK, sized to `threads`
+// benchmark_model drives), with the request's thread count. The backend picks the delegate, with
+// one meaning on every runner of the harness (docs/android.md, "LiteRT backends"):
+//   "cpu", "xnnpack" or "": LiteRT on the CPU as it runs by default: XNNPACK for the operators it
+//       supports, LiteRT's built-in kernels for the rest, sized to `threads`
 //   "gpu": the GPU delegate (litert-gpu) with the options CompatibilityList gives this phone
 //   "nnapi": the NNAPI delegate, the vendor's NPU/DSP/GPU driver behind Android's NN API
-// What the delegate took is not reported by the Interpreter API (benchmark_model's log says it);
-// a delegate that refuses the whole graph fails the load, and the error says so.
+// and for gpu and nnapi XNNPACK still runs what the delegate leaves: LiteRT applies it lazily, after
+// the explicit delegates, unless one of them took the whole graph (Interpreter.Options
+// getUseXNNPACK() is true unless set false; Interpreter::ApplyLazyDelegateProviders). What the
+// delegate took is not reported by the Interpreter API (benchmark_model's log says it); a delegate
+// that refuses the whole graph fails the load, and the error says so.
+// A sample is the native invoke alone: Interpreter.run copies the input in (TensorImpl.setTo, a
+// memcpy) and the output out (copyTo) around it, so the sample is the interpreter's own timing of
+// the invoke (getLastNativeInferenceDurationNanoseconds), the span the iOS app and the host time.
+// Checked against LiteRT v1.4.1's sources: tflite/java/src/main/java/org/tensorflow/lite/
+// (InterpreterApi, NativeInterpreterWrapper.run, TensorImpl), tflite/java/src/main/native/
+// (nativeinterpreterwrapper_jni.cc createInterpreter, op_resolver_lazy_delegate_proxy.cc),
+// tflite/core/interpreter.cc and tflite/delegates/gpu/java/.../CompatibilityList.java (Closeable).
 // Integer inputs are quantized with the tensor's scale and zero point, as
 // device_runners/host/runtimes.py does, so int8 models take the same images.
 
@@ -28,6 +40,8 @@ import org.tensorflow.lite.nnapi.NnApiDelegate
 class LiteRTRuntime : BenchRuntime {
     override val name = "litert"
     override val version: String get() = TensorFlowLite.runtimeVersion()
+    override val timedCall = "Interpreter.invoke"
+    override val lastRunNanos: Long? get() = interpreter?.lastNativeInferenceDurationNanoseconds
 
     private var interpreter: Interpreter? = null
     private var delegate: Delegate? = null
@@ -36,16 +50,20 @@ class LiteRTRuntime : BenchRuntime {
     private val loadDetails = LinkedHashMap<String, Any?>()
 
     override fun load(artifact: File, request: RunRequest) {
-        val options = Interpreter.Options().setNumThreads(request.threads.toInt())
+        // XNNPACK on for every backend, as LiteRT's default: set here so the list below is true
+        // whatever a later release defaults to.
+        val options = Interpreter.Options().setNumThreads(request.threads.toInt()).setUseXNNPACK(true)
         val backend = request.backend.orEmpty()
         when (backend) {
-            "", "cpu", "xnnpack" -> options.setUseXNNPACK(true)
+            "", "cpu", "xnnpack" -> {}
             "gpu" -> {
-                val compatibility = CompatibilityList()
-                if (!compatibility.isDelegateSupportedOnThisDevice) {
-                    throw BenchError("LiteRT's GPU delegate does not support this phone's GPU", unsupported = true)
+                // CompatibilityList holds a native handle: closed as soon as it has answered.
+                delegate = CompatibilityList().use { compatibility ->
+                    if (!compatibility.isDelegateSupportedOnThisDevice) {
+                        throw BenchError("LiteRT's GPU delegate does not support this phone's GPU", unsupported = true)
+                    }
+                    GpuDelegate(compatibility.bestOptionsForThisDevice)
                 }
-                delegate = GpuDelegate(compatibility.bestOptionsForThisDevice)
             }
             "nnapi" -> delegate = NnApiDelegate()
             else -> throw BenchError("unknown LiteRT backend '$backend'; use cpu, gpu or nnapi")
@@ -58,8 +76,11 @@ class LiteRTRuntime : BenchRuntime {
         }
         interpreter.allocateTensors()
         this.interpreter = interpreter
-        loadDetails["delegates"] = listOfNotNull(backend.takeIf { it == "gpu" || it == "nnapi" }, "xnnpack".takeIf {
-            backend in listOf("", "cpu", "xnnpack") })
+        // In the order LiteRT applies them: the explicit delegate first, XNNPACK for what it leaves.
+        loadDetails["delegates"] = listOfNotNull(backend.takeIf { it == "gpu" || it == "nnapi" }, "xnnpack")
+        if (delegate != null) {
+            loadDetails["delegates_note"] = "xnnpack runs what the $backend delegate leaves (none when it took the whole graph)"
+        }
         loadDetails["threads_applied"] = true
         loadDetails["delegate_coverage"] = "not reported by the Interpreter API (benchmark_model's log says it)"
         outputBuffer = ByteBuffer.allocateDirect(interpreter.getOutputTensor(0).numBytes()).order(ByteOrder.nativeOrder())

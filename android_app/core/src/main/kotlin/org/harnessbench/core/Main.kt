@@ -14,6 +14,7 @@ import java.io.File
 /** A runtime that sleeps `ms` per inference and returns its input as its output. */
 class SleepRuntime(override val name: String, private val ms: Double) : BenchRuntime {
     override val version = "stub"
+    override val timedCall = "stub sleep"
     private var input = FloatArray(0)
     private var shape: List<Long> = emptyList()
 

@@ -18,6 +18,13 @@ interface BenchRuntime : AutoCloseable {
     val name: String
     /** The runtime's version, as the status answer and `runtime_versions` give it. */
     val version: String
+    /** The library call a sample times (context `timed_call`): "Module.forward",
+     *  "Interpreter.invoke", the same words on every runner for the same span of work. */
+    val timedCall: String
+    /** Nanoseconds the runtime itself measured of the last `run()`, where the call it makes does
+     *  more than the span `timedCall` names (LiteRT's Interpreter.run copies the input in and the
+     *  output out around its native invoke); null to take the clock around `run()`. */
+    val lastRunNanos: Long? get() = null
     /** Read the artifact and get ready to run: the timed load, so nothing else happens in it. */
     fun load(artifact: File, request: RunRequest)
     /** What the load did (backends, delegates, threads applied), read after its clock stops. */
@@ -159,10 +166,9 @@ class Trial(
             runtime.setInput(input, request.inputShape)
 
             memory.resetPeak().takeIf { it.isNotEmpty() }?.let { m.context["peak_rss_reset"] = "failed: $it" }
-            val loops = Loops(clock, request, runOnce = runtime::run)
-            val firstStart = clock.nanos()
-            runtime.run()
-            m.firstInferenceMs = msBetween(firstStart, clock.nanos())
+            val loops = Loops(clock, request, runOnce = runtime::run, ownNanos = { runtime.lastRunNanos })
+            m.context["timed_call"] = runtime.timedCall
+            m.firstInferenceMs = loops.once()
             m.context["warmup"] = loops.warmUp(m.warmupSamplesMs)
             memory.status().threads?.let { m.context["process_threads"] = it }
 

@@ -39,6 +39,7 @@ class FakeRuntime(private val clock: FakeClock, private val runMs: Double = 2.0,
                   private val failOnCall: Int = -1) : BenchRuntime {
     override val name = "executorch"
     override val version = "1.5.1-fake"
+    override val timedCall = "Module.forward"
     var calls = 0
     var closed = false
     private var input = FloatArray(0)
@@ -170,6 +171,10 @@ val TESTS: List<Pair<String, () -> Unit>> = listOf(
         assertTrue(input.all { it >= -1f && it < 1f })
         assertTrue(input.toSet().size > 20)
         assertTrue(Inputs.seededUniform(listOf(5), 1).contentEquals(Inputs.seededUniform(listOf(5), 1)))
+        // The native runner's input for seed 0 (std::mt19937_64 and harness_runner.cpp's formula,
+        // printed by g++ 12 / libstdc++), bit for bit; the Swift core's tests pin the same values.
+        val expected = listOf(0xbf2e2f90, 0x3f7bfa75, 0xbf6bbd9c, 0x3e47ab48, 0x3dad3301, 0xbf62bbf4)
+        assertEquals(expected.map { it.toInt() }, Inputs.seededUniform(listOf(1, 6), 0).map { it.toRawBits() })
     },
     "check inputs are raw little-endian float32 tensors back to back" to {
         val inputs = Inputs.checkInputs(littleEndian(1f, -2f, 0.5f, 3f), listOf(1, 2))
@@ -238,6 +243,20 @@ val TESTS: List<Pair<String, () -> Unit>> = listOf(
         val o3 = Loops(c3, request(minIterations = 5, maxDurationS = 0.0), ScriptedRun(c3, listOf(500.0))).timed(slow)
         assertEquals("max_duration_s" to 1, o3.stopReason to slow.size)
     },
+    "a runtime's own timing of the call is the sample; the loop's durations stay on the clock" to {
+        val clock = FakeClock()
+        var own = 0L
+        val run = { clock.advanceMs(5.0); own += 1_000_000L }  // the call takes 5 ms, its invoke 1, 2, 3 ms
+        val loops = Loops(clock, request(warmup = 2, minIterations = 3, minDurationS = 0.012), run, ownNanos = { own })
+        val warmup = ArrayList<Double>()
+        loops.warmUp(warmup)
+        val samples = ArrayList<Double>()
+        val outcome = loops.timed(samples)
+        assertEquals(listOf(1.0, 2.0), warmup)
+        assertEquals(listOf(3.0, 4.0, 5.0), samples)  // 3 calls of 5 ms on the clock: 15 ms >= 12 ms
+        assertEquals("minimums_met", outcome.stopReason)
+        assertEquals(0.015, outcome.durationS, 1e-12)
+    },
     "the settle rule is timing.py's" to {
         assertFalse(Settle.settled(List(19) { 1.0 }))
         assertTrue(Settle.settled(List(20) { 1.0 }))
@@ -296,6 +315,7 @@ val TESTS: List<Pair<String, () -> Unit>> = listOf(
                            "timed_stop_reason", "input", "backends")) {
             assertTrue(key in context, "context lacks $key")
         }
+        assertEquals("Module.forward", context["timed_call"])
         assertTrue((context["timed_end_unix"] as Double) > (context["timed_start_unix"] as Double))
         val battery = context["battery"] as Map<*, *>
         assertEquals(-250_000L, (battery["before"] as Map<*, *>)["current_ua"])

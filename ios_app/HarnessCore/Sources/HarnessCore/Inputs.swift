@@ -3,9 +3,11 @@
 
 import Foundation
 
-/// mt19937_64, the generator device_runners/native/harness_runner.cpp seeds its input with. Its
-/// output is fixed by the C++ standard (the 10000th draw from the default seed 5489 is
-/// 9981545732273789042), so the app feeds the same input as the native runner for a seed.
+/// mt19937_64, the generator device_runners/native/harness_runner.cpp seeds its input with (and
+/// the Android app's Inputs.kt). Its output is fixed by the C++ standard (the 10000th draw from
+/// the default seed 5489 is 9981545732273789042), so the app feeds the same input as the native
+/// runner for the request's `seed` (0 unless the harness says otherwise). The check inputs are
+/// another matter: the harness draws them with numpy (seed 1234) and pushes them as a file.
 struct MersenneTwister64 {
     private static let n = 312, m = 156
     private static let upperMask: UInt64 = 0xFFFF_FFFF_8000_0000
@@ -60,7 +62,7 @@ enum Inputs {
         let data = try Data(contentsOf: url)
         let perInput = shape.reduce(1, *)
         let floats = data.count / 4
-        guard data.count % 4 == 0, floats > 0, floats % perInput == 0 else {
+        guard perInput > 0, data.count % 4 == 0, floats > 0, floats % perInput == 0 else {
             throw BenchError.failed("the check inputs hold \(data.count) bytes, not whole float32 "
                                     + "inputs of shape \(shape)")
         }
@@ -75,7 +77,11 @@ enum Inputs {
     }
 
     /// A runtime's output as the contract's CheckOutput: a value that is not finite becomes null.
-    static func checkOutput(shape: [Int], values: [Float]) -> CheckOutput {
-        CheckOutput(shape: shape, values: values.map { $0.isFinite ? Double($0) : nil })
+    /// Throws when the values do not fill the shape (a runtime read its output wrongly).
+    static func checkOutput(shape: [Int], values: [Float]) throws -> CheckOutput {
+        guard shape.reduce(1, *) == values.count else {
+            throw BenchError.failed("the model's first output has \(values.count) values for shape \(shape)")
+        }
+        return CheckOutput(shape: shape, values: values.map { $0.isFinite ? Double($0) : nil })
     }
 }
