@@ -184,7 +184,7 @@ class Runner(Protocol):
 class DeviceOption:
     """A `harness run` option only one kind takes; the CLI builds the click option from it.
 
-    `type` is "path" (a file), "float" (with optional `minimum`/`maximum`), "flag", "choice"
+    `type` is "path" (a file or a directory, such as an .app bundle), "float" (with optional `minimum`/`maximum`), "flag", "choice"
     (one of `choices`) or "text". The default is always None (or False for a flag): the
     runner's own default applies then. Kinds may declare the same option (same flag, dest and
     help: phones' --min-battery); the CLI shows it once and gives it to each.
