@@ -41,7 +41,6 @@ from harness.results_io.executorch_app import (
     mb_to_kib,
     named_device,
     number,
-    platform_of,
 )
 
 FAILURE = "FAILURE_REPORT"
