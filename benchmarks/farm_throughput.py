@@ -1,7 +1,7 @@
 """How fast the farm across hosts gets through a matrix, and what it costs per cell itself.
 
 A private Redis on 127.0.0.1 (Debian's redis-server, as the tests start it), the two loopback
-boards of tests/lab_kind.py (they measure with this host's worker), and tiny models: the matrix
+boards of tests/support/lab_kind.py (they measure with this host's worker), and tiny models: the matrix
 is 2 models x 3 formats per device. Exports are built before the clock starts (a farm's
 `submit` builds them first too). Then, for one worker (one board) and for two workers (two
 boards, one worker each, in separate processes):
@@ -31,15 +31,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
-sys.path[:0] = [str(TESTS), str(ROOT)]
+sys.path[:0] = [str(ROOT)]
 MODELS = ",".join(f"{TESTS / 'tiny_models.py'}:{m}" for m in ("tiny_convnet", "slow_convnet"))
 FORMATS = ["eager", "tflite", "onnx"]
 TARGET_OVERHEAD_S = 0.2
 
 
 def env() -> dict:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]),
-            "HARNESS_DEVICE_KINDS": "lab_kind:KIND"}
+    return {**os.environ, "PYTHONPATH": str(ROOT),
+            "HARNESS_DEVICE_KINDS": "tests.support.lab_kind:KIND"}
 
 
 def write_farm(tmp: Path, broker: str, devices: list[str], name: str) -> Path:
@@ -99,7 +99,7 @@ def one_matrix(tmp: Path, broker: str, devices: list[str], name: str) -> dict:
 
 
 def main() -> int:
-    from redis_server import RedisServer
+    from tests.support.redis_server import RedisServer
 
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="farm-throughput-") as tmp_dir:

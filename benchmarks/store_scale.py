@@ -18,7 +18,7 @@ command misses its target. Run it on a quiet machine; it prints the load average
 
 `--db postgresql://...` builds the database in an empty PostgreSQL database instead of an SQLite
 file (docs/store.md), and times the same commands reading it over the network connection;
-`python tests/pg_server.py` starts a private server and prints such a URL.
+`python -m tests.support.pg_server` starts a private server and prints such a URL.
 
     python benchmarks/store_scale.py [--records 1000] [--trials 3] [--samples 2000] [--repeat 3]
                                      [--keep DIR] [--db URL]

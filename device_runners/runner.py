@@ -184,7 +184,8 @@ class Runner(Protocol):
 class DeviceOption:
     """A `harness run` option only one kind takes; the CLI builds the click option from it.
 
-    `type` is "path" (a file), "dir", "float" (with optional `minimum`/`maximum`), "flag", "choice"
+    `type` is "path" (a file, or a directory such as an .app bundle), "dir" (a directory only),
+    "float" (with optional `minimum`/`maximum`), "flag", "choice"
     (one of `choices`) or "text". The default is always None (or False for a flag): the
     runner's own default applies then. Kinds may declare the same option (same flag, dest and
     help: phones' --min-battery); the CLI shows it once and gives it to each.

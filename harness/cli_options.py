@@ -176,8 +176,8 @@ def _click_option(option) -> click.Option:
     """The click option for a device kind's `DeviceOption`; None means the runner's default."""
     if option.type == "flag":
         return click.Option([option.flag, option.dest], is_flag=True, help=option.help)
-    if option.type == "path":
-        kind = click.Path(dir_okay=False, path_type=Path)
+    if option.type == "path":  # a directory too: an iOS app (--ios-app X.app) is one
+        kind = click.Path(path_type=Path)
     elif option.type == "dir":
         kind = click.Path(file_okay=False, path_type=Path)
     elif option.type == "choice":

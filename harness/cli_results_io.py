@@ -19,8 +19,9 @@ def results_group():
 
     `harness results export --format csv|jsonl|hud-v3` writes the newest record of every cell;
     `harness results import FILE` stores a TFLite benchmark_model log, an ExecuTorch
-    benchmark_results.json, v3 records, an AI Hub perf.yaml or an XCTest log as a run of its own,
-    marked as imported everywhere it is shown."""
+    benchmark_results.json, v3 records, an AI Hub perf.yaml, an XCTest log or xcresulttool's
+    metrics JSON as a run of its own, marked as imported everywhere it is shown
+    (docs/results-io.md)."""
 
 
 @results_group.command("export", short_help="Write stored results as CSV, JSONL or v3 records.")
@@ -54,33 +55,40 @@ def export_command(fmt, run_id, out, db):
 @results_group.command("import", short_help="Store another tool's measurements as a run.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--from", "tool", type=click.Choice(["benchmark_model", "executorch", "v3", "aihub",
-                                                   "xctest"]),
+                                                   "xctest", "xcresult"]),
               default=None, help="The tool that wrote FILE (default: read from its content).")
 @click.option("--device", "device_name", default=None,
               help="The device the measurements were made on, when FILE does not name it "
-                   "(benchmark_model logs, XCTest logs of other apps).")
+                   "(benchmark_model logs, XCTest logs of other apps) [a device of FILE's own].")
 @click.option("--platform", type=click.Choice(["android", "ios", "linux", "macos"]), default=None,
               help="That device's platform.")
 @click.option("--format", "fmt", default=None,
               help="The format to file the cells under (default: from FILE, e.g. tflite).")
 @click.option("--model", default=None, help="The model of a benchmark_model log (default: the "
                                            "log's Graph file name).")
+@click.option("--runtime", default=None,
+              help="The runtime that ran the measurements, when FILE does not say (XCTest suites "
+                   "other than ExecuTorch's) [unknown].")
 @db_option
 @translate_errors
-def import_command(file, tool, device_name, platform, fmt, model, db):
+def import_command(file, tool, device_name, platform, fmt, model, runtime, db):
     """Read FILE (a TFLite benchmark_model log, an ExecuTorch benchmark_results.json, v3
-    records, an AI Hub perf.yaml or an XCTest log) and store its measurements, one run per
+    records, an AI Hub perf.yaml, an XCTest log or `xcrun xcresulttool get test-results
+    metrics` JSON) and store its measurements, one run per
     device, each marked as imported from FILE. A model named as in the zoo joins that model's
     row. A FILE that does not parse stores nothing."""
     from device_runners.contract import DeviceInfo
     from harness.results_io.importer import import_file
     from harness.store import Store
 
-    device = DeviceInfo(device_id=device_name or "unnamed-device", platform=platform or "unknown",
-                        product_model=device_name or "", kind=platform or "imported")
+    device = None  # a device of the file's own (harness.results_io.importer.file_device)
+    if device_name:
+        device = DeviceInfo(device_id=device_name, platform=platform or "unknown",
+                            product_model=device_name, kind=platform or "imported")
     argv = shlex.join(["harness", "results", "import", str(file)])
     with Store(db) as store:
-        stored = import_file(store, file, device, argv, tool=tool, fmt=fmt, model=model)
+        stored = import_file(store, file, device, argv, tool=tool, fmt=fmt, model=model,
+                             runtime=runtime, platform=platform)
     for run_id, cells, measured in stored:
         echo(f"Run {run_id}: {cells} cells imported from {file.name}, {measured} measured")
     echo_prose("`harness show RUN` shows one; `harness site` and `harness report` mark them as "

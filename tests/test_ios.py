@@ -289,3 +289,64 @@ def test_litert_s_core_ml_delegate_is_its_own_cell_where_the_app_has_it(sim, tmp
     assert cells["tflite"].status == "ok"
     assert cells["tflite@coreml"].status == "unsupported"
     assert "Core ML delegate" in cells["tflite@coreml"].reason
+
+
+# ----------------------------------------------------------------------------------------------
+# What devicectl's JSON says: the install, the launched process, the kind of device
+
+
+def test_the_install_is_confirmed_by_devicectl_s_record(sim, tmp_path, shared_cache):
+    """--ios-app installs the app; devicectl's JSON names the bundle it installed and where, and
+    an app whose bundle is another is refused with one line instead of trials that never start."""
+    sim.set(UDID, installed=[])
+    app = tmp_path / "HarnessBench.app"
+    app.mkdir()
+    out = harness_run(tmp_path, shared_cache, "devicectl", "--ios-app", str(app), formats="executorch")
+    assert out.exit_code == 0, out.output
+    [record] = records(tmp_path).values()
+    notes = record.trials[0].context["ios"]["notes"]
+    assert any(n.startswith("installed HarnessBench.app at file:///private/var/containers/") for n in notes)
+    other = tmp_path / "Other.app"
+    other.mkdir()
+    (other / "bundle_id.txt").write_text("com.example.Other")
+    sim.set(UDID, installed=[])
+    out = harness_run(tmp_path / "2", shared_cache, "devicectl", "--ios-app", str(other),
+                      formats="executorch")
+    [record] = records(tmp_path / "2").values()
+    assert record.status == "run_failed"
+    assert "reported com.example.Other installed, not org.harnessbench.HarnessBench" in record.reason
+
+
+def test_an_app_that_dies_at_launch_fails_at_once_not_at_the_timeout(sim, tmp_path, shared_cache):
+    """devicectl reports the launched pid; when that process is gone and no result came, the
+    wait ends there, naming the pid, instead of polling until the trial's timeout."""
+    import time
+
+    sim.set(UDID, app_crashes=True)
+    started = time.monotonic()
+    out = harness_run(tmp_path, shared_cache, "devicectl", "--timeout", "120", formats="executorch")
+    assert out.exit_code == 4, out.output
+    [record] = records(tmp_path).values()
+    assert record.status == "run_failed" and "exited before finishing" in record.reason
+    assert "(pid " in record.reason
+    assert time.monotonic() - started < 60  # the status wait alone would have taken 60 s
+    ran = [c for c in sim.commands("xcrun") if c[1:4] == ["device", "info", "processes"]]
+    assert ran  # it asked devicectl which processes run
+
+
+def test_an_ipad_is_refused_in_one_line_unless_asked_for(sim, tmp_path, shared_cache):
+    ipad = "00008020-0011223344556677"
+    sim.add_phone(ipad, product_type="iPad11,2", name="Test iPad", device_type="iPad",
+                  marketing_name="iPad mini (5th generation)")
+    env = {"HARNESS_DB": str(tmp_path / "h.db"), "HARNESS_CACHE": str(shared_cache)}
+    args = ["run", "--device", ipad, "--models", TINY, "--formats", "executorch",
+            "--ios-transport", "devicectl", "--leaderboard", str(tmp_path / "board.md"), *FAST]
+    out = CliRunner().invoke(main, args, env=env)
+    assert out.exit_code != 0
+    lines = out.output.strip().splitlines()
+    assert len(lines) == 1 and "is an iPad, not an iPhone" in lines[0]
+    assert "--ios-allow-non-phone" in lines[0]
+    out = CliRunner().invoke(main, args + ["--ios-allow-non-phone"], env=env, catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    [record] = records(tmp_path).values()
+    assert record.result.device.product_model == "iPad mini (5th generation)"  # not "iPad11,2"

@@ -1,10 +1,9 @@
 """`harness results import` and `harness results export`, on files in each tool's own format.
 
-The samples in tests/data/results_io are written the way each tool writes them (checked against
-the tools' sources: benchmark_model's log lines, ExecuTorch's BenchmarkMetric JSON and its
-extract_benchmark_results.py v3 records, qai_hub_models' QAIHMModelPerf perf.yaml, XCTest's
-`measured [...] values: [...]` lines); bad_* are each one damaged the way files get damaged.
-Every import goes through the command line into a real SQLite database.
+The samples in tests/data/results_io are composed in each tool's shape (their README), to show
+what a captured file cannot on its own: a zoo model's name, a paper's device; bad_* are each one
+damaged the way files get damaged. tests/test_real_files.py reads files the tools themselves
+wrote. Every import goes through the command line into a real SQLite database.
 """
 
 from __future__ import annotations
@@ -35,16 +34,19 @@ def imported(db, name, *extra):
         return runs, {(r.model, r.format): r for r in store.records()}
 
 
-def test_a_benchmark_model_log_joins_the_zoo_row_with_its_mean_as_one_sample(tmp_path):
+def test_a_benchmark_model_log_joins_the_zoo_row_with_the_tool_s_summary(tmp_path):
     runs, records = imported(tmp_path / "h.db", "benchmark_model_repvit.log", "--device", "pixel7",
                              "--platform", "android")
     r = records[("repvit_m1_0", "tflite")]  # Graph: [.../repvit_m1_0.tflite] matched the zoo
     assert r.status == "ok" and r.model_info["family"] == "RepViT" and r.device_id == "pixel7"
-    assert r.stats.median == pytest.approx(11.9023) and r.stats.n == 1
-    assert r.result.load_ms == pytest.approx(48.204)
-    assert r.result.first_inference_ms == pytest.approx(21.035)
-    assert r.result.threads == 4 and r.result.backend == "xnnpack"
-    assert any("only 1 timed samples" in w for w in r.warnings)  # one mean is no distribution
+    assert r.stats is None  # the tool printed no runs: no samples, no median
+    summary = r.tool_summary
+    assert (summary.n, summary.mean_ms, summary.std_ms, summary.min_ms, summary.max_ms) == (
+        84, 11.9023, 0.214, 11.655, 12.984)
+    assert r.result.load_ms == 48.204 and r.result.first_inference_ms == 21.035
+    assert r.result.context["imported"]["threads"] == 4 and r.result.backend == "xnnpack"
+    assert r.result.peak_rss_load_kb == round(39.4531 * 1024)  # the init= footprint
+    assert r.result.peak_rss_inference_kb == round(52.9805 * 1024)  # the periodic peak
     config = runs[r.run_id].config
     assert config["imported"]["tool"] == "benchmark_model" and "bench" not in config
     assert config["imported"]["file"] == "benchmark_model_repvit.log"
@@ -54,7 +56,9 @@ def test_executorch_benchmark_results_json_keeps_unknown_names_and_failed_loads(
     runs, records = imported(tmp_path / "h.db", "executorch_benchmark_results.json")
     mv3 = records[("mv3", "executorch")]  # not in the zoo: kept under its own name
     assert mv3.model_info["family"] == "" and mv3.device_id == "Google Pixel 8 Pro"
-    assert mv3.stats.median == pytest.approx(11.482) and mv3.result.load_ms == pytest.approx(74.21)
+    assert mv3.stats is None and mv3.tool_summary.value_ms == 11.482
+    assert mv3.tool_summary.other_ms == {"trimmed mean": 11.103}
+    assert mv3.result.load_ms == 74.21
     assert mv3.result.device.platform == "android"
     failed = records[("edgenext_xx_small", "executorch-qnn")]
     assert failed.status == "run_failed" and "load_status is 34" in failed.reason
@@ -72,12 +76,12 @@ def test_v3_records_give_every_value_as_a_sample_and_failure_reports_fail(tmp_pa
 def test_an_aihub_perf_yaml_gives_a_cell_per_device_runtime_and_precision(tmp_path):
     runs, records = imported(tmp_path / "h.db", "aihub_perf.yaml")
     fp = records[("mobilevit_xxs", "tflite")]  # MobileViT-XXS is the zoo's mobilevit_xxs
-    assert fp.device_id == "Samsung Galaxy S24" and fp.stats.median == pytest.approx(1.012)
-    assert fp.result.peak_rss_inference_kb == 32 * 1024
+    assert fp.device_id == "Samsung Galaxy S24" and fp.tool_summary.value_ms == 1.012
+    assert fp.result.peak_rss_inference_kb == 32 * 1024 and fp.result.device.platform == "android"
     assert fp.artifact["details"]["delegation"] == {"backend": "NPU", "delegated_nodes": 208,
                                                     "total_nodes": 214}
     assert fp.result.runtime_versions["tflite"] == "2.18.0"
-    assert records[("mobilevit_xxs", "tflite-w8a8")].stats.median == pytest.approx(0.618)
+    assert records[("mobilevit_xxs", "tflite-w8a8")].tool_summary.value_ms == 0.618
     qnn = records[("mobilevit_xxs", "qnn")]
     assert qnn.status == "run_failed" and "failed" in qnn.reason
 
@@ -88,7 +92,8 @@ def test_an_xctest_log_gives_every_iteration_and_checks_a_paper(tmp_path):
     r = records[("repvit_m0_9", "executorch-coreml")]
     assert r.device_id == "iPhone13,2" and r.result.device.platform == "ios"
     assert r.stats.n == 12 and r.stats.median == pytest.approx(0.9420, abs=5e-4)
-    assert r.result.load_ms == pytest.approx(186.9) and r.result.peak_rss_inference_kb == 61876
+    # XCTest's kB are 1000 bytes: 61876.48 kB is 60426 KiB.
+    assert r.result.load_ms == pytest.approx(186.9) and r.result.peak_rss_inference_kb == 60426
     # iPhone13,2 is an iPhone 12, the paper's device: the paper check compares them.
     out = cli("report", "--paper-check", "--db", db, "--wide")
     line = next(x for x in out.output.splitlines() if x.startswith("repvit_m0_9 "))
@@ -149,7 +154,8 @@ def test_export_writes_csv_jsonl_and_v3_records_that_import_back(tmp_path):
     assert all({"benchmark", "model", "metric", "runners"} <= set(r) for r in records)
     avg = next(r for r in records if r["model"]["name"] == "repvit_m0_9"
                and r["metric"]["name"] == "avg_inference_latency(ms)")
-    assert avg["benchmark"]["name"] == "harness" and avg["model"]["backend"] == "executorch-coreml"
+    assert avg["benchmark"]["name"] == "harness" and avg["model"]["backend"] == "coreml"
+    assert avg["model"]["extra_info"]["format"] == "executorch-coreml"
     assert avg["metric"]["benchmark_values"] == pytest.approx(xc["samples_ms"][0])
     assert any(r["metric"]["name"] == "FAILURE_REPORT" for r in records)
     # The v3 records read back as the cells they came from.

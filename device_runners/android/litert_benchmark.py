@@ -17,6 +17,21 @@ Older builds print no `INFO: ` prefix, the Android app prints logcat prefixes, a
 through `std::ostream`, so anything of a million or more comes out in scientific notation
 (`avg=1.23457e+06`, `Inference (avg): 1.5e+06`). The parser accepts all of these.
 
+Versions differ in what they print around those lines (docs/results-io.md has the samples read):
+`--percentiles` (the default since TF 2.13) adds `p5=... median=... p95=...` to each `count=`
+line; parameters are printed only when set (`Use xnnpack: [1]` is absent when XNNPACK is the
+default delegate), while the delegate's own lines say what it took:
+`Explicitly applied XNNPACK delegate, and the model graph will be completely executed by the
+delegate`, `VERBOSE: Replacing 58 out of 58 node(s) with delegate (TfLiteXNNPackDelegate) node,
+yielding 1 partitions ...` (older: `Replacing 269 node(s) with delegate (...) node`). LiteRT's
+own `benchmark_model` (litert/tools, 2025) keeps the `count=` lines but ends with a
+`BENCHMARK RESULTS` block instead of `Inference timings in us`:
+
+    INFO: [./litert/tools/benchmark_litert_model.h:82] Model initialization: 4.48 ms
+    INFO: [./litert/tools/benchmark_litert_model.h:84] Warmup (first):       1.03 ms
+    INFO: [./litert/tools/benchmark_litert_model.h:114] Init footprint:       8.94 MB
+    INFO: [./litert/tools/benchmark_litert_model.h:116] Overall footprint:    11.51 MB
+
 What it cannot give: the tool prints statistics of its runs, never the runs themselves (checked
 against benchmark_model.cc: `Stat::OutputToStream` and `BenchmarkLoggingListener`). A result
 from it therefore carries one sample per trial, the mean of that trial's timed runs, and the
@@ -28,6 +43,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 
 from device_runners.contract import STATUS_OK, DeviceInfo, RunRequest, RunResult
 
@@ -59,8 +75,19 @@ _APPLIED = re.compile(r"Explicitly applied (?P<delegate>\w+) delegate, and the m
                       r"(?: w/ (?P<kernels>\d+) delegate kernels)?")
 _NOT_APPLIED = re.compile(r"Though (?P<delegate>\w+) delegate is explicitly applied, the model graph "
                           r"will not be executed by the delegate")
-_REPLACING = re.compile(r"Replacing (?P<taken>\d+) out of (?P<total>\d+) node\(s\) with delegate "
-                        r"\((?P<kernel>\w+)\) node")
+_REPLACING = re.compile(r"Replacing (?P<taken>\d+)(?: out of (?P<total>\d+))? node\(s\) with "
+                        r"delegate \((?P<kernel>\w+)\) node")
+# LiteRT's own benchmark_model: its results block, in ms and MB (module docstring).
+_LITERT_FIGURES = {
+    "init_us": re.compile(rf"Model initialization:\s+({NUMBER}) ms"),
+    "first_inference_us": re.compile(rf"Warmup \(first\):\s+({NUMBER}) ms"),
+    "warmup_avg_us": re.compile(rf"Warmup \(avg\):\s+({NUMBER}) ms"),
+    "inference_avg_us": re.compile(rf"Inference \(avg\):\s+({NUMBER}) ms"),
+}
+_LITERT_MEMORY = {
+    "footprint_init_mb": re.compile(rf"Init footprint:\s+({NUMBER}) MB"),
+    "footprint_overall_mb": re.compile(rf"Overall footprint:\s+({NUMBER}) MB"),
+}
 # The request's backend -> benchmark_model's flag for it. "xnnpack" (the .tflite formats' own) and
 # "cpu" are the CPU; gpu and nnapi are the delegates a phone's LiteRT offers.
 DELEGATE_FLAGS = {"xnnpack": "--use_xnnpack=true", "cpu": "--use_xnnpack=true",
@@ -114,6 +141,10 @@ class BenchmarkModelReport:
     # Per delegate applied: {"delegate": "GPU", "graph": "complete" | "partial" | "none",
     # "kernels": n or None, "nodes": taken or None, "total_nodes": n or None}.
     delegates: tuple[dict, ...] = ()
+    # Every `Replacing N out of M node(s) with delegate (KERNEL)` line, in order:
+    # {"kernel": "TfLiteXNNPackDelegate", "nodes": N, "total_nodes": M or None}. Recent versions
+    # print these for the default XNNPACK delegate and no `Explicitly applied` line.
+    replaced: tuple[dict, ...] = ()
     errors: tuple[str, ...] = ()
 
     @property
@@ -195,6 +226,8 @@ def parse_benchmark_output(text: str) -> BenchmarkModelReport:
             delegates.append({"delegate": match["delegate"], "graph": "none", "kernels": 0})
         elif match := _REPLACING.search(line):
             replaced.append(match)
+        elif _litert_figure(line, fields):
+            pass
         elif severity in ("ERROR", "FATAL") or line.startswith(_FAILED):
             errors.append(line)
     # The warm-up phase is logged first, the timed phase second (BenchmarkModel::Run).
@@ -204,8 +237,58 @@ def parse_benchmark_output(text: str) -> BenchmarkModelReport:
     # "Replacing 49 out of 49 node(s) with delegate (TfLiteGpuDelegateV2)" comes before the
     # delegate's "Explicitly applied" line, in the order the delegates were applied.
     for entry, match in zip((d for d in delegates if d["graph"] != "none"), replaced):
-        entry.update(nodes=int(match["taken"]), total_nodes=int(match["total"]))
-    return BenchmarkModelReport(errors=tuple(errors), delegates=tuple(delegates), **fields)
+        entry.update(nodes=int(match["taken"]),
+                     total_nodes=int(match["total"]) if match["total"] else None)
+    # LiteRT's results block rounds to 10 µs; the timed phase's own `avg=` is exact.
+    if fields.get("litert") and fields.get("timed") is not None and fields["timed"].avg is not None:
+        fields["inference_avg_us"] = fields["timed"].avg
+    fields.pop("litert", None)
+    return BenchmarkModelReport(
+        errors=tuple(errors), delegates=tuple(delegates), **fields,
+        replaced=tuple({"kernel": m["kernel"], "nodes": int(m["taken"]),
+                        "total_nodes": int(m["total"]) if m["total"] else None} for m in replaced))
+
+
+def _litert_figure(line: str, fields: dict) -> bool:
+    """Read one line of LiteRT's results block into `fields` (µs and MB); False for any other."""
+    for name, pattern in _LITERT_FIGURES.items():
+        if match := pattern.search(line):
+            fields[name] = _number(match[1]) * 1000.0
+            fields["litert"] = True
+            return True
+    for name, pattern in _LITERT_MEMORY.items():
+        if match := pattern.search(line):
+            fields[name] = _number(match[1])
+            return True
+    return False
+
+
+def us_to_ms(value: float | None) -> float | None:
+    """µs as printed -> ms, by decimal arithmetic: 464.545 µs is 0.464545 ms, not
+    0.46454500000000004 (the float the binary division gives)."""
+    if value is None:
+        return None
+    return float(Decimal(repr(float(value))) / 1000)
+
+
+def tool_summary(report: BenchmarkModelReport) -> dict | None:
+    """The timed phase's `count=` line as the tool's own summary, in ms, in the shape of
+    harness.store.ToolSummary (a plain dict: device_runners does not import harness). The tool
+    prints statistics of its runs, never the runs: these are its figures, not samples."""
+    timed = report.timed
+    if timed is None or timed.avg is None or not timed.count:
+        return None
+
+    percentiles = {k: us_to_ms(v) for k, v in timed.percentiles.items()}
+    median = percentiles.pop("median", None)
+    ms = us_to_ms
+    return {"tool": "benchmark_model", "statistic": "mean", "value_ms": ms(timed.avg),
+            "n": timed.count, "mean_ms": ms(timed.avg), "std_ms": ms(timed.std),
+            "min_ms": ms(timed.min), "max_ms": ms(timed.max), "median_ms": median,
+            "first_ms": ms(timed.first), "curr_ms": ms(timed.curr),
+            "percentiles_ms": percentiles, "other_ms": {},
+            "note": f"benchmark_model's own summary of its {timed.count} timed runs (it prints "
+                    "no runs)"}
 
 
 def benchmark_model_argv(binary: str, graph: str, request: RunRequest) -> list[str]:

@@ -56,6 +56,9 @@ OPTIONS = (
     DeviceOption("--xctestrun", "xctestrun", type="path",
                  help="iPhone: measure with your XCTest performance tests (an .xctestrun file) "
                       "instead of the benchmark app."),
+    DeviceOption("--ios-allow-non-phone", "allow_non_phone", type="flag",
+                 help="iPhone: measure an iPad or iPod too (refused by default: the catalog and "
+                      "the results are for phones)."),
     DeviceOption("--xctest-test", "xctest_test", type="text",
                  help="iPhone: the test per cell, with {model} {format} {runtime} "
                       "[HarnessBenchTests/HarnessBenchTests/test_{model}_{format}]."),

@@ -1,7 +1,9 @@
 """Which iPhones are attached, through which transport, and the one `--device` means.
 
 `--device` takes a UDID, a catalog name (`iphone12`, devices.yaml), a product type
-(`iPhone13,2`) or the phone's own name. The transport is `devicectl` on macOS when Xcode's
+(`iPhone13,2`) or the phone's own name. An iPad (or iPod) matched by UDID or name is refused
+with one line unless `--ios-allow-non-phone` asks for it: the catalog and the results are for
+phones, and an iPad's figures filed as a phone's would mislead. The transport is `devicectl` on macOS when Xcode's
 `xcrun` is there, else `pymobiledevice3` when its command is on PATH (`--ios-transport` picks
 one); with neither, there are no iPhones, and `harness devices` says how to get one.
 """
@@ -17,7 +19,7 @@ from device_runners.ios.catalog import load_catalog, normalize_name
 from device_runners.ios.devicectl import DevicectlTransport
 from device_runners.ios.pmd3 import Pymobiledevice3Transport
 from device_runners.ios.runner import IosRunner, describe
-from device_runners.ios.transport import IosDevice, IosDeviceError, Transport
+from device_runners.ios.transport import IosDevice, IosDeviceError, Transport, not_a_phone
 from device_runners.runner import AttachedDevice, RunnerSettings
 
 TRANSPORTS = ("auto", "devicectl", "pymobiledevice3")
@@ -42,6 +44,8 @@ def attached_devices(choice: str = "auto") -> list[AttachedDevice]:
     found = []
     for phone in transport.devices():
         state = phone.problem or f"{phone.connection}, via {transport.name}"
+        if not phone.is_phone:
+            state += f"; an {phone.device_type}: used only with --ios-allow-non-phone"
         found.append(AttachedDevice(describe(phone), state, f"{phone.udid} ({describe(phone).product_model})"))
     return found
 
@@ -73,6 +77,10 @@ def open_runner(name: str, settings: RunnerSettings, options: Mapping[str, Any])
         udids = ", ".join(p.udid for p in matches)
         raise IosDeviceError(f"{len(matches)} attached iPhones match {name!r} ({udids}); pass one "
                              "UDID with --device.")
+    allow_non_phone = bool(options.pop("allow_non_phone", False))
+    if not matches[0].is_phone and not allow_non_phone:
+        raise not_a_phone(f"{matches[0].name} ({matches[0].marketing_name or matches[0].product_type}, "
+                          f"{matches[0].udid})", matches[0].device_type)
     xctest = None
     if options.get("xctestrun"):
         from device_runners.ios.xctest import XCTestMode

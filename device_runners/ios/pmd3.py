@@ -22,6 +22,7 @@ Files that are not there fail with an AFC "not found" error, read as `MissingFil
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import time
@@ -52,13 +53,15 @@ def parse_devices(data: list) -> list[IosDevice]:
         if isinstance(entry, str):  # --simple, or a device lockdown refused
             devices.append(IosDevice(entry, entry, "", "", problem=str(not_paired(entry))))
             continue
-        if entry.get("DeviceClass", "iPhone") != "iPhone":
-            continue
+        device_class = entry.get("DeviceClass", "iPhone")
+        if device_class not in ("iPhone", "iPad", "iPod"):
+            continue  # watches and TVs do not run the benchmark app
         udid = entry.get("Identifier") or entry.get("UniqueDeviceID") or ""
         devices.append(IosDevice(
             udid=udid, name=entry.get("DeviceName") or udid, product_type=entry.get("ProductType") or "",
             os_version=entry.get("ProductVersion") or "",
             connection="wifi" if str(entry.get("ConnectionType", "USB")).lower() == "network" else "usb",
+            device_type=device_class,
         ))
     return devices
 
@@ -126,8 +129,11 @@ class Pymobiledevice3Transport:
         except ValueError:
             raise TransportError(f"`pymobiledevice3 apps list` printed no JSON: {last_line(text)}") from None
 
-    def install(self, udid: str, app: Path) -> None:
+    def install(self, udid: str, app: Path, bundle_id: str | None = None) -> dict:
+        """Install `app`; pymobiledevice3 prints no record of it: {} (the runner then asks for
+        the installed apps)."""
         self._run(["apps", "install", "--udid", udid, str(app)], udid)
+        return {}
 
     def push(self, udid: str, bundle_id: str, local: Path, remote: str) -> None:
         self._run(["apps", "push", "--udid", udid, bundle_id, str(local), remote, "--documents"],
@@ -137,10 +143,16 @@ class Pymobiledevice3Transport:
         self._run(["apps", "pull", "--udid", udid, bundle_id, remote, str(local), "--documents"],
                   udid, bundle_id)
 
-    def launch(self, udid: str, bundle_id: str, arguments: list[str]) -> None:
+    def launch(self, udid: str, bundle_id: str, arguments: list[str]) -> int | None:
+        """Launch the app; its pid from `Process launched with pid N`, when printed."""
         command = shlex.join([bundle_id, *arguments])
-        self._run(["developer", "dvt", "launch", "--udid", udid, command, "--kill-existing"],
-                  udid, bundle_id)
+        out = self._run(["developer", "dvt", "launch", "--udid", udid, command, "--kill-existing"],
+                        udid, bundle_id)
+        found = re.search(r"pid (\d+)", out or "")
+        return int(found[1]) if found else None
+
+    def running(self, udid: str, pid: int) -> bool | None:
+        return None  # not asked: the runner then waits for the app's marker alone
 
     def battery_now(self, udid: str) -> BatteryReading | None:
         """One reading (`diagnostics battery single`: its JSON, printed once), for the thermal

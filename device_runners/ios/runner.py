@@ -58,17 +58,22 @@ THERMAL_GATE_C = 35.0
 THERMAL_GATE_TIMEOUT_S = 180.0
 THERMAL_POLL_S = 5.0  # each reading launches the app: not every second
 POLL_S = 0.5
+# How often a wait asks whether the launched app still runs (each ask is a devicectl command).
+PROCESS_CHECK_S = 2.0
 STATUS_TIMEOUT_S = 60.0
 # Time a trial may take beyond the request's own timeout: launching the app, copying files.
 SLACK_S = 60.0
 
 
 def describe(device: IosDevice) -> DeviceInfo:
+    """The device as results record it: the catalog's name for a product type it knows, else
+    the name the device reports for its model (marketingName: "iPad mini (5th generation)")."""
     spec = load_catalog().for_product_type(device.product_type)
     return DeviceInfo(
         device_id=device.udid,
         platform="ios",
-        product_model=spec.name if spec else device.product_type or device.name,
+        product_model=(spec.name if spec else device.marketing_name or device.product_type
+                       or device.name),
         soc=spec.soc.name if spec else "",
         cpu=spec.soc.describe_cpu() if spec else "",
         os_version=f"iOS {device.os_version}" if device.os_version else "",
@@ -129,7 +134,13 @@ class IosRunner(Runner):
         if self.phone.problem:
             raise IosDeviceError(self.phone.problem)
         if self.app is not None:
-            self.transport.install(self.phone.udid, self.app)
+            record = self.transport.install(self.phone.udid, self.app, self.bundle_id)
+            if not record and self.bundle_id not in self.transport.installed_apps(self.phone.udid):
+                raise IosDeviceError(f"Installing {self.app.name} on {self.label} left no "
+                                     f"{self.bundle_id}: check the app's bundle identifier "
+                                     "(--ios-bundle-id).")
+            self._notes.append(f"installed {self.app.name}"
+                               + (f" at {record['installationURL']}" if record else ""))
             self.app = None  # once per session
         elif self.bundle_id not in self.transport.installed_apps(self.phone.udid):
             from device_runners.ios.transport import app_not_installed
@@ -140,8 +151,9 @@ class IosRunner(Runner):
 
     def _ask_status(self) -> dict:
         probe = protocol.new_trial()
-        self.transport.launch(self.phone.udid, self.bundle_id, [protocol.STATUS_ARG, protocol.status_path(probe)])
-        self._wait(protocol.status_done_path(probe), STATUS_TIMEOUT_S, "its status")
+        pid = self.transport.launch(self.phone.udid, self.bundle_id,
+                                    [protocol.STATUS_ARG, protocol.status_path(probe)])
+        self._wait(protocol.status_done_path(probe), STATUS_TIMEOUT_S, "its status", pid)
         try:
             return json.loads(self._pull_text(protocol.status_path(probe)))
         except ValueError as exc:
@@ -254,8 +266,9 @@ class IosRunner(Runner):
             recorder.wait_for_idle()
         launched_at = time.time()
         try:
-            self.transport.launch(self.phone.udid, self.bundle_id, [protocol.REQUEST_ARG, protocol.request_path(trial)])
-            self._wait(protocol.done_path(trial), request.timeout_s + SLACK_S, f"trial {trial}")
+            pid = self.transport.launch(self.phone.udid, self.bundle_id,
+                                        [protocol.REQUEST_ARG, protocol.request_path(trial)])
+            self._wait(protocol.done_path(trial), request.timeout_s + SLACK_S, f"trial {trial}", pid)
             text = self._pull_text(protocol.result_path(trial))
             if recorder:
                 recorder.wait_past(_timed_end(text))
@@ -284,14 +297,28 @@ class IosRunner(Runner):
             self.transport.pull(self.phone.udid, self.bundle_id, remote, local)
             return local.read_text(errors="replace")
 
-    def _wait(self, marker: str, timeout_s: float, what: str) -> None:
-        """Poll for the app's `.done` marker; a missing one after `timeout_s` is a failure."""
+    def _wait(self, marker: str, timeout_s: float, what: str, pid: int | None = None) -> None:
+        """Poll for the app's `.done` marker; a missing one after `timeout_s` is a failure, and
+        so, at once, is the launched process gone without one (where the transport can tell:
+        devicectl's `device info processes`, every PROCESS_CHECK_S)."""
         deadline = time.monotonic() + timeout_s
+        next_check = time.monotonic() + PROCESS_CHECK_S
         while True:
             try:
                 self._pull_text(marker)
                 return
             except MissingFile:
+                if pid is not None and time.monotonic() >= next_check:
+                    next_check = time.monotonic() + PROCESS_CHECK_S
+                    if self.transport.running(self.phone.udid, pid) is False:
+                        try:  # it may have written the marker just before it exited
+                            self._pull_text(marker)
+                            return
+                        except MissingFile:
+                            raise IosDeviceError(
+                                f"The benchmark app on {self.label} (pid {pid}) exited before "
+                                f"finishing {what}: it crashed or was killed (see the phone's "
+                                "crash logs, Settings > Privacy & Security > Analytics Data).") from None
                 if time.monotonic() >= deadline:
                     raise IosDeviceError(
                         f"The benchmark app on {self.label} did not finish {what} within "

@@ -7,11 +7,14 @@ Two transports, one interface:
                    It is GPL-3.0, so the harness never imports it: it runs its command line, an
                    optional install (`pip install pymobiledevice3`, docs/ios.md).
 
-A transport lists devices, says which apps are installed, installs the benchmark app, copies
-files into and out of the app's Documents, launches the app with arguments, and (pymobiledevice3
-only) streams the battery's readings. Every call has a timeout. A failure a user can fix is an
+A transport lists devices, says which apps are installed, installs the benchmark app (and
+confirms the install), copies files into and out of the app's Documents, launches the app with
+arguments (returning its process id where the tool reports one), says whether that process still
+runs (devicectl only: None where the tool cannot tell), and (pymobiledevice3 only) streams the
+battery's readings. Every call has a timeout. A failure a user can fix is an
 `IosDeviceError` whose message is one line saying what to do (`not_paired`, `developer_mode_off`,
-`locked`, `app_not_installed`, `tunnel_down`); anything else the tool said is a
+`locked`, `app_not_installed`, `tunnel_down`, `not_booted`, `ddi_unavailable`, `not_a_phone`);
+anything else the tool said is a
 `TransportError` naming the command.
 """
 
@@ -73,9 +76,29 @@ def tunnel_down(device: str, transport: str) -> IosDeviceError:
     return IosDeviceError(f"The developer tunnel to {device} is down: {how}.")
 
 
+def not_booted(device: str, state: str) -> IosDeviceError:
+    return IosDeviceError(
+        f"{device} is not booted (devicectl reports bootState {state!r}): start it up and unlock "
+        "it, then run again.")
+
+
+def ddi_unavailable(device: str) -> IosDeviceError:
+    return IosDeviceError(
+        f"The developer disk image is not mounted on {device} (devicectl reports "
+        "ddiServicesAvailable false on a connected device): open Xcode's Devices and Simulators "
+        "window with the phone attached until it finishes preparing it, or update Xcode to one "
+        "that supports its iOS version.")
+
+
+def not_a_phone(device: str, device_type: str) -> IosDeviceError:
+    return IosDeviceError(
+        f"{device} is an {device_type}, not an iPhone: the harness's device catalog and results "
+        "are for phones; pass --ios-allow-non-phone to measure it anyway.")
+
+
 @dataclass(frozen=True)
 class IosDevice:
-    """One iPhone a transport sees."""
+    """One iPhone (or, when asked for, another iOS device) a transport sees."""
 
     udid: str
     name: str  # the name its owner gave it
@@ -83,6 +106,12 @@ class IosDevice:
     os_version: str  # e.g. 17.5.1
     connection: str = "usb"  # usb, wifi (network)
     problem: str = ""  # one line when it cannot be used as it is (not paired, ...)
+    device_type: str = "iPhone"  # devicectl's deviceType, pymobiledevice3's DeviceClass: iPad, ...
+    marketing_name: str = ""  # "iPad mini (5th generation)", when the transport says
+
+    @property
+    def is_phone(self) -> bool:
+        return self.device_type.lower() == "iphone"
 
     @property
     def label(self) -> str:
@@ -108,7 +137,8 @@ class Transport(Protocol):
     def install(self, udid: str, app: Path) -> None: ...
     def push(self, udid: str, bundle_id: str, local: Path, remote: str) -> None: ...
     def pull(self, udid: str, bundle_id: str, remote: str, local: Path) -> None: ...
-    def launch(self, udid: str, bundle_id: str, arguments: list[str]) -> None: ...
+    def launch(self, udid: str, bundle_id: str, arguments: list[str]) -> int | None: ...
+    def running(self, udid: str, pid: int) -> bool | None: ...
     def battery_now(self, udid: str) -> BatteryReading | None: ...
     def battery(self, udid: str) -> Iterator[BatteryReading] | None: ...
 

@@ -20,7 +20,9 @@ nor from the test name (`iPhone15_4` is the model identifier iPhone15,4, not iOS
 
 XCTest reports no load time and no first inference apart from the iterations: the result says so
 (`context["not_measured"]`), every iteration is a timed sample (in ms), and the peak physical
-memory comes from `Memory Peak Physical` when the test measures it.
+memory comes from `Memory Peak Physical` when the test measures it. XCTest's kB is 1000 bytes
+(its memory figures move in steps of 16.384 kB: one 16,384-byte page), so a figure in kB is
+1000/1024 of the KiB a result's `*_kb` fields hold (`kib_from_kb`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ CLOCK_NAME = "Clock Monotonic Time"
 PEAK_MEMORY_NAME = "Memory Peak Physical"
 _MEASURED = re.compile(
     r"Test Case '-\[(?P<test>[^\]]+)\]' measured \[(?P<name>[^,\]]+), (?P<unit>[^\]]+)\] "
-    r".*?values: \[(?P<values>[^\]]*)\]")
+    r".*?values: \[(?P<values>[^\]]*)\](?:, performanceMetricID:(?P<id>[^,\s]+))?")
 _SECONDS = {"s": 1000.0, "ms": 1.0}
 
 
@@ -49,6 +51,23 @@ class Metric:
     name: str  # XCTest's display name: "Clock Monotonic Time"
     unit: str  # "s", "kB", ...
     values: tuple[float, ...]
+    identifier: str = ""  # "com.apple.dt.XCTMetric_Clock.time.monotonic", when the source gives it
+
+
+@dataclass(frozen=True)
+class TestRunMetrics:
+    """One test on one device and test-plan configuration, as xcresulttool reports it."""
+
+    test: str  # "Class/method()"
+    device_name: str
+    device_id: str
+    configuration: str
+    metrics: dict[str, Metric]
+
+
+def kib_from_kb(kb: float) -> int:
+    """XCTest's kB (1000 bytes) as whole KiB, the unit of a result's `*_kb` fields."""
+    return round(kb * 1000 / 1024)
 
 
 def parse_log(text: str) -> dict[str, dict[str, Metric]]:
@@ -56,14 +75,15 @@ def parse_log(text: str) -> dict[str, dict[str, Metric]]:
     tests: dict[str, dict[str, Metric]] = {}
     for match in _MEASURED.finditer(text):
         values = tuple(float(v) for v in match["values"].split(",") if v.strip())
-        tests.setdefault(match["test"], {})[match["name"]] = Metric(match["name"], match["unit"].strip(), values)
+        tests.setdefault(match["test"], {})[match["name"]] = Metric(
+            match["name"], match["unit"].strip(), values, match["id"] or "")
     return tests
 
 
-def parse_metrics(data: list) -> dict[str, dict[str, Metric]]:
-    """{test identifier: {metric name: Metric}} from `xcresulttool get test-results metrics`;
-    the first test run with measurements (one per device or test plan configuration)."""
-    tests: dict[str, dict[str, Metric]] = {}
+def parse_metric_runs(data: list) -> list[TestRunMetrics]:
+    """Every test run of `xcresulttool get test-results metrics` with its device, configuration
+    and metrics (by display name, identifier kept); a run without measurements is left out."""
+    runs = []
     for test in data or []:
         for run in test.get("testRuns") or []:
             metrics = {}
@@ -71,10 +91,24 @@ def parse_metrics(data: list) -> dict[str, dict[str, Metric]]:
                 values = tuple(float(v) for v in metric.get("measurements") or ())
                 if values:
                     name = metric.get("displayName") or metric.get("identifier", "")
-                    metrics[name] = Metric(name, metric.get("unitOfMeasurement", ""), values)
+                    metrics[name] = Metric(name, metric.get("unitOfMeasurement", ""), values,
+                                           metric.get("identifier") or "")
             if metrics:
-                tests[test.get("testIdentifier", "")] = metrics
-                break
+                device = run.get("device") or {}
+                config = run.get("testPlanConfiguration") or {}
+                runs.append(TestRunMetrics(test.get("testIdentifier", ""),
+                                           device.get("deviceName") or "",
+                                           device.get("deviceId") or "",
+                                           config.get("configurationName") or "", metrics))
+    return runs
+
+
+def parse_metrics(data: list) -> dict[str, dict[str, Metric]]:
+    """{test identifier: {metric name: Metric}} from `xcresulttool get test-results metrics`;
+    the first test run with measurements (one per device or test plan configuration)."""
+    tests: dict[str, dict[str, Metric]] = {}
+    for run in parse_metric_runs(data):
+        tests.setdefault(run.test, run.metrics)
     return tests
 
 
@@ -131,7 +165,7 @@ class XCTestMode:
             device=device, backend=request.backend, precision=request.precision,
             artifact_sha256=request.artifact_sha256, threads=request.threads,
             load_ms=None, first_inference_ms=None, samples_ms=samples,
-            peak_rss_inference_kb=int(max(memory.values)) if memory and memory.unit == "kB" else None,
+            peak_rss_inference_kb=kib_from_kb(max(memory.values)) if memory and memory.unit == "kB" else None,
             context={"runner": "xctest", "xctest": {"test": test, "source": source,
                                                     "metrics": sorted(metrics)},
                      "not_measured": {"load_ms": "XCTest reports no load time",

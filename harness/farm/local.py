@@ -169,8 +169,15 @@ def device_outcome(store: Store, config: FarmConfig, device: FarmDevice, run_id:
                    seconds: float = 0.0) -> DeviceOutcome:
     """A device's night as stored: its cells' statuses, quarantine, and verdicts."""
     outcome = DeviceOutcome(device.name, run_id, seconds=seconds)
-    records = store.records(run_id) if any(r.id == run_id for r in store.runs()) else []
+    run = next((r for r in store.runs() if r.id == run_id), None)
+    records = store.records(run_id) if run is not None else []
     outcome.statuses = {(r.model, r.format): (r.status, r.reason) for r in records}
+    if run is not None:  # JUnit's timestamp and each case's time: from when each cell was stored
+        outcome.started_at = run.started_at
+        previous = run.started_at
+        for r in sorted(records, key=lambda r: r.created_at):
+            outcome.cell_seconds[(r.model, r.format)] = max(0.0, r.created_at - previous)
+            previous = r.created_at
     skipped = [r.reason for r in records if r.status == STATUS_SKIPPED and "quarantined" in r.reason]
     outcome.quarantined = skipped[0] if skipped else ""
     unavailable = [r.reason for r in records if r.status == STATUS_SKIPPED

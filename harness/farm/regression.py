@@ -11,8 +11,10 @@ a setting that slows a cell down is exactly what a nightly check must catch.
 
 Verdicts: faster / slower / no change (the 95% CI of tonight/baseline beyond ±threshold and the
 Mann-Whitney p < alpha, or, with too few samples for such a p, the ranges: compare.py), broken
-(measured in the baseline, not tonight: failed or skipped), new (no measured baseline), and
-unsupported (the device cannot run the format: not a failure of anything).
+(measured in the baseline, not tonight: failed or skipped), new (no measured baseline, measured
+tonight), new and failed (no measured baseline, and not measured tonight either: a cell that
+never worked, which "broken" would wrongly say once did), and unsupported (the device cannot
+run the format: not a failure of anything).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ from harness.report.compare import (
 from harness.store import BenchmarkRecord, RunInfo
 
 NEW = "new"
+NEW_FAILED = "new and failed"
 UNSUPPORTED = "unsupported"
-VERDICTS = (SLOWER, BROKEN, FASTER, NO_CHANGE, NEW, UNSUPPORTED)
-FAILING = (SLOWER, BROKEN)  # what fails a nightly (JUnit failures, a non-zero exit)
+VERDICTS = (SLOWER, BROKEN, NEW_FAILED, FASTER, NO_CHANGE, NEW, UNSUPPORTED)
+FAILING = (SLOWER, BROKEN, NEW_FAILED)  # what fails a nightly (JUnit failures, a non-zero exit)
 
 
 def farm_of(run: RunInfo) -> dict:
@@ -103,7 +106,7 @@ def _verdict(store, tonight: BenchmarkRecord, earlier: list[BenchmarkRecord], co
     if not measured:
         if _measured(tonight):
             return CellComparison(**where, verdict=NEW, b_median=tonight.stats.median)
-        return CellComparison(**where, verdict=BROKEN,
+        return CellComparison(**where, verdict=NEW_FAILED,
                               notes=(f"{tonight.status}: {tonight.reason}" if tonight.reason else tonight.status,))
     pooled = {r.id for r in measured}
 

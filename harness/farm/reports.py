@@ -2,21 +2,27 @@
 changed, and the digest POSTed to a webhook.
 
 JUnit: one test suite per device, one test case per cell (classname `farm.<device>.<model>`,
-name the format); slower and broken cells are failures, unsupported cells and cells of a
-quarantined device skipped or failed as they stand; the figures in each case's system-out. CI
-systems (Jenkins, GitLab, GitHub's test reporters) show it as they show any test run.
+name the format, time the seconds the cell took); slower, broken and new-and-failed cells are
+failures, unsupported cells skipped; every cell's line in the suite's system-out. The XML is
+valid under both schemas CI systems read it with (tests/data/real/junit): the strict Ant JUnit
+schema (windyroad's JUnit.xsd: a bare `testsuites`; each suite with `package`, `id`,
+`timestamp` without a zone, `hostname`, and `properties`, `system-out` and `system-err` in that
+order; each case with `time`; no `system-out` inside a case) and Jenkins' (xunit-plugin's
+junit-10.xsd, what Jenkins, GitLab and GitHub's reporters accept).
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.farm.regression import FAILING, NEW, UNSUPPORTED, VERDICTS, Baseline
+from harness.farm.regression import FAILING, NEW, NEW_FAILED, UNSUPPORTED, VERDICTS, Baseline
 from harness.report.compare import BROKEN, FASTER, NO_CHANGE, SLOWER, CellComparison
 from harness.report.format import fmt_ms
 
@@ -33,6 +39,8 @@ class DeviceOutcome:
     unavailable: str = ""  # why the device could not be opened at all
     statuses: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # cell -> (status, reason)
     seconds: float = 0.0
+    started_at: float | None = None  # when the device's run began (time.time())
+    cell_seconds: dict[tuple[str, str], float] = field(default_factory=dict)  # cell -> seconds it took
 
 
 @dataclass
@@ -77,33 +85,47 @@ def _line(v: CellComparison) -> str:
 # JUnit XML
 
 
+def _timestamp(t: float | None) -> str:
+    """ISO 8601 without a zone, as the Ant schema requires: UTC, by the farm's convention."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t if t is not None else time.time()))
+
+
 def junit_xml(outcome: FarmOutcome) -> str:
-    suites = ET.Element("testsuites", name=f"farm {outcome.farm}", tests=str(len(outcome.verdicts)),
-                        failures=str(sum(outcome.count(v) for v in FAILING)))
-    for device in outcome.devices:
+    """The night as JUnit XML, valid under the Ant and the Jenkins schemas (module docstring)."""
+    suites = ET.Element("testsuites")  # the Ant schema allows no attributes here
+    host = socket.gethostname() or "localhost"
+    for number, device in enumerate(outcome.devices):
         failures = sum(v.verdict in FAILING for v in device.verdicts)
         skipped = sum(v.verdict == UNSUPPORTED for v in device.verdicts)
-        suite = ET.SubElement(suites, "testsuite", name=device.device, tests=str(len(device.verdicts)),
+        suite = ET.SubElement(suites, "testsuite", name=device.device, package=f"farm.{outcome.farm}",
+                              id=str(number), timestamp=_timestamp(device.started_at),
+                              hostname=host, tests=str(len(device.verdicts)),
                               failures=str(failures), errors="0", skipped=str(skipped),
                               time=f"{device.seconds:.3f}")
         props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="farm", value=outcome.farm)
+        ET.SubElement(props, "property", name="farm_run", value=outcome.run)
         ET.SubElement(props, "property", name="run_id", value=device.run_id or "")
         ET.SubElement(props, "property", name="baseline",
                       value=device.baseline.description if device.baseline else "")
         for name in ("quarantined", "unavailable"):
             if getattr(device, name):
                 ET.SubElement(props, "property", name=name, value=getattr(device, name))
+        lines = []
         for v in device.verdicts:
+            seconds = device.cell_seconds.get((v.model, v.format), 0.0)
             case = ET.SubElement(suite, "testcase", classname=f"farm.{device.device}.{v.model}",
-                                 name=v.format)
+                                 name=v.format, time=f"{seconds:.3f}")
             line = _line(v)
+            lines.append(f"{v.model} / {v.format}: {line}")
             if v.verdict in FAILING:
                 failure = ET.SubElement(case, "failure", type=v.verdict, message=line)
                 status, reason = device.statuses.get((v.model, v.format), ("", ""))
                 failure.text = f"{line}\nstatus: {status}\n{reason}".strip()
             elif v.verdict == UNSUPPORTED:
-                ET.SubElement(case, "skipped", message=line)
-            ET.SubElement(case, "system-out").text = line
+                ET.SubElement(case, "skipped", message=line).text = line
+        ET.SubElement(suite, "system-out").text = "\n".join(lines)
+        ET.SubElement(suite, "system-err").text = ""
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
@@ -142,7 +164,7 @@ def summary(outcome: FarmOutcome, exit_code: int) -> dict:
 # ----------------------------------------------------------------------------------------------
 # Markdown digest
 
-ORDER = (BROKEN, SLOWER, FASTER, NEW)
+ORDER = (BROKEN, NEW_FAILED, SLOWER, FASTER, NEW)
 
 
 def digest(outcome: FarmOutcome) -> str:

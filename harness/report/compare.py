@@ -33,6 +33,11 @@ THRESHOLD (min(B) / max(A) > 1 + THRESHOLD), faster when B's slowest beats A's f
 (max(B) / min(A) < 1 - THRESHOLD), and its note says so. The ranges stand in for the CIs: with a
 handful of samples, a median's only distribution-free interval is the range.
 
+A side that holds another tool's summary and no samples (an imported benchmark_model log: its
+mean, min and max; AI Hub's one figure; harness.store.ToolSummary) is judged by the same ranges,
+the tool's own min and max standing for its samples' (its one figure when it printed no range),
+and the notes name whose figure each side is: a mean is never passed off as a median.
+
 `harness compare` exits 3 when any cell is slower or broken, 4 when no cell was compared
 (harness.exit_codes). Cells in one run only are listed, not classed.
 """
@@ -207,7 +212,44 @@ def _cell_key(r: BenchmarkRecord) -> tuple[str, str, str]:
 
 
 def _measured(r: BenchmarkRecord | None) -> bool:
-    return r is not None and r.stats is not None and r.result is not None and r.stats.n > 0
+    """Measured on latency: samples, or another tool's own summary (harness.store.ToolSummary)."""
+    if r is None or r.result is None:
+        return False
+    return (r.stats is not None and r.stats.n > 0) or r.tool_summary is not None
+
+
+def _unmeasured_note(side: str, r: BenchmarkRecord) -> str:
+    if r.memory_only:
+        return f"{side}: memory only, no latency"
+    return f"{side}: {r.status}" + (f": {r.reason}" if r.reason and side == "B" else "")
+
+
+def _figure(r: BenchmarkRecord) -> float:
+    return r.stats.median if r.stats is not None else r.tool_summary.value_ms
+
+
+def compare_summaries(a: BenchmarkRecord, b: BenchmarkRecord, where: dict,
+                      threshold: float, samples: "SampleSource") -> "CellComparison":
+    """A cell where a side holds another tool's summary and no samples: no test and no interval
+    can be had, so it is judged by ranges as a cell of too few samples is (module docstring),
+    each side's range being its samples' or the range its tool printed (its one figure when it
+    printed none). The ratio is of the two sides' figures, each named in the notes."""
+    ranges = []
+    for r in (a, b):
+        if r.stats is not None:
+            values = np.concatenate([np.asarray(t, dtype=np.float64) for t in samples(r)])
+            ranges.append((float(values.min()), float(values.max())))
+        else:
+            ranges.append(r.tool_summary.range_ms)
+    (a_low, a_high), (b_low, b_high) = ranges
+    low, high = b_low / a_high, b_high / a_low
+    verdict = SLOWER if low > 1.0 + threshold else FASTER if high < 1.0 - threshold else NO_CHANGE
+    named = [f"{side}: {r.tool_summary.label}" if r.stats is None else f"{side}: median of samples"
+             for side, r in (("A", a), ("B", b))]
+    notes = (f"judged by ranges: another tool's summary, no samples ({'; '.join(named)}); B/A "
+             f"of the ranges {low:.3f} to {high:.3f}", *_notes(a, b))
+    return CellComparison(**where, verdict=verdict, a_median=_figure(a), b_median=_figure(b),
+                          ratio=_figure(b) / _figure(a) if _figure(a) > 0 else None, notes=notes)
 
 
 # How a comparison gets a record's timed samples, one list per trial.
@@ -249,10 +291,13 @@ def compare_cell(a: BenchmarkRecord | None, b: BenchmarkRecord | None,
         return CellComparison(**where, verdict=ONLY_B)
     if not _measured(a):
         return CellComparison(**where, verdict=NOT_MEASURED,
-                              notes=(f"A: {a.status}",) + ((f"B: {b.status}",) if not _measured(b) else ()))
+                              notes=(_unmeasured_note("A", a),)
+                              + ((_unmeasured_note("B", b),) if not _measured(b) else ()))
     if not _measured(b):
-        return CellComparison(**where, verdict=BROKEN, a_median=a.stats.median,
-                              notes=(f"B: {b.status}" + (f": {b.reason}" if b.reason else ""),))
+        return CellComparison(**where, verdict=BROKEN, a_median=_figure(a),
+                              notes=(_unmeasured_note("B", b),))
+    if a.stats is None or b.stats is None:
+        return compare_summaries(a, b, where, threshold, samples)
     a_samples = np.concatenate([np.asarray(t, dtype=np.float64) for t in samples(a)])
     b_samples = np.concatenate([np.asarray(t, dtype=np.float64) for t in samples(b)])
     ratio, low, high = median_ratio_ci(a_samples, b_samples)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from device_runners.contract import EnergyInfo, RunResult, ThermalInfo
 from harness.bench.stats import CI_LEVEL, SampleStats
-from harness.store import BenchmarkRecord
+from harness.store import BenchmarkRecord, ToolSummary
 
 
 def fmt_ms(value: float | None) -> str:
@@ -40,12 +40,37 @@ def fmt_ci(stats: SampleStats) -> str:
 
 
 def fmt_latency(record: BenchmarkRecord) -> str:
-    """`1.23 [1.21, 1.25]` for a measured cell, with a mark when unstable; the status otherwise."""
+    """`1.23 [1.21, 1.25]` for a measured cell, with a mark when unstable; one sample is one
+    figure (`1.13 (1 sample)`), another tool's summary reads as that tool's (`fmt_summary`), a
+    cell that measured only memory says so; the status otherwise."""
     s = record.stats
     if s is None:
-        return record.status
-    text = f"{fmt_ms(s.median)} {fmt_ci(s)}"
+        summary = record.tool_summary
+        if summary is not None:
+            return fmt_summary(summary)
+        return "memory only" if record.memory_only else record.status
+    text = f"{fmt_ms(s.median)} (1 sample)" if s.n == 1 else f"{fmt_ms(s.median)} {fmt_ci(s)}"
     return text + " (unstable)" if record.unstable else text
+
+
+def fmt_summary(summary: ToolSummary) -> str:
+    """Another tool's figures as its own: `11.9 mean (benchmark_model, n 84, 11.7-13.0)`,
+    `0.593 (AI Hub's figure)`. Never a median or an interval the tool did not give."""
+    if summary.statistic == "figure":
+        return f"{fmt_ms(summary.value_ms)} ({summary.tool}'s figure)"
+    parts = [summary.tool] + ([f"n {summary.n}"] if summary.n else [])
+    if summary.min_ms is not None and summary.max_ms is not None:
+        parts.append(f"{fmt_ms(summary.min_ms)}-{fmt_ms(summary.max_ms)}")
+    return f"{fmt_ms(summary.value_ms)} {summary.statistic} ({', '.join(parts)})"
+
+
+def central_ms(record: BenchmarkRecord) -> float | None:
+    """The one latency a table sorts and compares a record by: the median of its samples, or
+    the figure of the tool's own summary; None without either."""
+    if record.stats is not None:
+        return record.stats.median
+    summary = record.tool_summary
+    return summary.value_ms if summary is not None else None
 
 
 def fmt_published_latency(info: dict) -> str:
@@ -117,6 +142,9 @@ def measured_by(result: RunResult | None) -> str:
     if result is None:
         return "n/a"
     ctx = result.context
+    imported = ctx.get("imported")
+    if isinstance(imported, dict) and imported.get("tool"):
+        return str(imported["tool"])  # another tool measured it (harness results import)
     executorch = ctx.get("executorch_runner")
     if isinstance(executorch, str) and executorch:
         return "native runner" if executorch.startswith("native") else "Python bindings"
@@ -195,7 +223,9 @@ def fmt_context(result: RunResult | None) -> str:
     if result is None:
         return "n/a"
     ctx = result.context
-    parts = [f"threads {result.threads}"]
+    imported = ctx.get("imported") if isinstance(ctx.get("imported"), dict) else None
+    threads = imported.get("threads") if imported is not None else result.threads
+    parts = [f"threads {threads if threads is not None else 'n/a'}"]
     if result.cpu_affinity:
         parts.append("CPUs " + ",".join(str(c) for c in result.cpu_affinity))
     cpu = ctx.get("cpu") or {}

@@ -90,6 +90,9 @@ def record_json(record: BenchmarkRecord, run: RunInfo | None = None,
             "cv": s.cv, "min": s.min, "max": s.max, "trimmed_mean": s.trimmed_mean,
             "outliers": s.outliers, "trial_medians": list(s.trial_medians),
         },
+        # Another tool's own figures when the record has no samples (harness.store.ToolSummary).
+        "tool_summary": record.tool_summary.to_dict() if record.tool_summary else None,
+        "memory_only": record.memory_only,
         "load_ms": res.load_ms if res else None,
         "first_inference_ms": res.first_inference_ms if res else None,
         "memory_kb": None if res is None else {

@@ -29,6 +29,7 @@ from typing import Mapping
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
 from harness.report.export_matrix import coverage_text
 from harness.report.format import (
+    central_ms,
     fmt_affinity,
     fmt_ci,
     fmt_count,
@@ -63,11 +64,15 @@ class CellSettings:
     input_shape: tuple[int, ...] | None
     backend: str
     precision: str
+    # False for an imported record: the file never said which CPUs ran it (None is "any CPU").
+    affinity_known: bool = True
 
     @property
     def group_text(self) -> str:
-        """What every record of one table shares: `1 thread, any CPU`."""
-        return f"{fmt_threads(self.threads)}, {fmt_affinity(self.cpu_affinity)}"
+        """What every record of one table shares: `1 thread, any CPU`; `threads n/a, CPUs n/a`
+        for another tool's measurement that does not say."""
+        cpus = fmt_affinity(self.cpu_affinity) if self.affinity_known else "CPUs n/a"
+        return f"{fmt_threads(self.threads)}, {cpus}"
 
 
 def settings_of(record: BenchmarkRecord, run: RunInfo | None = None) -> CellSettings:
@@ -79,6 +84,9 @@ def settings_of(record: BenchmarkRecord, run: RunInfo | None = None) -> CellSett
     threads = bench.get("threads", result.threads if result else None)
     cpus = bench.get("cpu_affinity") if "cpu_affinity" in bench else (
         result.cpu_affinity if result else None)
+    imported = (result.context.get("imported") or {}) if result is not None else {}
+    if imported:  # another tool's settings: only what its file said (harness.results_io)
+        threads = imported.get("threads")
     shape = None
     if result is not None and isinstance(result.context.get("input"), dict):
         shape = result.context["input"].get("shape")
@@ -94,6 +102,7 @@ def settings_of(record: BenchmarkRecord, run: RunInfo | None = None) -> CellSett
         input_shape=tuple(shape) if shape else None,
         backend=artifact.get("backend") or (result.backend if result else ""),
         precision=artifact.get("precision") or (result.precision if result else ""),
+        affinity_known=not imported,
     )
 
 
@@ -129,7 +138,21 @@ def delegation_text(record: BenchmarkRecord) -> str:
 
 
 def _median_key(r: BenchmarkRecord):
-    return (r.stats is None, r.stats.median if r.stats else 0.0, r.model)
+    figure = central_ms(r)
+    return (figure is None, figure if figure is not None else 0.0, r.model)
+
+
+def _summary_n(r: BenchmarkRecord) -> str:
+    summary = r.tool_summary
+    return f"{summary.n} ({summary.tool})" if summary is not None and summary.n else "n/a"
+
+
+def _summary_figure(r: BenchmarkRecord) -> str:
+    """The wide table's median column for a record without samples: the tool's figure, named."""
+    summary = r.tool_summary
+    if summary is None:
+        return "memory only" if r.memory_only else "n/a"
+    return f"{fmt_ms(summary.value_ms)} {summary.statistic}"
 
 
 def flag_text(record: BenchmarkRecord, notes: Notes, run: RunInfo | None = None) -> str:
@@ -200,7 +223,7 @@ def run_table(records: list[BenchmarkRecord], notes: Notes, wide: bool = False,
     table = TextTable(columns, title=title)
     for r in records:
         s, res = r.stats, r.result
-        median = f"{fmt_ms(s.median)} {fmt_ci(s)}" if s is not None else r.status
+        median = fmt_latency(r).removesuffix(" (unstable)")  # the flag column says unstable
         flag = flag_text(r, notes)  # the run's own status heads the table already
         energy = fmt_energy_mj(res.energy if res else None)
         if not wide:
@@ -211,8 +234,8 @@ def run_table(records: list[BenchmarkRecord], notes: Notes, wide: bool = False,
         info = r.model_info
         table.add_row(
             r.model, r.format, r.status, fmt_shape(settings_of(r, run).input_shape),
-            str(s.n) if s else "n/a", fmt_trial_spread(r),
-            fmt_ms(s.median) if s else "n/a", fmt_ci(s) if s else "n/a",
+            str(s.n) if s else _summary_n(r), fmt_trial_spread(r),
+            fmt_ms(s.median) if s else _summary_figure(r), fmt_ci(s) if s else "n/a",
             fmt_ms(s.p90) if s else "n/a", fmt_ms(s.p99) if s else "n/a",
             f"{s.cv:.1%}" if s else "n/a",
             fmt_ms(res.load_ms) if res else "n/a", fmt_ms(res.first_inference_ms) if res else "n/a",
@@ -273,18 +296,21 @@ def side_by_side(records: list[BenchmarkRecord]) -> tuple[list[str], list[list[s
     rows = []
     for model in sorted({r.model for r in records}):
         base = by_cell.get((model, BASELINE_FORMAT))
-        base_ms = base.stats.median if base is not None and base.stats else None
+        base_ms = central_ms(base) if base is not None else None
         row = [model]
         for fmt in formats:
             r = by_cell.get((model, fmt))
             if r is None:
                 row.append("")
-            elif r.stats is None:
-                row.append(r.status)
+            elif central_ms(r) is None:
+                row.append("memory only" if r.memory_only else r.status)
             else:
-                text = fmt_ms(r.stats.median) + (UNSTABLE_MARK if r.unstable else "")
+                figure = central_ms(r)
+                text = fmt_ms(figure) + (UNSTABLE_MARK if r.unstable else "")
+                if r.stats is None:  # another tool's figure, named as such
+                    text += f" {r.tool_summary.statistic}"
                 if base_ms and fmt != BASELINE_FORMAT:
-                    text += f" ({r.stats.median / base_ms:.2f}x)"
+                    text += f" ({figure / base_ms:.2f}x)"
                 row.append(text)
         rows.append(row)
     return ["model", *formats], rows
@@ -411,7 +437,9 @@ def render_markdown(records: list[BenchmarkRecord], title: str = "Leaderboard",
              "device and one setting of threads and CPUs, named in its heading, so no table "
              "sets a 1-thread figure beside a 2-thread one. Latency is the median of the timed "
              "samples of all trials with its 95% confidence interval (order statistics, "
-             "distribution-free); `trials` gives the spread of the trials' medians. Memory is "
+             "distribution-free); `trials` gives the spread of the trials' medians. A figure "
+             "another tool printed without its runs (an imported benchmark_model mean, AI Hub's "
+             "figure) is shown as that tool's, with no interval. Memory is "
              "the model's own (the process peak minus what the process held before loading "
              "it) / the process peak, MB, measured by the program named: only the model's own "
              "compares across runtimes. Energy and power are n/a where the device has no "

@@ -1,16 +1,21 @@
 """`harness results export`: stored records as CSV, JSONL or v3 records.
 
     csv     one row per cell: what ran and where, its settings, every statistic stored with it,
-            load, memory, energy, its warnings and its origin. For spreadsheets and pandas.
+            load, memory, energy, its warnings and its origin, and `latency_from`: "samples",
+            another tool's summary (then only the figures that tool printed fill the columns)
+            or "memory only". For spreadsheets and pandas.
     jsonl   one JSON object per line and cell: `harness show --json`'s record (harness.report.
             jsonable.record_json) with the run and the raw timed samples, trial by trial.
-    hud-v3  the PyTorch benchmark database's v3 records (a JSON list; pytorch/pytorch wiki "How
-            to integrate with PyTorch OSS benchmark database"), the shape ExecuTorch's dashboard
-            ingests: per cell `avg_inference_latency(ms)` with every timed sample as its
-            `benchmark_values` (their mean is the average the metric names), the median with its
-            CI and n in `median_inference_latency(ms)`, p90, `model_load_time(ms)` and peak
-            memory; `benchmark.name` is "harness", `model.backend` the format, `runners` the
-            device. A failed cell is a `FAILURE_REPORT` record, as ExecuTorch's CI writes one.
+    hud-v3  the PyTorch benchmark database's v3 records (a JSON list, with the table's types:
+            harness.results_io.hud_v3), the shape ExecuTorch's dashboard ingests: per cell
+            `avg_inference_latency(ms)` with every timed sample as its `benchmark_values` (their
+            mean is the average the metric names), the median with its CI and n in
+            `median_inference_latency(ms)`, p90, `model_load_time(ms)`,
+            `first_inference_latency(ms)` and peak memory at load and inference; another tool's
+            summary as that tool's figure (its mean as `avg_inference_latency(ms)`), memory alone
+            as memory; `benchmark.name` "harness", `model.backend` the delegate, the format in
+            `model.extra_info`, `runners` the device. A failed cell is a `FAILURE_REPORT`
+            record, as ExecuTorch's CI writes one.
 
 The records are the newest of every cell (`Store.latest_records`, what the leaderboard shows)
 or one run's. Rows are in a fixed order (device, model, format), numbers as stored, so one
@@ -28,6 +33,8 @@ import time
 from harness.report.format import fmt_run_settings, origin_text
 from harness.report.jsonable import record_json, run_json, strict
 from harness.report.leaderboard import settings_of
+from harness.results_io import hud_v3
+from harness.results_io.cells import UNKNOWN
 
 FORMATS = ("csv", "jsonl", "hud-v3")
 
@@ -37,7 +44,7 @@ CSV_COLUMNS = (
     "reason", "n", "median_ms", "ci_low_ms", "ci_high_ms", "ci_level", "p90_ms", "p99_ms",
     "mean_ms", "std_ms", "cv", "min_ms", "max_ms", "trimmed_mean_ms", "trials", "load_ms",
     "first_inference_ms", "peak_rss_load_kb", "peak_rss_inference_kb", "energy_mj_per_inference",
-    "energy_source", "unstable", "warnings", "origin", "settings")
+    "energy_source", "unstable", "warnings", "origin", "settings", "latency_from")
 
 
 def _utc(t: float | None) -> str:
@@ -88,11 +95,18 @@ def csv_text(records, runs) -> str:
             "origin": origin_text(run.config if run else {}) or "measured by the harness",
             "settings": fmt_run_settings(run.config) if run else None,
         }
+        summary = r.tool_summary
         if s is not None:
             row.update(n=s.n, median_ms=s.median, ci_low_ms=s.ci_low, ci_high_ms=s.ci_high,
                        ci_level=s.ci_level, p90_ms=s.p90, p99_ms=s.p99, mean_ms=s.mean,
                        std_ms=s.std, cv=s.cv, min_ms=s.min, max_ms=s.max,
-                       trimmed_mean_ms=s.trimmed_mean)
+                       trimmed_mean_ms=s.trimmed_mean, latency_from="samples")
+        elif summary is not None:  # the tool's own figures, only those it printed
+            row.update(n=summary.n, median_ms=summary.median_ms, mean_ms=summary.mean_ms,
+                       std_ms=summary.std_ms, min_ms=summary.min_ms, max_ms=summary.max_ms,
+                       latency_from=summary.label)
+        elif r.memory_only:
+            row["latency_from"] = "memory only"
         writer.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
     return out.getvalue()
 
@@ -109,67 +123,60 @@ def jsonl_text(records, runs, samples_of) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _runner(r, run) -> dict:
-    res = r.result
-    device = res.device if res else None
-    info = run.device if run else {}
-    return {
-        "name": (device.product_model if device and device.product_model else
-                 info.get("product_model") or r.device_id),
-        "type": " ".join(x for x in ((device.platform if device else info.get("platform")),
-                                     (device.os_version if device else info.get("os_version")))
-                         if x),
-        "cpu_info": (device.cpu or device.soc) if device else info.get("cpu", ""),
-        "avail_mem_in_gb": "", "total_mem_in_gb": "",
-        "extra_info": {"device_id": r.device_id},
-    }
-
-
-def _v3(r, run, metric: str, values: list, extra: dict | None = None) -> dict:
+def _v3_records(r, run, samples: list[float]) -> list[dict]:
+    """One stored record as v3 records (harness.results_io.hud_v3 has the table's types)."""
     settings = settings_of(r, run)
     config = run.config if run else {}
-    return {
-        "benchmark": {
-            "name": "harness", "mode": "inference", "dtype": settings.precision,
-            "extra_info": {
-                "run_id": r.run_id, "git_sha": run.git_sha if run else None,
-                "harness_version": run.harness_version if run else None,
-                "settings": fmt_run_settings(config) if run else None,
-                "origin": origin_text(config) or None, "threads": settings.threads,
-                "runtime": r.result.runtime if r.result else "",
-                "backend": settings.backend, "precision": settings.precision,
-                "started_utc": _utc(run.started_at if run else None)},
-        },
-        "model": {"name": r.model, "type": "vision backbone", "backend": r.format,
-                  "origins": [origin_text(config)] if origin_text(config) else []},
-        "metric": {"name": metric, "benchmark_values": values, "target_value": None,
-                   "extra_info": extra or {}},
-        "runners": [_runner(r, run)],
-    }
+    res, s, summary = r.result, r.stats, r.tool_summary
+    base = dict(
+        model=r.model, fmt=r.format, backend=settings.backend, precision=settings.precision or UNKNOWN,
+        origin=origin_text(config),
+        bench_extra={"run_id": r.run_id, "git_sha": run.git_sha if run else None,
+                     "harness_version": run.harness_version if run else None,
+                     "settings": fmt_run_settings(config) if run else None,
+                     "origin": origin_text(config) or None, "threads": settings.threads,
+                     "runtime": res.runtime if res else "", "backend": settings.backend,
+                     "precision": settings.precision, "started_utc": _utc(run.started_at if run else None)},
+        model_extra={"family": r.model_info.get("family")},
+        runner_row=hud_v3.runner(res.device if res else None, run.device if run else {}, r.device_id))
+
+    def one(metric: str, values: list[float], extra: dict | None = None) -> dict:
+        return hud_v3.record(**base, metric=metric, values=values, metric_extra=extra or {})
+
+    if r.status != "ok":
+        return [one(hud_v3.FAILURE, [0], {"status": r.status, "reason": r.reason})]
+    out = []
+    if s is not None:
+        out.append(one(hud_v3.LATENCY, samples or [s.mean],
+                       {"method": "forward", "n": s.n, "values": "every timed sample" if samples
+                        else "the mean (no samples stored)"}))
+        out.append(one("median_inference_latency(ms)", [s.median],
+                       {"ci_low": s.ci_low, "ci_high": s.ci_high, "ci_level": s.ci_level, "n": s.n,
+                        "unstable": r.unstable, "warnings": list(r.warnings)}))
+        out.append(one("p90_inference_latency(ms)", [s.p90]))
+    elif summary is not None:  # another tool's figure, written as that tool's
+        out.append(one(hud_v3.SUMMARY_METRICS.get(summary.statistic, "inference_time(ms)"),
+                       [summary.value_ms],
+                       {"method": "forward", "n": summary.n, "values": summary.label,
+                        "tool_summary": summary.to_dict()}))
+    if res is not None:
+        for metric, value in ((hud_v3.LOAD, res.load_ms), (hud_v3.FIRST, res.first_inference_ms)):
+            if value is not None:
+                out.append(one(metric, [value], {"method": "load" if metric == hud_v3.LOAD
+                                                 else "forward"}))
+        for metric, kib in ((hud_v3.PEAK_LOAD, res.peak_rss_load_kb),
+                            (hud_v3.PEAK_INFERENCE, res.peak_rss_inference_kb)):
+            if kib is not None:
+                out.append(one(metric, [kib / 1024], {"kib": kib}))
+    return out
 
 
 def hud_v3_text(records, runs, samples_of) -> str:
     out = []
     for r in _order(records):
-        run = runs.get(r.run_id)
-        s, res = r.stats, r.result
-        if s is None:
-            out.append(_v3(r, run, "FAILURE_REPORT", [0], {"status": r.status,
-                                                           "reason": r.reason}))
-            continue
-        samples = [v for trial in samples_of(r) for v in trial] if r.id is not None else []
-        out.append(_v3(r, run, "avg_inference_latency(ms)", samples or [s.mean],
-                       {"method": "forward", "n": s.n, "values": "every timed sample"
-                        if samples else "the mean (no samples stored)"}))
-        out.append(_v3(r, run, "median_inference_latency(ms)", [s.median],
-                       {"ci_low": s.ci_low, "ci_high": s.ci_high, "ci_level": s.ci_level,
-                        "n": s.n, "unstable": r.unstable, "warnings": list(r.warnings)}))
-        out.append(_v3(r, run, "p90_inference_latency(ms)", [s.p90]))
-        if res and res.load_ms is not None:
-            out.append(_v3(r, run, "model_load_time(ms)", [res.load_ms], {"method": "load"}))
-        if res and res.peak_rss_inference_kb is not None:
-            out.append(_v3(r, run, "peak_inference_mem_usage(mb)",
-                           [res.peak_rss_inference_kb / 1024]))
+        samples = [v for trial in samples_of(r) for v in trial] if r.id is not None and r.stats \
+            else []
+        out.extend(_v3_records(r, runs.get(r.run_id), samples))
     return json.dumps(strict(out), indent=1, sort_keys=True, allow_nan=False) + "\n"
 
 

@@ -6,11 +6,20 @@ stores nothing (ImportFileError: one line naming the file, the line where known,
 expected). Each device the file names becomes one run (a run has one device), begun and finished
 through the Store's public API like any other: its config holds no `bench` settings (the harness
 chose none) but `imported` = {tool, file, sha256, samples}, which every report shows as the
-record's origin (harness.report.format.origin_text), and its argv is the import command.
+record's origin (harness.report.format.origin_text), and its argv is the import command. A file
+that names no device, imported without `--device`, gets a device of its own, named after the
+file and its content (`file_device`): two unrelated files are never one phone in `compare` or on
+the site.
 
 A model name matches the zoo when it is a zoo name once case, punctuation and a file suffix are
 set aside (`RepViT-M1.0`, `repvit_m1_0.tflite` -> `repvit_m1_0`); the record then joins that
 model's row with the zoo's facts. Any other name is kept as the file gives it.
+
+What a record holds (docs/results-io.md): samples where the tool kept every iteration; else the
+tool's own summary in `result.context["tool_summary"]` (harness.store.ToolSummary) and no
+samples; memory alone for a tool that measured only memory; `context["imported"]["threads"]`
+the file's thread count or None, read by the reports instead of the result's `threads` (which
+the contract requires to be a number, and is 1 when the file says nothing).
 """
 
 from __future__ import annotations
@@ -22,8 +31,9 @@ from pathlib import Path
 
 from device_runners.contract import DeviceInfo, RunResult
 from harness.errors import HarnessError
-from harness.results_io import json_files, text_logs
-from harness.results_io.cells import ImportedCell, ImportFileError
+from harness.results_io import aihub, benchmark_model, executorch_app, hud_v3, xctest
+from harness.results_io.cells import UNNAMED_KIND, ImportedCell, ImportFileError
+from harness.results_io.json_text import load_json, load_yaml
 
 # The tools a file can come from: --from NAME, or detected from the content.
 TOOLS = {
@@ -32,16 +42,20 @@ TOOLS = {
     "v3": "PyTorch benchmark database v3 records",
     "aihub": "Qualcomm AI Hub perf.yaml",
     "xctest": "XCTest performance log",
+    "xcresult": "xcresulttool test-results metrics JSON",
 }
 MAX_BYTES = 64 * 1024 * 1024  # larger than any of these tools writes: refuse, do not swallow
 
 
-def _text(path: Path) -> str:
+def _bytes(path: Path) -> bytes:
     if not path.is_file():
         raise HarnessError(f"{path}: no such file; give the path of a results file to import.")
     if path.stat().st_size > MAX_BYTES:
         raise ImportFileError(path, None, f"a results file under {MAX_BYTES // 2**20} MB")
-    data = path.read_bytes()
+    return path.read_bytes()
+
+
+def _text(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -49,54 +63,70 @@ def _text(path: Path) -> str:
         raise ImportFileError(path, line, "UTF-8 text") from None
 
 
+def file_device(path: Path, sha256: str, platform: str | None = None) -> DeviceInfo:
+    """The device of a file that names none: its own, named after the file and its content."""
+    return DeviceInfo(device_id=f"unnamed-{sha256[:12]}", platform=platform or "unknown",
+                      product_model=f"unnamed device of {path.name}", kind=UNNAMED_KIND)
+
+
 def detect(path: Path, text: str) -> tuple[str, object]:
     """(tool, parsed content) of a file; ImportFileError when it is none of TOOLS."""
     stripped = text.lstrip()
     if stripped.startswith(("[", "{")):
-        data = json_files.load_json(path, text)
-        for tool, test in (("executorch", json_files.is_executorch_results),
-                           ("v3", json_files.is_v3_records), ("aihub", json_files.is_aihub_perf)):
+        data = load_json(path, text)
+        for tool, test in (("executorch", executorch_app.is_executorch_results),
+                           ("xcresult", xctest.is_xcresult_metrics),
+                           ("v3", hud_v3.is_v3_records), ("aihub", aihub.is_aihub_perf)):
             if test(data):
                 return tool, data
         raise ImportFileError(path, 1, "ExecuTorch's benchmark_results.json (a list of "
-                              "BenchmarkMetric) or v3 records (a list of {benchmark, model, "
-                              "metric, runners})")
-    if text_logs.is_xctest_log(text):
+                              "BenchmarkMetric), v3 records ({benchmark, model, metric, runners}: "
+                              "one, a list, or one per line) or xcresulttool's test-results "
+                              "metrics (a list of {testIdentifier, testRuns})")
+    if xctest.is_xctest_log(text):
         return "xctest", text
-    if text_logs.is_benchmark_model_log(text):
+    if benchmark_model.is_benchmark_model_log(text):
         return "benchmark_model", text
     if path.suffix.lower() in (".yaml", ".yml") or stripped.startswith(("models:", "precisions:",
                                                                         "supported_")):
-        data = json_files.load_yaml(path, text)
-        if json_files.is_aihub_perf(data):
+        data = load_yaml(path, text)
+        if aihub.is_aihub_perf(data):
             return "aihub", data
         raise ImportFileError(path, 1, "AI Hub's perf.yaml (`precisions:` or `models:` with "
                               "performance_metrics)")
     raise ImportFileError(path, None, "one of: " + "; ".join(TOOLS.values()))
 
 
-def read_cells(path: Path, device: DeviceInfo, tool: str | None = None, fmt: str | None = None,
-               model: str | None = None) -> tuple[str, list[ImportedCell]]:
-    """(tool, cells) of a file; nothing is written."""
+def read_cells(path: Path, device: DeviceInfo | None = None, tool: str | None = None,
+               fmt: str | None = None, model: str | None = None, runtime: str | None = None,
+               platform: str | None = None) -> tuple[str, list[ImportedCell]]:
+    """(tool, cells) of a file; nothing is written. `device`: the device the measurements were
+    made on when the file names none (default: one of the file's own, `file_device`)."""
     path = Path(path)
-    text = _text(path)
+    data = _bytes(path)
+    text = _text(path, data)
+    device = device or file_device(path, hashlib.sha256(data).hexdigest(), platform)
     found, content = detect(path, text)
     if tool and tool != found:
         raise ImportFileError(path, None, f"a {TOOLS[tool]} (it reads as a {TOOLS[found]})")
     if found == "benchmark_model":
-        cells = text_logs.read_benchmark_model(path, content, device, model)
+        cells = benchmark_model.read_benchmark_model(path, content, device, model)
     elif found == "xctest":
-        cells = text_logs.read_xctest(path, content, device, fmt)
+        cells = xctest.read_xctest(path, content, device, fmt, runtime)
+    elif found == "xcresult":
+        cells = xctest.read_xcresult_metrics(path, content, device, fmt, runtime)
     elif found == "executorch":
-        cells = json_files.read_executorch(path, content, device)
+        cells = executorch_app.read_executorch(path, content, device)
     elif found == "v3":
-        cells = json_files.read_v3(path, content, device)
+        cells = hud_v3.read_v3(path, content, device)
     else:
-        cells = json_files.read_aihub(path, content)
+        cells = aihub.read_aihub(path, content)
     if not cells:
         raise ImportFileError(path, None, f"at least one measurement in this {TOOLS[found]}")
-    if fmt and found != "xctest":
+    if fmt and found not in ("xctest", "xcresult"):
         cells = [dataclasses.replace(c, format=fmt) for c in cells]
+    if runtime and found not in ("xctest", "xcresult"):
+        cells = [dataclasses.replace(c, runtime=runtime) for c in cells]
     return found, cells
 
 
@@ -129,28 +159,31 @@ def model_info(name: str) -> tuple[str, dict]:
 
 
 def _record(cell: ImportedCell, run_id: str, origin: str):
-    from harness.store import BenchmarkRecord
+    from harness.store import BenchmarkRecord, ToolSummary
 
     model, info = model_info(cell.model)
     not_measured = {name: f"{origin} does not report it"
                     for name in ("load_ms", "first_inference_ms")
                     if getattr(cell, name) is None}
-    context = {"imported": {"tool": origin, "samples": cell.samples_are, **cell.details}}
+    context = {"imported": {"tool": origin, "samples": cell.samples_are, "threads": cell.threads,
+                            **cell.details}}
     if not_measured:
         context["not_measured"] = not_measured
-    ok = cell.status == "ok" and bool(cell.samples_ms)
+    if cell.summary:
+        summary = ToolSummary.from_dict(cell.summary)  # the shape every report reads
+        context[ToolSummary.KEY] = summary.to_dict()
+    ok = cell.measured
     result = RunResult(
         model=model, format=cell.format, status="ok" if ok else "run_failed", device=cell.device,
-        runtime=cell.runtime, backend=cell.backend, precision=cell.precision or "fp32",
-        threads=int(cell.details["threads"]) if str(cell.details.get("threads", "")).isdigit()
-        else 1,
+        runtime=cell.runtime, backend=cell.backend, precision=cell.precision,
+        threads=cell.threads or 1,  # the contract's number; the reports read context["imported"]
         runtime_versions=dict(cell.versions), load_ms=cell.load_ms,
         first_inference_ms=cell.first_inference_ms,
         samples_ms=tuple(cell.samples_ms) if ok else (),
         peak_rss_load_kb=cell.peak_load_kb, peak_rss_inference_kb=cell.peak_inference_kb,
         context=context, error="" if ok else cell.reason)
     artifact = {"model": model, "format": cell.format, "status": "ok", "cache_key": "",
-                "backend": cell.backend, "precision": cell.precision or "fp32",
+                "backend": cell.backend, "precision": cell.precision,
                 "runtime": cell.runtime, "exporter_versions": {}, "numerics": None,
                 "details": {"delegation": cell.delegation} if cell.delegation else {},
                 "reason": "", "notes": [f"built and measured outside the harness ({origin})"]}
@@ -160,14 +193,15 @@ def _record(cell: ImportedCell, run_id: str, origin: str):
                            artifact=artifact, model_info=info, result=result)
 
 
-def import_file(store, path: Path, device: DeviceInfo, argv: str, tool: str | None = None,
-                fmt: str | None = None, model: str | None = None) -> list[tuple[str, int, int]]:
+def import_file(store, path: Path, device: DeviceInfo | None, argv: str, tool: str | None = None,
+                fmt: str | None = None, model: str | None = None, runtime: str | None = None,
+                platform: str | None = None) -> list[tuple[str, int, int]]:
     """Read `path` and store its cells, one run per device; [(run id, cells, measured)]."""
     from harness import __version__
     from harness.store import RUN_COMPLETE
 
     path = Path(path)
-    found, cells = read_cells(path, device, tool, fmt, model)
+    found, cells = read_cells(path, device, tool, fmt, model, runtime, platform)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     by_device: dict[str, list[ImportedCell]] = {}
     for cell in cells:

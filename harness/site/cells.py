@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
 from harness.report.export_matrix import coverage_text, fmt_size, numerics_text, status_text
 from harness.report.format import (
+    central_ms,
     fmt_ci,
+    fmt_summary,
     fmt_context,
     fmt_count,
     fmt_energy_mj,
@@ -209,6 +211,9 @@ def index_row(model: str, fmt: str, record: BenchmarkRecord | None, info: dict, 
     why = _why(record, run)
     refs = notes.refs(why)
     s, res = record.stats, record.result
+    summary = record.tool_summary
+    if s is None and (summary is not None or record.memory_only):
+        return _row_without_samples(head, record, run, why, refs, href, fmt, model)
     if s is None:
         state = Fig(f"✗ {record.status}", "~" + record.status, "; ".join(why) or record.status)
         flags = Fig(_refs_text(refs), _refs_text(refs) or None, "; ".join(why))
@@ -243,13 +248,36 @@ def index_row(model: str, fmt: str, record: BenchmarkRecord | None, info: dict, 
     return IndexRow(model, href, fmt, OK, _styled(cells))
 
 
+def _row_without_samples(head, record: BenchmarkRecord, run, why, refs, href, fmt, model) -> IndexRow:
+    """An index row of a measured record without samples: another tool's own figure, named as
+    the tool's and with no interval (or memory alone, with no latency)."""
+    res, summary = record.result, record.tool_summary
+    flag_text = " ".join(["imported"] * bool(run is not None and origin_text(run.config))
+                         + ([_refs_text(refs)] if refs else []))
+    memory = model_memory_kb(res)
+    latency = (Fig(fmt_summary(summary), summary.value_ms, summary.note or summary.label)
+               if summary else Fig("memory only", None, "the tool measured memory, no latency"))
+    cells = head + [
+        Fig("✓ ok", "ok"), latency,
+        Fig("n/a", None, "no samples: no interval"), Fig("n/a"),
+        Fig(str(summary.n) if summary and summary.n else "n/a", summary.n if summary else None),
+        _num(res.load_ms if res else None),
+        Fig(fmt_model_memory(res), memory / 1024 if memory is not None else None,
+            "the model's own memory / the process peak, MB, measured by " + measured_by(res)),
+        Fig("n/a"), numerics_short(record), delegated_fig(record),
+        Fig(flag_text, flag_text or None, "; ".join(why)),
+    ]
+    return IndexRow(model, href, fmt, OK, _styled(cells))
+
+
 def pareto_points(records: list[BenchmarkRecord]) -> list[ParetoPoint]:
     points = []
     for r in records:
         top1 = (r.model_info.get("published") or {}).get("top1")
-        if r.stats is not None and top1 is not None and r.stats.median > 0:
+        figure = central_ms(r)
+        if figure is not None and top1 is not None and figure > 0:
             points.append(ParetoPoint(r.model, r.format, r.model_info.get("family") or "",
-                                      r.stats.median, float(top1)))
+                                      figure, float(top1)))
     return points
 
 
@@ -305,12 +333,36 @@ class ModelPage:
     sections: tuple[ModelSection, ...]
 
 
+def _summary_figures(record: BenchmarkRecord) -> tuple[tuple[str, str], ...]:
+    """A record without samples: the tool's own figures as it printed them, or memory alone."""
+    summary, res = record.tool_summary, record.result
+    rows = []
+    if summary is not None:
+        rows.append(("latency (the tool's own)", fmt_summary(summary) + " ms"))
+        for name in ("mean", "std", "min", "max", "median", "first", "curr"):
+            value = getattr(summary, f"{name}_ms")
+            if value is not None:
+                rows.append((f"{summary.tool} {name}", f"{fmt_ms(value)} ms"))
+        for name, value in {**summary.percentiles_ms, **summary.other_ms}.items():
+            rows.append((f"{summary.tool} {name}", f"{fmt_ms(value)} ms"))
+        rows.append(("samples", f"none: {summary.note or summary.label}"))
+    else:
+        rows.append(("memory only", f"{fmt_memory(res)} MB process peak, load / inference; "
+                                    "the tool measured no latency"))
+    rows += [
+        ("load / first inference", f"{fmt_ms(res.load_ms)} / {fmt_ms(res.first_inference_ms)} ms"),
+        ("process peak: load / inference", f"{fmt_memory(res)} MB"),
+    ]
+    return tuple(rows)
+
+
 def _figures(record: BenchmarkRecord) -> tuple[tuple[str, str], ...]:
     s, res = record.stats, record.result
     if s is None:
-        return ()
+        return _summary_figures(record) if record.tool_summary or record.memory_only else ()
     return (
-        ("median [95% CI]", f"{fmt_ms(s.median)} {fmt_ci(s)} ms"),
+        ("median [95% CI]", f"{fmt_ms(s.median)} ms (1 sample)" if s.n == 1
+         else f"{fmt_ms(s.median)} {fmt_ci(s)} ms"),
         ("p90 / p99", f"{fmt_ms(s.p90)} / {fmt_ms(s.p99)} ms"),
         ("mean ± std, CV", f"{fmt_ms(s.mean)} ± {fmt_ms(s.std)} ms, {s.cv:.1%}"),
         ("min / max", f"{fmt_ms(s.min)} / {fmt_ms(s.max)} ms"),
@@ -373,13 +425,13 @@ def _history(records: list[BenchmarkRecord], runs: dict[str, RunInfo], current: 
     for r in sorted(records, key=order):
         run = runs.get(r.run_id)
         git = ((run.git_sha if run else None) or "n/a")[:10]
-        s = r.stats
+        s, figure = r.stats, central_ms(r)
+        text = fmt_ms(figure) if s or figure is None else f"{fmt_ms(figure)} {r.tool_summary.statistic}"
         rows.append(HistoryRow(r.run_id, when(run.started_at if run else r.created_at), git,
-                               r.status, fmt_ms(s.median) if s else "n/a",
+                               r.status, text if figure is not None else "n/a",
                                fmt_ci(s) if s else "n/a", r.id == current.id))
         tip = f"{r.run_id}, git {git}"
-        points.append(HistoryPoint(tip, s.median if s else None, s.ci_low if s else None,
-                                   s.ci_high if s else None))
+        points.append(HistoryPoint(tip, figure, s.ci_low if s else None, s.ci_high if s else None))
     plot = history_svg(points, label=f"median of {label} in each run") if len(points) > 1 else ""
     return tuple(rows), plot
 
@@ -394,7 +446,8 @@ def model_cell(record: BenchmarkRecord, run: RunInfo | None, history: list[Bench
     hist_rows, hist_plot = _history(history, runs, record, label)
     return ModelCell(
         format=record.format,
-        state=OK if record.stats is not None else FAILED,
+        state=OK if record.stats is not None or record.tool_summary or record.memory_only
+        else FAILED,
         status=record.status,
         reason=record.reason,
         figures=_figures(record),

@@ -62,7 +62,7 @@ from harness.store.base import (  # noqa: F401
     new_run_id,
 )
 from harness.store.location import DEFAULT_DB, as_location, default_db_path, is_url  # noqa: F401
-from harness.store.records import BenchmarkRecord, RunInfo  # noqa: F401
+from harness.store.records import BenchmarkRecord, RunInfo, ToolSummary  # noqa: F401
 from harness.store.schema import SCHEMA_VERSION  # noqa: F401
 
 

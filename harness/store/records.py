@@ -60,6 +60,81 @@ class BenchmarkRecord:
     def unstable(self) -> bool:
         return bool(self.warnings)
 
+    @property
+    def tool_summary(self) -> "ToolSummary | None":
+        """Another tool's own latency figures, for a record measured only by such a summary
+        (no samples, so no statistics of the harness); None for any other record."""
+        if self.stats is not None or self.result is None:
+            return None
+        return ToolSummary.from_context(self.result.context)
+
+    @property
+    def memory_only(self) -> bool:
+        """A measured cell whose tool measured memory and no latency (XCTest's memory tests,
+        `peak_inference_mem_usage(mb)` records)."""
+        res = self.result
+        return (self.status == "ok" and self.stats is None and self.tool_summary is None
+                and res is not None and (res.peak_rss_inference_kb is not None
+                                         or res.peak_rss_load_kb is not None))
+
+
+@dataclass(frozen=True)
+class ToolSummary:
+    """A latency summary another tool printed, kept as that tool's figures and labelled as its.
+
+    Tools such as TFLite's benchmark_model print count, mean, min, max and std of their runs
+    and never the runs; AI Hub and ExecuTorch's benchmark app give one figure. Such a figure is
+    not a sample: a record holding one has no samples and no statistics of the harness, and
+    carries this summary in its result's `context["tool_summary"]` (plain JSON, so stored
+    records need no new column and older harnesses read them as records without statistics).
+    Times are milliseconds; `None` where the tool printed nothing.
+    """
+
+    tool: str  # "benchmark_model", "AI Hub", "ExecuTorch benchmark app", ...
+    statistic: str  # what `value_ms` is: "mean", "median", or "figure" (a tool's one number)
+    value_ms: float
+    n: int | None = None  # the tool's count of timed runs, when it says
+    mean_ms: float | None = None
+    std_ms: float | None = None
+    min_ms: float | None = None
+    max_ms: float | None = None
+    median_ms: float | None = None
+    first_ms: float | None = None
+    curr_ms: float | None = None
+    percentiles_ms: dict = field(default_factory=dict)  # {"p5": ..., "p95": ...}
+    other_ms: dict = field(default_factory=dict)  # the tool's other figures: {"trimmed mean": ...}
+    note: str = ""  # where the figures come from, in words
+
+    KEY = "tool_summary"
+
+    def to_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ToolSummary":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    @classmethod
+    def from_context(cls, context: dict) -> "ToolSummary | None":
+        data = (context or {}).get(cls.KEY)
+        if not isinstance(data, dict) or not isinstance(data.get("value_ms"), (int, float)):
+            return None
+        return cls.from_dict(data)
+
+    @property
+    def label(self) -> str:
+        """`benchmark_model's mean of 84 runs`, `AI Hub's figure`."""
+        runs = f" of {self.n} runs" if self.n else ""
+        return f"{self.tool}'s {self.statistic}{runs}"
+
+    @property
+    def range_ms(self) -> tuple[float, float]:
+        """The fastest and slowest run the tool reports; its one figure when it gives no range."""
+        low = self.min_ms if self.min_ms is not None else self.value_ms
+        high = self.max_ms if self.max_ms is not None else self.value_ms
+        return low, high
+
 
 def without_samples(result: RunResult) -> dict:
     """A result's dict minus its samples, which are stored in the `samples` table."""

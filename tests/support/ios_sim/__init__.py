@@ -7,8 +7,9 @@ runner's end-to-end tests on a machine with no iPhone and no Mac.
         ...  # harness run --device iphone12 ... through either transport
         sim.commands()                              # every command the harness ran
 
-The tools speak their real command lines and print the JSON shapes the real ones print (see
-device_runners/ios/devicectl.py and pmd3.py, and /work/shared/field-notes.md). Each simulated
+The tools speak their real command lines and print the JSON shapes the real ones print: the
+devicectl documents have the keys of the real outputs kept in tests/data/real/devicectl
+(list devices, install app, process launch, info processes; tests/data/real/README.md). Each simulated
 phone has an app container, a directory standing in for the app's data container, whose
 `Documents/` the transports copy into and out of. "Launching" the app starts `app.py`, which
 follows the same file protocol as the Swift app (device_runners/ios/protocol.py) and measures

@@ -45,6 +45,11 @@ class Phone:
     # Delegates the app reports beyond each runtime's default; the stand-in app cannot use
     # LiteRT's Core ML delegate, so a phone listing it gets an unsupported tflite@coreml cell.
     litert_delegates: list = field(default_factory=list)
+    device_type: str = "iPhone"  # devicectl's deviceType: iPhone, iPad
+    marketing_name: str = "iPhone"
+    boot_state: str = "booted"
+    ddi_services: bool = True  # the developer disk image is mounted (once connected)
+    app_crashes: bool = False  # the launched app exits at once, writing nothing
 
 
 class State:

@@ -28,8 +28,11 @@ def _option(argv: list[str], flag: str, default=None):
 # devicectl
 
 
-def _devicectl_json(path: str | None, result: dict | None = None, error: str = "", code: int = 1) -> int:
-    data = {"info": {"arguments": sys.argv[2:], "commandType": "devicectl", "jsonVersion": 2,
+def _devicectl_json(path: str | None, result: dict | None = None, error: str = "", code: int = 1,
+                    command: str = "devicectl") -> int:
+    """devicectl's --json-output document (shapes as in tests/data/real/devicectl)."""
+    data = {"info": {"arguments": ["devicectl", *sys.argv[2:]], "commandType": command,
+                     "environment": {"TERM": "xterm-256color"}, "jsonVersion": 2,
                      "outcome": "failed" if error else "success", "version": "397.21"}}
     if error:
         data["error"] = {"code": code, "domain": "com.apple.dt.CoreDeviceError",
@@ -37,33 +40,52 @@ def _devicectl_json(path: str | None, result: dict | None = None, error: str = "
     else:
         data["result"] = result or {}
     if path:
-        Path(path).write_text(json.dumps(data))
+        Path(path).write_text(json.dumps(data, indent=2))
     if error:
         print(f"ERROR: {error} (com.apple.dt.CoreDeviceError error {code}.)", file=sys.stderr)
         return 1
     return 0
 
 
+def _core_id(phone) -> str:
+    return f"CD{phone.udid[-8:]}-0000-4000-8000-000000000000"
+
+
 def _device_entry(phone) -> dict:
+    """One device of `list devices`, with the keys real devicectl 397 prints (list_*.json)."""
+    cpu = {"name": "arm64e", "subType": 2, "type": 16777228}
     return {
-        "identifier": f"CD{phone.udid[-8:]}-0000-0000-0000-000000000000",
-        "capabilities": [{"name": "Launch Application", "featureIdentifier": "com.apple.coredevice.feature.launchapplication"}],
-        "connectionProperties": {"pairingState": "paired" if phone.paired else "unpaired",
+        "capabilities": [{"featureIdentifier": "com.apple.coredevice.feature.launchapplication",
+                          "name": "Launch Application"}],
+        "connectionProperties": {"authenticationType": "manualPairing", "isMobileDeviceOnly": False,
+                                 "lastConnectionDate": "2026-11-30T08:49:25.179Z",
+                                 "pairingState": "paired" if phone.paired else "unpaired",
+                                 "potentialHostnames": [f"{phone.udid}.coredevice.local"],
                                  "transportType": "localNetwork" if phone.connection == "wifi" else "wired",
-                                 "tunnelState": "connected" if phone.tunnel else "disconnected"},
-        "deviceProperties": {"name": phone.name, "osVersionNumber": phone.os_version,
+                                 "tunnelState": "connected" if phone.tunnel else "unavailable",
+                                 "tunnelTransportProtocol": "tcp"},
+        "deviceProperties": {"bootState": phone.boot_state, "bootedFromSnapshot": True,
+                             "ddiServicesAvailable": phone.tunnel and phone.ddi_services,
                              "developerModeStatus": "enabled" if phone.developer_mode else "disabled",
-                             "bootState": "booted", "ddiServicesAvailable": phone.tunnel},
-        "hardwareProperties": {"udid": phone.udid, "productType": phone.product_type,
-                               "marketingName": "iPhone", "deviceType": "iPhone", "platform": "iOS",
-                               "reality": "physical", "cpuType": {"name": "arm64e", "subType": 2, "type": 16777228}},
+                             "hasInternalOSBuild": False, "name": phone.name, "osBuildUpdate": "21F90",
+                             "osVersionNumber": phone.os_version, "rootFileSystemIsWritable": False},
+        "hardwareProperties": {"cpuType": cpu, "deviceType": phone.device_type, "ecid": 0,
+                               "hardwareModel": "D53gAP", "internalStorageCapacity": 64000000000,
+                               "isProductionFused": True, "marketingName": phone.marketing_name,
+                               "platform": "iOS", "productType": phone.product_type,
+                               "reality": "physical", "serialNumber": "000000000000",
+                               "supportedCPUTypes": [cpu], "supportedDeviceFamilies": [1],
+                               "thinningProductType": phone.product_type, "udid": phone.udid},
+        "identifier": _core_id(phone),
+        "visibilityClass": "default",
     }
 
 
 def devicectl(state: State, argv: list[str]) -> int:
     out = _option(argv, "--json-output")
     if argv[:2] == ["list", "devices"]:
-        return _devicectl_json(out, {"devices": [_device_entry(p) for p in state.phones()]})
+        return _devicectl_json(out, {"devices": [_device_entry(p) for p in state.phones()]},
+                               command="devicectl.list.devices")
     udid = _option(argv, "--device")
     phone = state.phone(udid) if udid else None
     if phone is None:
@@ -77,8 +99,22 @@ def devicectl(state: State, argv: list[str]) -> int:
         return _devicectl_json(out, {"apps": [{"bundleIdentifier": b, "name": "HarnessBench"}
                                               for b in phone.installed]})
     if argv[:3] == ["device", "install", "app"]:
-        state.update(phone.udid, installed=sorted(set(phone.installed) | {_installed_bundle(argv[-1])}))
-        return _devicectl_json(out, {"installedApplications": [{"bundleID": _installed_bundle(argv[-1])}]})
+        app = _positional(argv[3:])[0]
+        bundle_id = _installed_bundle(app)
+        state.update(phone.udid, installed=sorted(set(phone.installed) | {bundle_id}))
+        where = f"file:///private/var/containers/Bundle/Application/{_core_id(phone)}/{Path(app).name}/"
+        return _devicectl_json(out, {"deviceIdentifier": _core_id(phone), "installedApplications": [
+            {"bundleID": bundle_id, "databaseSequenceNumber": 2728, "databaseUUID": _core_id(phone),
+             "installationURL": where, "launchServicesIdentifier": "unknown", "options": {}}]},
+            command="devicectl.device.install.app")
+    if argv[:3] == ["device", "info", "processes"]:
+        running = []
+        if state.app_running(phone.udid):
+            running.append({"executable": "file:///private/var/containers/Bundle/Application/"
+                                          f"{_core_id(phone)}/HarnessBench.app/HarnessBench",
+                            "processIdentifier": int(state.app_pid_file(phone.udid).read_text())})
+        return _devicectl_json(out, {"deviceIdentifier": _core_id(phone), "runningProcesses": running},
+                               command="devicectl.device.info.processes")
     if argv[:3] == ["device", "copy", "to"]:
         target = state.container(phone.udid, bundle) / _option(argv, "--destination")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,8 +138,28 @@ def devicectl(state: State, argv: list[str]) -> int:
         if problem:
             return _devicectl_json(out, error=problem, code=10002)
         pid = _launch(state, phone, bundle, args)
-        return _devicectl_json(out, {"process": {"executable": f"file:///{bundle}", "processIdentifier": pid}})
+        return _devicectl_json(out, {"deviceIdentifier": _core_id(phone), "launchOptions": {
+            "activatedWhenStarted": True, "arguments": args,
+            "environmentVariables": {"TERM": "xterm-256color"}, "platformSpecificOptions": {},
+            "startStopped": False, "terminateExistingInstances": True, "user": {"active": True}},
+            "process": {"auditToken": [4294967295, 501, 501, 501, 501, pid, 0, 44511],
+                        "executable": "file:///private/var/containers/Bundle/Application/"
+                                      f"{_core_id(phone)}/HarnessBench.app/HarnessBench",
+                        "processIdentifier": pid}}, command="devicectl.device.process.launch")
     return _devicectl_json(out, error=f"unknown devicectl command: {' '.join(argv[:3])}")
+
+
+def _positional(args: list[str]) -> list[str]:
+    """The arguments that are not `--flag value` options (devicectl's options all take one)."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("--"):
+            skip = arg not in ("--terminate-existing", "--console", "--quiet")
+        else:
+            out.append(arg)
+    return out
 
 
 def _installed_bundle(app_path: str) -> str:
@@ -129,6 +185,12 @@ def _launch(state: State, phone, bundle: str, args: list[str]) -> int:
     except (OSError, ValueError):
         pass
     container = state.container(phone.udid, bundle)
+    if phone.app_crashes:  # the app dies at launch: a process that exits, having written nothing
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(134)"],
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        state.app_pid_file(phone.udid).write_text(str(proc.pid))
+        proc.wait()
+        return proc.pid
     proc = subprocess.Popen([sys.executable, "-m", "tests.support.ios_sim.app", "--udid", phone.udid,
                              "--container", str(container), *args],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -156,7 +218,7 @@ def pymobiledevice3(state: State, argv: list[str]) -> int:
                 listed.append(p.udid)  # lockdown refused: listed by UDID only
                 continue
             listed.append({"BuildVersion": "21F90", "ConnectionType": "Network" if p.connection == "wifi" else "USB",
-                           "DeviceClass": "iPhone", "DeviceName": p.name, "Identifier": p.udid,
+                           "DeviceClass": p.device_type, "DeviceName": p.name, "Identifier": p.udid,
                            "ProductType": p.product_type, "ProductVersion": p.os_version,
                            "UniqueDeviceID": p.udid})
         print(json.dumps(listed, indent=4, sort_keys=True))
@@ -245,11 +307,21 @@ def xcodebuild(state: State, argv: list[str]) -> int:
         print(f"error: no test {only}\n** TEST FAILED **")
         return 65
     target, cls, method = only.split("/")
+    # xcresulttool's shape (tests/data/real/xcresulttool): every key Xcode 26 prints.
     (bundle / "metrics.json").write_text(json.dumps([{
-        "testIdentifier": f"{cls}/{method}()", "testIdentifierURL": f"test://{only}",
-        "testRuns": [{"device": {"deviceId": "x", "deviceName": "iPhone"}, "metrics": [
-            {"displayName": "Clock Monotonic Time", "identifier": "com.apple.dt.XCTMetric_Clock.time.monotonic",
-             "unitOfMeasurement": "s", "measurements": values, "polarity": "prefers smaller"}]}]}]))
+        "testIdentifier": f"{cls}/{method}()",
+        "testIdentifierURL": f"test://com.apple.xcode/{target}/{target}/{cls}/{method}",
+        "testRuns": [{"device": {"deviceId": "00000000-0000-0000-0000-000000000001",
+                                 "deviceName": "iPhone"},
+                      "metrics": [{"baselineAverage": 0, "baselineName": "",
+                                   "displayName": "Clock Monotonic Time",
+                                   "identifier": "com.apple.dt.XCTMetric_Clock.time.monotonic",
+                                   "maxPercentRegression": 10, "maxPercentRelativeStandardDeviation": 10,
+                                   "maxRegression": 0, "maxStandardDeviation": 10,
+                                   "measurements": values, "polarity": "prefers smaller",
+                                   "unitOfMeasurement": "s"}],
+                      "testPlanConfiguration": {"configurationId": "1",
+                                                "configurationName": "Test Scheme Action"}}]}], indent=2))
     print(f"/x/{cls}.swift:12: Test Case '-[{target}.{cls} {method}]' measured [Clock Monotonic Time, s] "
           f"average: {sum(values) / len(values):.3f}, relative standard deviation: 1.000%, values: "
           f"[{', '.join(f'{v:.6f}' for v in values)}], performanceMetricID:com.apple.dt.XCTMetric_Clock.time.monotonic, "
