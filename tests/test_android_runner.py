@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-import time
 
 import pytest
 from click.testing import CliRunner

@@ -84,8 +84,7 @@ def test_farm_yaml_s_database_wins_over_the_environment_s(tmp_path, monkeypatch)
     """The command line, then farm.yaml, then $HARNESS_DB (docs/farm.md): a farm.yaml says where
     that farm's results go, whatever the shell that starts it exports."""
     path = write_farm(tmp_path)
-    with Store(tmp_path / "h.db") as store:  # farm.yaml's database, with no run in it
-        pass
+    Store(tmp_path / "h.db").close()  # farm.yaml's database, with no run in it
     monkeypatch.setenv("HARNESS_DB", str(tmp_path / "from-the-shell.db"))
     out = CliRunner().invoke(main, ["farm", "report", str(path), "--run", "nightly-x",
                                     "--out", str(tmp_path / "out")])

@@ -2,10 +2,8 @@
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 
 import numpy as np
 from click.testing import CliRunner

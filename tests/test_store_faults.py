@@ -31,7 +31,7 @@ import pytest
 from click.testing import CliRunner
 from tests.support.ci import unavailable
 from tests.support.wait import wait_until
-from tests.support.paths import ROOT, TESTS
+from tests.support.paths import ROOT
 from tests.support.store_backends import is_postgres, sql
 from tests.test_store import _V1_SCHEMA, DEVICE, _record
 

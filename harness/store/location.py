@@ -8,7 +8,7 @@ from pathlib import Path
 
 DEFAULT_DB = Path("results") / "harness.db"
 # What `--db` and HARNESS_DB take as a server's URL (libpq's two spellings); anything else is a
-# file. harness/cli_options.py checks the same prefixes without importing the store.
+# file. harness/cli/options.py checks the same prefixes without importing the store.
 URL_SCHEMES = ("postgresql://", "postgres://")
 
 

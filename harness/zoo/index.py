@@ -44,6 +44,21 @@ def zoo_index(family: str | None = None) -> list[ZooEntry]:
     return entries
 
 
+def family_entries(family: str | None) -> list[ZooEntry]:
+    """`zoo_index(family)`, or a UsageError naming the closest families when none matches."""
+    entries = zoo_index(family)
+    if entries:
+        return entries
+    import difflib
+
+    from harness.errors import UsageError
+
+    known = sorted({e.family for e in zoo_index()}, key=str.lower)
+    close = difflib.get_close_matches(family.lower(), [f.lower() for f in known], n=2, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    raise UsageError(f"No family {family!r}.{hint} Families: {', '.join(known)}.")
+
+
 def build_index() -> list[dict]:
     """The index as the registry holds it (imports every family, and torch)."""
     from harness.zoo.registry import list_models

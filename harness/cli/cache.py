@@ -6,8 +6,8 @@ import time
 
 import click
 
-from harness.cli_options import cache_option, translate_errors
-from harness.cli_output import echo, echo_table
+from harness.cli.options import cache_option, translate_errors
+from harness.cli.output import echo, echo_table
 
 
 @click.group("cache")

@@ -1,7 +1,7 @@
 """The commands that read the results database and change nothing: runs, show, compare, report.
 
 They open the database read-only (harness.store), print plain-text tables fitted to the
-terminal (harness.cli_output) or JSON (`--json`), and print a run the way `harness run` did.
+terminal (harness.cli.output) or JSON (`--json`), and print a run the way `harness run` did.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from harness.cli_options import db_option, translate_errors
-from harness.cli_output import (
+from harness.cli.options import db_option, translate_errors
+from harness.cli.output import (
     echo,
     echo_json,
     echo_notes,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import click
 
 from harness import exit_codes
-from harness.cli_options import _click_option, translate_errors
-from harness.cli_output import echo_prose
+from harness.cli.options import _click_option, translate_errors
+from harness.cli.output import echo_prose
 
 
 class SetupGroup(click.Group):

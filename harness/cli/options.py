@@ -16,7 +16,7 @@ from device_runners.errors import DeviceError, DeviceNameError
 from harness import exit_codes
 from harness.errors import HarnessError, UsageError
 
-# Progress and estimates, on stderr: stdout holds only results (harness.cli_output).
+# Progress and estimates, on stderr: stdout holds only results (harness.cli.output).
 err_console = Console(stderr=True)
 
 

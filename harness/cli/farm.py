@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from harness import exit_codes
-from harness.cli_options import BadOption, err_console, translate_errors
-from harness.cli_output import echo, echo_prose
+from harness.cli.options import BadOption, err_console, translate_errors
+from harness.cli.output import echo, echo_prose
 from harness.errors import HarnessError
 
 

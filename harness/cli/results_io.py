@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from harness.cli_options import db_option, translate_errors
-from harness.cli_output import echo, echo_prose
+from harness.cli.options import db_option, translate_errors
+from harness.cli.output import echo, echo_prose
 
 
 @click.group("results", short_help="Results in and out: CSV, JSONL, v3 records; other tools' files.")

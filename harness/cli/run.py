@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeE
 from rich.text import Text
 
 from harness import exit_codes
-from harness.cli_options import (
+from harness.cli.options import (
     DeviceOptionsCommand,
     cache_option,
     calibration_option,
@@ -42,7 +42,7 @@ from harness.cli_options import (
     numerics_reference_option,
     weights_option,
 )
-from harness.cli_output import echo, echo_json, echo_prose, json_option, wide_option
+from harness.cli.output import echo, echo_json, echo_prose, json_option, wide_option
 from harness.errors import HarnessError, UsageError
 
 # Options that may differ when a run is resumed: where things are and how they are shown, not
@@ -325,13 +325,13 @@ def _run(store, params: dict) -> int:
                          "leaderboard": str(p["leaderboard"]), "log": str(log_path),
                          "exit_code": exit_codes.INTERRUPTED if interrupted else code}))
     else:
-        from harness.cli_results import print_run, settings_line
+        from harness.cli.results import print_run, settings_line
 
         echo_prose(f"Run {run_id} on {info.device_id}: {settings_line(info.config)}")
         echo()
         print_run(info, records, wide=p["wide"])
         if p.get("profile"):
-            from harness.cli_results import print_ops
+            from harness.cli.results import print_ops
 
             echo()
             print_ops(records, top=5, wide=p["wide"])
