@@ -33,7 +33,7 @@ TARGET_RUN_S = 12.0
 
 def fixed_costs(rounds: int, cache_dir: Path) -> dict[str, list[float]]:
     from device_runners.host.runner import HostRunner
-    from harness.bench.protocol import BenchConfig
+    from harness.bench.settings import MeasurementSettings
     from harness.export.base import get_format
     from harness.export.cache import ArtifactCache
     from harness.export.pipeline import export_artifact, lazy_model
@@ -41,7 +41,7 @@ def fixed_costs(rounds: int, cache_dir: Path) -> dict[str, list[float]]:
 
     [spec] = resolve_models(MODEL)
     cache = ArtifactCache(cache_dir)
-    config = BenchConfig(warmup_iterations=10, min_iterations=50, min_duration_s=1.0)
+    config = MeasurementSettings.from_values(dict(warmup_iterations=10, min_iterations=50, min_duration_s=1.0))
     cases = {
         "executorch, native runner": ("executorch", HostRunner(executorch_runner="native")),
         "executorch, Python bindings": ("executorch", HostRunner(executorch_runner="python")),

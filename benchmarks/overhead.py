@@ -67,7 +67,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from device_runners.host.runner import HostRunner
-    from harness.bench.protocol import BenchConfig
+    from harness.bench.settings import MeasurementSettings
     from harness.bench.stats import summarize
     from harness.export.base import get_format
     from harness.export.cache import ArtifactCache, default_cache_dir
@@ -80,8 +80,8 @@ def main() -> int:
     if not artifact.measurable:
         print(f"{args.model}/{args.format} did not export: {artifact.reason}")
         return 1
-    config = BenchConfig(warmup_iterations=20, min_iterations=50, min_duration_s=args.seconds,
-                         threads=args.threads)
+    config = MeasurementSettings.from_values(dict(warmup_iterations=20, min_iterations=50,
+                                                  min_duration_s=args.seconds, threads=args.threads))
     request = config.request(model=spec.name, format=fmt.name, runtime=fmt.runtime,
                              artifact_path=artifact.path,
                              artifact_sha256=artifact.sha256, input_shape=spec.input_shape)

@@ -18,6 +18,12 @@ Schema versions (bump on any change, and say what changed):
      harness checks every export with); the runner runs each once after its timed iterations
      and returns the first output of each in `check_outputs` ({shape, values}, a value that is
      not finite written as null). Results of versions 1 and 2 still read.
+     Later, same version (optional fields a runner of before simply lacks): the result says who
+     measured it (`measured_by`), the tail of its program's log (`log`) and what it found
+     doubtful (`warnings`), where these once were context keys guessed at by presence
+     (`executorch_runner`, `runner`, `worker_log`, `runner_log`, `runner_warnings`, still read
+     from stored results); the context keys the harness reads are declared with their types
+     (`$defs/ResultContext`) and checked where results enter.
 
 What the schema cannot express is checked in Python: `result_problems` (numbers that cannot be
 measurements) runs in `RunResult.from_dict`; `answer_mismatch` (a result for another cell than
@@ -177,7 +183,7 @@ class RunRequest:
     # then the minimum count. A runner that does not know this field warms up by count.
     warmup_until_settled: bool = False
     min_iterations: int = 50
-    min_duration_s: float = 2.0
+    min_duration_s: float = 1.0
     max_iterations: int = 100_000
     max_duration_s: float = 120.0
     seed: int = 0
@@ -320,6 +326,11 @@ class RunResult:
     # them into `energy` with harness.energy, so every energy figure traces back to these.
     energy_samples: dict[str, Any] = field(default_factory=dict)
     thermal: ThermalInfo = field(default_factory=ThermalInfo)
+    # Who measured (the program: "native runner", "Python worker", "benchmark_model", ...),
+    # the last lines of its log (a failed trial's traceback), what it found doubtful.
+    measured_by: str = ""
+    log: str = ""
+    warnings: tuple[str, ...] = ()
     context: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     # The outputs of the request's check inputs (version 3); the harness compares them with
@@ -340,6 +351,7 @@ class RunResult:
         d["cpu_affinity"] = list(self.cpu_affinity) if self.cpu_affinity is not None else None
         d["warmup_samples_ms"] = list(self.warmup_samples_ms)
         d["samples_ms"] = list(self.samples_ms)
+        d["warnings"] = list(self.warnings)
         d["energy"]["warnings"] = list(self.energy.warnings)
         d["check_outputs"] = [{"shape": list(c.shape), "values": list(c.values)}
                               for c in self.check_outputs]
@@ -357,12 +369,14 @@ class RunResult:
         where they entered, and must always read back."""
         if check_schema:
             validate("RunResult", data)
+            validate("ResultContext", data.get("context") or {})  # the keys the harness reads
         data = dict(data)
         data["device"] = DeviceInfo.from_dict(data["device"])
         data["energy"] = EnergyInfo.from_dict(data.get("energy") or {})
         data["thermal"] = ThermalInfo.from_dict(data.get("thermal") or {})
         data["warmup_samples_ms"] = tuple(data.get("warmup_samples_ms") or ())
         data["samples_ms"] = tuple(data.get("samples_ms") or ())
+        data["warnings"] = tuple(data.get("warnings") or ())
         data["check_outputs"] = tuple(CheckOutput.from_dict(c) for c in data.get("check_outputs") or ())
         if data.get("cpu_affinity") is not None:
             data["cpu_affinity"] = tuple(data["cpu_affinity"])

@@ -31,9 +31,10 @@ from device_runners.contract import (
     result_problems,
 )
 from device_runners.runner import ArtifactFile, GateReport, Runner, RuntimeSupport, attach_gate
-from harness.bench.protocol import BenchConfig, schedule
+from harness.bench.protocol import schedule
+from harness.bench.settings import MeasurementSettings
 from harness.bench.stats import measurement_warnings, summarize_trials
-from harness.bench.trials import combine_trials
+from harness.bench.trials import combine_trials, trials_that_belong
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache
 from harness.export.given import formats_for
@@ -45,7 +46,8 @@ from harness.export.numerics import (
     compare_with_reference,
     numerics_miss,
 )
-from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, BenchmarkRecord, Store
+from harness.store import RUN_COMPLETE, RUN_INTERRUPTED, BenchmarkRecord, Store, format_label
+from harness.store.records import pooled as pooled_trials
 from harness.errors import StoreError
 from harness.zoo.registry import ModelSpec
 
@@ -146,9 +148,7 @@ class Cell:
     @property
     def label(self) -> str:
         """The format as records and reports name it: `coreml@cpu_and_ne` for a variant."""
-        if not self.variant:
-            return self.fmt.name
-        return f"{self.fmt.name}@{self.variant.partition(':')[2] or self.variant}"
+        return format_label(self.fmt.name, self.variant)
 
     @property
     def prepared(self) -> bool:
@@ -159,7 +159,7 @@ class Cell:
         return any(not t.ok for t in self.trials)
 
 
-def prepare_cell(cell: Cell, runner: Runner, support: RuntimeSupport, config: BenchConfig,
+def prepare_cell(cell: Cell, runner: Runner, support: RuntimeSupport, config: MeasurementSettings,
                  check_inputs: Path | None = None) -> None:
     """Decide whether a cell whose artifact is built can be measured on this runner (the runner
     says which runtimes it runs), build its request, and let the runner stage the artifact."""
@@ -192,7 +192,12 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
     result = None
     status, reason = cell.status, cell.reason
     if cell.trials:
-        result = combine_trials(cell.trials, planned_trials)
+        # Only trials alike in device, runtime versions, artifact and settings are pooled; every
+        # trial is stored all the same, and the record says which were left out and why.
+        pooled, excluded = trials_that_belong(cell.trials)
+        result = combine_trials(pooled, planned_trials)
+        if excluded:
+            result = dataclasses.replace(result, context={**result.context, "trials_excluded": excluded})
         status, reason = result.status, result.error
         if result.ok and cell.artifact.status == ARTIFACT_NUMERICS_FAILED:
             reason = f"measured, but {cell.artifact.reason}"
@@ -204,7 +209,11 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
             reason = "; ".join(filter(None, [reason, f"measured, but on the device the outputs "
                                                      f"disagree with eager: {miss}"]))
         if result.ok and result.samples_ms:
-            stats = summarize_trials([t.samples_ms for t in cell.trials])
+            stats = summarize_trials([t.samples_ms for t in pooled])
+        for left_out in excluded:
+            note = (f"trial {left_out['trial']} not pooled with the others: "
+                    + "; ".join(left_out["differs"]))
+            reason = f"{reason}; {note}" if reason else note
         if cell.profile is not None:
             # With the combined result, whose context the store keeps as it is (result_json).
             result = dataclasses.replace(result, context={**result.context,
@@ -229,7 +238,7 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
         model_info=cell.info,
         result=result,
         stats=stats,
-        warnings=tuple(measurement_warnings(stats, result, cell.trials)) if stats else (),
+        warnings=tuple(measurement_warnings(stats, result, pooled_trials(result, cell.trials))) if stats else (),
         trials=tuple(cell.trials),
     )
 
@@ -247,7 +256,7 @@ def measured_variants(fmt: FormatSpec, runner: Runner) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a run builds its artifacts, beyond what `BenchConfig` says about measuring them."""
+    """How a run builds its artifacts, beyond what `MeasurementSettings` say about measuring them."""
 
     calibration_dir: Path | None = None  # images the int8 formats calibrate on
     limits: ChildLimits = field(default_factory=ChildLimits)
@@ -273,7 +282,7 @@ def run_benchmarks(
     runner: Runner,
     store: Store,
     cache: ArtifactCache,
-    config: BenchConfig,
+    config: MeasurementSettings,
     argv: str = "",
     observer: RunObserver | None = None,
     options: RunOptions | None = None,
@@ -316,6 +325,12 @@ def run_benchmarks(
             device=dataclasses.asdict(runner.device),
             config={
                 "bench": config.to_dict(),
+                # What the settings came to on this machine: the memory limit of one export
+                # process and of one trial (None: none), the timeouts.
+                "limits": {"export_memory_limit_bytes": options.limits.memory_limit_bytes,
+                           "trial_memory_limit_bytes": config.memory_limit_bytes,
+                           "timeout_s": options.limits.timeout_s,
+                           "export_timeout_s": options.limits.export_timeout_s},
                 "models": [s.name for s in specs],
                 "formats": [f.name for f in formats],
                 "calibration_images": str(options.calibration_dir) if options.calibration_dir else None,
@@ -389,7 +404,7 @@ def run_benchmarks(
                             trial + 1, result.error, len(cell.retried), options.retries)
                 result = check_on_device(admit(runner.run(cell.request), cell.request), cell)
             if not result.ok:
-                evidence = result.context.get("worker_log") or result.context.get("runner_log") or ""
+                evidence = result.log
                 log.warning("%s/%s trial %d: %s: %s\n%s", cell.spec.name, cell.label, trial + 1,
                             result.status, result.error, evidence)
             cell.trials.append(interpret_sensors(result))

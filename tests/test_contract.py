@@ -95,3 +95,22 @@ def test_schema_file_is_valid_json_schema():
     from device_runners.contract import SCHEMA_PATH
 
     jsonschema.Draft202012Validator.check_schema(json.loads(SCHEMA_PATH.read_text()))
+
+
+def test_every_context_key_the_harness_reads_is_declared_in_the_schema():
+    """The result's context is a declared part of the contract: a key the harness reads by name
+    (`context.get("x")`, `context["x"]`, `ctx.get("x")`) is in $defs/ResultContext with a type."""
+    import re
+
+    from device_runners.contract import _schema
+    from tests.support.paths import ROOT
+
+    declared = set(_schema()["$defs"]["ResultContext"]["properties"])
+    pattern = re.compile(r"\b(?:context|ctx)(?:\.get\(|\[)\"([a-z_]+)\"")
+    read = {}
+    for path in (ROOT / "harness").rglob("*.py"):
+        for key in pattern.findall(path.read_text()):
+            read.setdefault(key, []).append(str(path.relative_to(ROOT)))
+    assert read, "the scan found nothing: the pattern is wrong"
+    undeclared = {k: v for k, v in read.items() if k not in declared}
+    assert not undeclared, undeclared

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.bench.protocol import BenchConfig
+from harness.bench.settings import MeasurementSettings
 from harness.export.base import resolve_formats
 from harness.export.cache import ArtifactCache
 from harness.report.estimate import TRIAL_START_S, estimate_run, fmt_duration
@@ -21,7 +21,7 @@ def tiny(tmp_path):
 def test_a_stored_median_in_milliseconds_becomes_seconds_of_measuring(tiny):
     specs, formats, cache = tiny
     name = specs[0].name
-    config = BenchConfig(warmup_iterations=10, min_iterations=50, min_duration_s=1.0, trials=3)
+    config = MeasurementSettings(warmup_iterations=10, min_iterations=50, min_duration_s=1.0, trials=3)
     # 2 ms a run: 50 iterations are 0.1 s, so the 1 s minimum decides; 10 warm-ups 0.02 s.
     quick = estimate_run(specs, formats[:1], cache, config, previous_medians={(name, "executorch"): 2.0})
     per_trial = TRIAL_START_S["executorch"] + 1.0 + 0.02
@@ -34,7 +34,7 @@ def test_a_stored_median_in_milliseconds_becomes_seconds_of_measuring(tiny):
 
 def test_a_resumed_run_says_how_many_cells_are_left(tiny):
     specs, formats, cache = tiny
-    config = BenchConfig(trials=3)
+    config = MeasurementSettings(trials=3)
     fresh = estimate_run(specs, formats, cache, config)
     assert fresh.line().startswith("1 model x 2 formats = 2 cells, 2 exports to build (0 cached), "
                                    "3 trials each: about ")

@@ -24,7 +24,9 @@ from device_runners.contract import (
 )
 from device_runners.host.runner import HostRunner, wait_until_cool
 from device_runners.timing import run_warmup_until_settled, warmup_settled
-from harness.bench.protocol import BenchConfig, schedule
+from harness.bench.protocol import schedule
+from harness.bench.settings import MeasurementSettings
+from harness.errors import UsageError
 from harness.bench.stats import (
     MAX_TRIAL_SPREAD,
     SampleStats,
@@ -57,9 +59,12 @@ def test_interleaved_order_alternates_cells_every_trial():
     assert schedule(3, 1, interleave=True) == schedule(3, 1, interleave=False)
 
 
-def test_config_refuses_zero_trials():
-    with pytest.raises(ValueError, match="trials"):
-        BenchConfig(trials=0)
+def test_settings_refuse_zero_trials_and_numbers_that_are_not_finite():
+    with pytest.raises(UsageError, match="--trials 0 is below its minimum of 1"):
+        MeasurementSettings(trials=0)
+    for name, value in (("min_duration_s", "nan"), ("memory_limit_gib", "inf"), ("cooldown_s", float("nan"))):
+        with pytest.raises(UsageError, match="finite"):
+            MeasurementSettings.from_values({name: value})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -117,13 +122,13 @@ def test_warmup_that_never_settles_stops_at_its_time_limit_and_says_so():
 def test_settle_mode_travels_in_the_request_to_the_worker():
     from device_runners.host.worker import warm_up
 
-    config = BenchConfig(warmup_iterations=3, warmup_until_settled=True)
+    config = MeasurementSettings(warmup_iterations=3, warmup_until_settled=True)
     request = config.request(model="m", format="f", runtime="torch", artifact_path="/x", artifact_sha256="",
                              input_shape=(1, 3, 8, 8))
     assert RunRequest.from_json(request.to_json()).warmup_until_settled
     warmup, info = warm_up(lambda: sleep_ms(0.2), request)
     assert info == {"mode": "settle", "iterations": len(warmup), "settled": True}
-    _, info = warm_up(lambda: None, BenchConfig(warmup_iterations=3).request(
+    _, info = warm_up(lambda: None, MeasurementSettings(warmup_iterations=3).request(
         model="m", format="f", runtime="torch", artifact_path="/x", artifact_sha256="",
         input_shape=(1, 3, 8, 8)))
     assert info == {"mode": "count", "iterations": 3}
@@ -305,7 +310,7 @@ def test_interleaved_trials_alternate_between_models_and_every_trial_is_stored(t
 
     tiny, slow = "tiny_models_tiny_convnet", "tiny_models_slow_convnet"
     specs = resolve_models(f"{TINY},{TESTS / 'tiny_models.py'}:slow_convnet")
-    config = BenchConfig(warmup_iterations=2, min_iterations=10, min_duration_s=0.05, trials=2,
+    config = MeasurementSettings(warmup_iterations=2, min_iterations=10, min_duration_s=0.05, trials=2,
                          interleave=True)
     log = StepLog()
     with Store(tmp_path / "db.sqlite") as store:

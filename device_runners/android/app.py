@@ -24,6 +24,7 @@ installed app.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shlex
@@ -213,7 +214,7 @@ class AppTrials:
         if not output.result.strip():
             return self._failed(request, app_failure(output.log, output.exit_code), output.log)
         try:
-            result = RunResult.from_json(output.result)
+            result = dataclasses.replace(RunResult.from_json(output.result), measured_by="benchmark app")
         except ContractError as exc:
             return self._failed(request, f"the benchmark app's result is invalid: {exc.detail}",
                                 output.log)

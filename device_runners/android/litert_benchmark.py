@@ -343,6 +343,7 @@ def result_from_report(request: RunRequest, device: DeviceInfo, report: Benchmar
         artifact_sha256=request.artifact_sha256,
         runtime=request.runtime,
         runtime_versions={"benchmark_model": f"sha256:{tool_sha256[:16]}"},
+        measured_by="benchmark_model",
         threads=request.threads,
         load_ms=report.init_us / 1000,
         first_inference_ms=report.first_inference_us / 1000,

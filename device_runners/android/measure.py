@@ -289,7 +289,7 @@ def request_json_for_phone(request_dict: dict, artifact_on_phone: str,
                        "check_inputs_path": check_inputs_on_phone}, allow_nan=False)
 
 
-# Lines of a failed trial's program log kept in its context["runner_log"].
+# Lines of a failed trial's program log kept as its `log`.
 RUNNER_LOG_LINES = 60
 
 
@@ -299,8 +299,8 @@ def log_tail(log: str, lines: int = 3) -> str:
 
 
 def with_log(result: RunResult, log: str) -> RunResult:
-    """`result` with the last lines of its program's log in context["runner_log"], if any."""
+    """`result` with the last lines of its program's log as its `log`, if any."""
     lines = [line.rstrip() for line in log.splitlines() if line.strip()][-RUNNER_LOG_LINES:]
     if not lines:
         return result
-    return dataclasses.replace(result, context={**result.context, "runner_log": "\n".join(lines)})
+    return dataclasses.replace(result, log="\n".join(lines))

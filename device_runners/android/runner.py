@@ -30,7 +30,7 @@ Faults: every adb call has a timeout (adb.py). A phone that leaves mid-trial giv
 answering), then the runner waits up to `reconnect_timeout_s` for the serial to come back and
 the run goes on; results already stored are never touched. A result that is no measurement (a
 NaN sample, a negative load time: contract.result_problems) is a `run_failed` result saying
-what was wrong; a failed trial keeps the tail of its program's log in `context["runner_log"]`.
+what was wrong; a failed trial keeps the tail of its program's log as its `log`.
 Errors a user can fix (battery too low, phone unusable) raise AndroidDeviceError, one line
 saying what to do.
 """
@@ -335,7 +335,7 @@ class AndroidRunner(AppTrials, Runner):
             return self._failed(request, "the native runner wrote no result "
                                 f"(exit code {output.exit_code}): {measure.log_tail(output.log)}", output.log)
         try:
-            result = RunResult.from_json(output.result)
+            result = dataclasses.replace(RunResult.from_json(output.result), measured_by="native runner")
         except ContractError as exc:
             return self._failed(request, f"the native runner's result is invalid: {exc.detail}",
                                 output.log)
@@ -372,7 +372,7 @@ class AndroidRunner(AppTrials, Runner):
                                 + "; ".join(problems), output.log)
         note = delegate_note(report, request.backend)
         if note:
-            result = dataclasses.replace(result, context={**result.context, "runner_warnings": [note]})
+            result = dataclasses.replace(result, warnings=(*result.warnings, note))
         context = {"benchmark_model": report.to_context(), "staging": staging}
         if request.profile:  # the profiling trial (harness run --profile)
             context["operator_profile"] = parse_op_profile(output.log)

@@ -93,6 +93,7 @@ class NativeExecutorch:
             except ContractError as exc:
                 return _failed(request, device, f"the native runner's result is invalid: {exc.detail}",
                                proc.stderr)
+            result = dataclasses.replace(result, measured_by=NATIVE_RUNNER)
             # The ETDump lives in the trial's directory: read it before the directory goes. It
             # is read after the sensors stopped, in a child process (the Inspector imports torch).
             profile = (etdump_profile(result.context.get("profiling"), request.backend, env)
@@ -108,7 +109,7 @@ class NativeExecutorch:
         cpus = result.cpu_affinity or system.current_affinity() or range(os.cpu_count() or 1)
         context = {
             **result.context,
-            "executorch_runner": f"native ({self._binary})",
+            "native_runner": str(self._binary),
             "cpu": system.cpu_context(cpus, self.root),
             "thread_env": {k: env[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                                "OPENBLAS_NUM_THREADS") if k in env},
@@ -152,7 +153,10 @@ def _with_log(result: RunResult, stderr) -> RunResult:
     lines = _tail(stderr)
     if not lines:
         return result
-    return dataclasses.replace(result, context={**result.context, "runner_log": "\n".join(lines)})
+    return dataclasses.replace(result, log="\n".join(lines))
+
+
+NATIVE_RUNNER = "native runner"  # RunResult.measured_by
 
 
 def _failed(request: RunRequest, device, why: str, stderr) -> RunResult:

@@ -6,7 +6,7 @@ value), the result coming back as a JSON file, and the worker killed on timeout.
 with the runner (process.py: PDEATHSIG on Linux, a watcher thread elsewhere), may be held to a
 memory limit, and works in a temporary directory `harness-run-<pid>-...` that the next runner
 removes if this one was killed before it could. A failed trial carries the last lines of the
-worker's stderr (its traceback) in `context["worker_log"]`.
+worker's stderr (its traceback) as the result's `log`.
 
 Before each model the harness calls `gate()`: a fixed pause (`cooldown_s`, 0 by default; only
 between models, not before the first), then the thermal gate, which waits until the hottest
@@ -44,7 +44,11 @@ THERMAL_GATE_POLL_S = 1.0
 _KEEP_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "LD_LIBRARY_PATH")
 
 TEMP_PREFIX = "harness-run-"
-# Lines of the worker's stderr a failed trial keeps (context["worker_log"]), and in its reason.
+# Who measured, as results say it (RunResult.measured_by): the harness's Python worker, and
+# ExecuTorch in it through its Python bindings when the native runner cannot run.
+PYTHON_WORKER = "Python worker"
+PYTHON_BINDINGS = "Python bindings"
+# Lines of the worker's stderr a failed trial keeps (its `log`), and in its reason.
 WORKER_LOG_LINES = 60
 REASON_LOG_LINES = 3
 
@@ -126,10 +130,10 @@ class HostRunner(Runner):
             result = self.native.run(request, self.worker_env(request), self.memory_limit_bytes,
                                      self.device)
         else:
-            result = self._run_worker(request)
+            result = dataclasses.replace(self._run_worker(request), measured_by=PYTHON_WORKER)
             if request.runtime == "executorch":
                 why = f": {self.native.problem}" if self.native is not None else ""
-                context["executorch_runner"] = f"python bindings{why}"
+                result = dataclasses.replace(result, measured_by=PYTHON_BINDINGS + why)
         return dataclasses.replace(result, device=self.device, context={**result.context, **context})
 
     def _run_worker(self, request: RunRequest) -> RunResult:
@@ -186,8 +190,8 @@ def _last_lines(text: str | bytes | None, n: int) -> list[str]:
 
 
 def _with_log(result: RunResult, stderr: str | bytes | None) -> RunResult:
-    """`result` with the worker's last stderr lines in context["worker_log"], if it wrote any."""
+    """`result` with the worker's last stderr lines as its `log`, if it wrote any."""
     lines = _last_lines(stderr, WORKER_LOG_LINES)
     if not lines:
         return result
-    return dataclasses.replace(result, context={**result.context, "worker_log": "\n".join(lines)})
+    return dataclasses.replace(result, log="\n".join(lines))

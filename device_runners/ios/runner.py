@@ -276,7 +276,7 @@ class IosRunner(Runner):
             readings = recorder.stop() if recorder else None
             finished_at = time.time()
         try:
-            result = RunResult.from_json(text)
+            result = dataclasses.replace(RunResult.from_json(text), measured_by="benchmark app")
         except ContractError as exc:
             return RunResult.failed(request, self.device, STATUS_RUN_FAILED,
                                     f"the benchmark app's result is invalid: {exc.detail}")

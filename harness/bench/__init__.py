@@ -1,6 +1,6 @@
 """Measurement protocol and statistics, independent of any device."""
 
-from harness.bench.protocol import BenchConfig  # noqa: F401
+from harness.bench.settings import MeasurementSettings  # noqa: F401
 from harness.bench.stats import (  # noqa: F401
     SampleStats,
     is_unstable,

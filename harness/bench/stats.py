@@ -333,8 +333,10 @@ def result_warnings(result, trials=()) -> list[str]:
             f"the load average before a trial was {busiest:.1f} on {cpus} CPUs: other programs"
             " were competing for the CPU; close them, or run when the machine is idle."
         )
-    # What a runner itself found doubtful (a GPU delegate that took only part of the graph).
-    for sentence in dict.fromkeys(w for t in trials for w in t.context.get("runner_warnings", ())):
+    # What a runner itself found doubtful (a GPU delegate that took only part of the graph);
+    # results stored before `warnings` was a field of the contract kept it in their context.
+    found = (w for t in trials for w in (*t.warnings, *t.context.get("runner_warnings", ())))
+    for sentence in dict.fromkeys(found):
         warnings.append(sentence if sentence.endswith(".") else sentence + ".")
     unsettled = [t.context.get("warmup", {}) for t in trials]
     unsettled = [w for w in unsettled if w.get("mode") == "settle" and w.get("settled") is False]

@@ -89,6 +89,40 @@ def combine_thermal(trials: list[RunResult]) -> ThermalInfo:
     )
 
 
+# What must be the same for trials to be pooled into one figure (pyperf refuses to add a run
+# whose metadata differs): where they ran, with what, in which setting, measured by what.
+def _identity(t: RunResult) -> dict:
+    return {"device": (t.device.device_id, t.device.product_model, t.device.os_version),
+            "runtime versions": tuple(sorted(t.runtime_versions.items())),
+            "artifact sha256": t.artifact_sha256, "runtime": t.runtime, "backend": t.backend,
+            "precision": t.precision, "threads": t.threads, "CPUs": t.cpu_affinity,
+            "measured by": t.measured_by}
+
+
+def trials_that_belong(trials: list[RunResult]) -> tuple[list[RunResult], list[dict]]:
+    """The trials to pool, and the others with what differed: of the trials that succeeded,
+    the largest group alike in everything `_identity` names (the first trial's, on a tie);
+    failed trials stay (the cell's status comes from them). Each excluded trial is
+    {"trial": its number, "differs": ["threads 1 -> 2", ...]}."""
+    ok = [t for t in trials if t.ok]
+    if len(ok) < 2:
+        return list(trials), []
+    groups: dict[tuple, list[RunResult]] = {}
+    for t in ok:
+        groups.setdefault(tuple(_identity(t).values()), []).append(t)
+    kept_ok = max(groups.values(), key=len)  # dicts keep insertion order: the first on a tie
+    reference = _identity(kept_ok[0])
+    kept, excluded = [], []
+    for number, t in enumerate(trials, 1):
+        if not t.ok or any(t is k for k in kept_ok):
+            kept.append(t)
+            continue
+        mine = _identity(t)
+        excluded.append({"trial": number, "differs": [f"{name} {reference[name]} -> {mine[name]}"
+                                                       for name in reference if mine[name] != reference[name]]})
+    return kept, excluded
+
+
 def combine_trials(trials: list[RunResult], planned: int | None = None) -> RunResult:
     """One result standing for all `trials` of a cell (see the module docstring).
 
@@ -113,6 +147,8 @@ def combine_trials(trials: list[RunResult], planned: int | None = None) -> RunRe
         first,
         status=status,
         error=error,
+        log=failed[1].log if failed is not None else first.log,
+        warnings=tuple(dict.fromkeys(w for t in trials for w in t.warnings)),
         load_ms=_median_or_none(t.load_ms for t in trials),
         first_inference_ms=_median_or_none(t.first_inference_ms for t in trials),
         warmup_samples_ms=tuple(v for t in trials for v in t.warmup_samples_ms),

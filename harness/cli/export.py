@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import time
-from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,52 +12,28 @@ from harness.cli.options import (
     cache_option,
     calibration_option,
     check_formats,
-    child_limits,
     err_console,
-    export_timeout_option,
     input_shape_option,
     jobs_option,
-    memory_limit_option,
+    measurement_options,
     models_option,
     numerics_reference_option,
     require_models,
     resolve_jobs,
-    timeout_option,
+    settings_from,
     translate_errors,
     weights_option,
 )
 from harness.cli.output import echo_prose, echo_table, wide_option
-
-
-@contextlib.contextmanager
-def _export_log(path: Path):
-    """Everything the converters log or warn goes to the log file, not the terminal."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    root, harness_logger = logging.getLogger(), logging.getLogger("harness")
-    level = harness_logger.level
-    harness_logger.setLevel(logging.INFO)
-    root.addHandler(handler)
-    logging.captureWarnings(True)
-    try:
-        yield
-    finally:
-        logging.captureWarnings(False)
-        root.removeHandler(handler)
-        harness_logger.setLevel(level)
-        handler.close()
+from harness.logs import log_to
 
 
 @click.command("export", short_help="Build and check the export matrix; run nothing.")
 @models_option
 @click.option("--formats", "format_selector", default="all", show_default=True,
               help="Comma list of formats, or all.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the random weights.")
 @input_shape_option
-@timeout_option
-@export_timeout_option
-@memory_limit_option
+@measurement_options("seed", "timeout_s", "export_timeout_s", "memory_limit_gib")
 @jobs_option
 @calibration_option
 @weights_option
@@ -69,8 +42,8 @@ def _export_log(path: Path):
 @wide_option
 @click.pass_context
 @translate_errors
-def export_command(ctx, model_selector, format_selector, seed, input_shape, timeout, export_timeout,
-                   memory_limit, jobs, calibration_images, cache_dir, weights, numerics_reference, wide):
+def export_command(ctx, model_selector, format_selector, input_shape, jobs, calibration_images,
+                   cache_dir, weights, numerics_reference, wide, **measuring):
     """Build every model in every format (cached), check numerics, print the matrix; run nothing.
 
     Exits 0 when every cell exported and passed its numerics check, 3 when some did not, 4 when
@@ -88,12 +61,13 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
                            numerics_reference=numerics_reference)
     formats = resolve_formats(check_formats(format_selector))
     jobs = resolve_jobs(jobs)
-    limits = child_limits(timeout, export_timeout, memory_limit, jobs)
+    settings = settings_from(measuring)
+    limits = settings.child_limits(jobs)
     artifact_cache = ArtifactCache(cache_dir or default_cache_dir())
     log_path = (artifact_cache.root.parent / "logs"
                 / f"export-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
     artifacts = []
-    with _export_log(log_path), Progress(TextColumn("{task.description}"), BarColumn(),
+    with log_to(log_path), Progress(TextColumn("{task.description}"), BarColumn(),
                                          MofNCompleteColumn(), TimeElapsedColumn(),
                                          console=err_console) as progress:
         task = progress.add_task("export", total=sum(len(formats_for(s, formats)) for s in specs))
@@ -110,7 +84,7 @@ def export_command(ctx, model_selector, format_selector, seed, input_shape, time
                                            soft_wrap=True)
 
         export_all(specs, lambda spec: formats_for(spec, formats), artifact_cache, jobs=jobs, on_done=model_done,
-                   seed=seed, calibration_dir=calibration_images, limits=limits, log_path=log_path,
+                   seed=settings.seed, calibration_dir=calibration_images, limits=limits, log_path=log_path,
                    on_step=lambda name, fmt, step: progress.update(
                        task, description=f"{step} {name} / {fmt or '-'}"))
     order = {spec.name: i for i, spec in enumerate(specs)}  # the matrix in the order asked

@@ -20,6 +20,7 @@ from harness import exit_codes
 from harness.cli.options import BadOption, err_console, translate_errors
 from harness.cli.output import echo, echo_prose
 from harness.errors import HarnessError
+from harness.logs import log_to
 
 
 def _load(path: str):
@@ -82,13 +83,8 @@ def farm_run(farm_yaml, farm_run, db, cache_dir, out):
     cache = ArtifactCache(cache_dir or config.cache or default_cache_dir())
     out_dir = (out or Path(config.out)) / farm_run
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop: finished cells stay stored
-    with Store(db or config.db) as store:
-        log_dir = out_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_dir / f"farm-{farm_run}.log")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logging.getLogger().addHandler(handler)
-        logging.getLogger().setLevel(logging.INFO)
+    log_dir = out_dir / "logs"
+    with Store(db or config.db) as store, log_to(log_dir / f"farm-{farm_run}.log"):
         err_console.print(f"farm {config.name}, run {farm_run}: {len(config.devices)} device(s), "
                           f"models {config.models}, formats {config.formats}", markup=False, highlight=False,
                           soft_wrap=True)
@@ -100,9 +96,6 @@ def farm_run(farm_yaml, farm_run, db, cache_dir, out):
                                    markup=False, highlight=False))
         except KeyboardInterrupt:
             raise click.exceptions.Exit(exit_codes.INTERRUPTED) from None
-        finally:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
     raise click.exceptions.Exit(_write_and_print(config, outcome, out))
 
 
@@ -128,14 +121,6 @@ broker_option = click.option("--broker", default=None,
                              help="Redis URL of the farm's broker [farm.yaml's broker, else $HARNESS_BROKER].")
 db_url_option = click.option("--db", default=None,
                              help="Results database: a postgresql:// URL for many hosts [farm.yaml's results.db, else $HARNESS_DB].")
-
-
-def _bench(config) -> dict:
-    from harness.bench.protocol import BenchConfig
-
-    return BenchConfig(warmup_iterations=config.warmup, min_iterations=config.iterations,
-                       min_duration_s=config.min_time, trials=config.trials, threads=config.threads,
-                       seed=config.seed, timeout_s=config.cell_timeout_s).to_dict()
 
 
 def _write_and_print(config, outcome, out: Path | None) -> int:
@@ -177,8 +162,10 @@ def farm_submit(farm_yaml, farm_run, broker, cache_dir, wait, wait_timeout, db, 
     url = broker_url(config, broker)
     farm_run = farm_run or farm_run_name(config)
     cache = ArtifactCache(cache_dir or config.cache or default_cache_dir())
-    export_all(specs, lambda spec: formats, cache, jobs=config.jobs or default_jobs(), seed=config.seed)
-    count = submit(config, farm_run, cell_tasks(config, farm_run, specs, formats, _bench(config)), url)
+    jobs = config.jobs or default_jobs()
+    export_all(specs, lambda spec: formats, cache, jobs=jobs, seed=config.settings.seed,
+               limits=config.settings.child_limits(jobs))
+    count = submit(config, farm_run, cell_tasks(config, farm_run, specs, formats), url)
     err_console.print(f"farm {config.name}, run {farm_run}: {count} cells queued for "
                       f"{len(config.devices)} device(s) on {url}", markup=False, highlight=False, soft_wrap=True)
     if not wait:

@@ -149,29 +149,6 @@ def cache_option(fn):
     )(fn)
 
 
-def parse_affinity(text: str | None) -> tuple[int, ...] | None:
-    if not text:
-        return None
-    try:
-        cpus = tuple(int(c) for c in str(text).split(","))
-    except ValueError:
-        raise click.BadParameter("give CPU numbers separated by commas, e.g. 0,1") from None
-    if min(cpus) < 0:
-        raise click.BadParameter("CPU numbers start at 0, e.g. 0,1")
-    return cpus
-
-
-def check_affinity(cpus: tuple[int, ...] | None, device_label: str, cpu_count: int) -> None:
-    """Refuse, before any work, CPUs the device does not have (`cpu_count` 0: unknown)."""
-    if not cpus or not cpu_count:
-        return
-    missing = [c for c in cpus if c >= cpu_count]
-    if missing:
-        raise BadOption(f"--affinity {','.join(map(str, cpus))}: {device_label} has CPUs "
-                        f"0-{cpu_count - 1}, not {','.join(map(str, missing))}; give CPUs in "
-                        f"0-{cpu_count - 1}, e.g. --affinity 0.")
-
-
 def _click_option(option) -> click.Option:
     """The click option for a device kind's `DeviceOption`; None means the runner's default."""
     if option.type == "flag":
@@ -220,36 +197,10 @@ class DeviceOptionsCommand(click.Command):
         return own + device + [p for p in params if p not in own]
 
 
-timeout_option = click.option(
-    "--timeout", default=600.0, show_default=True, type=click.FloatRange(1),
-    help="Seconds before one measurement, or building one model, is stopped.")
-
-export_timeout_option = click.option(
-    "--export-timeout", default=3600.0, show_default=True, type=click.FloatRange(1),
-    help="Seconds before one format's export (and numerics check) is stopped.")
-
-memory_limit_option = click.option(
-    "--memory-limit", type=click.FloatRange(0), default=None, metavar="GIB",
-    help="Memory one export process or one trial may map, GiB (default 80% of this machine's, "
-         "shared by --jobs; 0: no limit).")
-
 jobs_option = click.option(
     "--jobs", type=click.IntRange(1), default=None,
     help="Models exported at once, each in a process of its own [the number of cores]; "
          "measurements always run alone, after the exports.")
-
-
-def child_limits(timeout: float, export_timeout: float, memory_limit: float | None, jobs: int = 1):
-    """The limits of export children from the options above; the default memory is shared by
-    the `jobs` children that may run at once."""
-    from harness.export.isolated import ChildLimits, default_memory_limit
-
-    if memory_limit is None:
-        memory = default_memory_limit()
-        memory = memory // jobs if memory else None
-    else:
-        memory = int(memory_limit * 2**30) or None
-    return ChildLimits(timeout_s=timeout, export_timeout_s=export_timeout, memory_limit_bytes=memory)
 
 
 def resolve_jobs(jobs: int | None) -> int:
@@ -257,3 +208,61 @@ def resolve_jobs(jobs: int | None) -> int:
 
     return jobs or default_jobs()
 
+
+# --- the measurement settings (harness.bench.settings), as options -------------------------------
+
+
+def _setting_option(f) -> click.Option:
+    """The click option of one measurement setting; its name is the setting's field name."""
+    from harness.bench.settings import parse_cpus
+
+    meta = f.metadata
+    decls = [meta["cli"], f.name]
+    if meta["kind"] == "flag":
+        return click.Option(decls, is_flag=True, default=f.default, help=meta["help"])
+    if meta["kind"] == "cpus":
+        def cpus(ctx, param, text):
+            try:
+                return parse_cpus(text)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc)) from None
+
+        return click.Option(decls, default=None, callback=cpus, help=meta["help"])
+    if meta["minimum"] is None:
+        number = click.INT if meta["kind"] == "int" else click.FLOAT
+    else:
+        number = click.IntRange(meta["minimum"]) if meta["kind"] == "int" else click.FloatRange(meta["minimum"])
+    return click.Option(decls, type=number, default=f.default, show_default=f.default is not None,
+                        callback=_finite, help=meta["help"])
+
+
+def _finite(ctx, param, value):
+    """nan and inf pass click's ranges (every comparison with nan is false): refuse them here."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        raise click.BadParameter("give a finite number.")
+    return value
+
+
+def measurement_options(*names: str):
+    """The options of these measurement settings (by field name), or of every one that has an
+    option; stacked on a command in declaration order."""
+    from harness.bench.settings import cli_fields
+
+    chosen = [f for f in cli_fields() if not names or f.name in names]
+
+    def decorate(fn):
+        for f in reversed(chosen):
+            option = _setting_option(f)
+            fn.__click_params__ = [*getattr(fn, "__click_params__", []), option]
+        return fn
+
+    return decorate
+
+
+def settings_from(params: dict):
+    """The MeasurementSettings of a command's parsed options (those it has)."""
+    from harness.bench.settings import MeasurementSettings, setting_fields
+
+    return MeasurementSettings.from_values({f.name: params[f.name] for f in setting_fields() if f.name in params})

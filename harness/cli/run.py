@@ -7,7 +7,6 @@ another value is refused, since one run must be one configuration.
 
 from __future__ import annotations
 
-import logging
 import shlex
 import signal
 import sys
@@ -16,125 +15,34 @@ from pathlib import Path
 
 import click
 from click.core import ParameterSource
-from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
-from rich.text import Text
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import exit_codes
 from harness.cli.options import (
     DeviceOptionsCommand,
     cache_option,
     calibration_option,
-    check_affinity,
     check_formats,
-    child_limits,
     db_option,
     err_console,
-    export_timeout_option,
     input_shape_option,
     jobs_option,
-    memory_limit_option,
+    measurement_options,
     models_option,
-    parse_affinity,
+    numerics_reference_option,
     require_models,
     resolve_jobs,
-    timeout_option,
+    settings_from,
     translate_errors,
-    numerics_reference_option,
     weights_option,
 )
+from harness.cli.progress import EtaColumn, ProgressObserver
 from harness.cli.output import echo, echo_json, echo_prose, json_option, wide_option
 from harness.errors import HarnessError, UsageError
 
 # Options that may differ when a run is resumed: where things are and how they are shown, not
 # what is measured.
 FREE_ON_RESUME = ("resume", "db", "cache_dir", "leaderboard", "jobs", "wide", "as_json")
-
-
-class EtaColumn(ProgressColumn):
-    """The time left: the estimated seconds of work not done yet, scaled by how the work done
-    so far compared with its estimate."""
-
-    def render(self, task) -> Text:
-        from harness.report.estimate import fmt_duration
-
-        if task.finished or not task.total:
-            return Text("")
-        done, elapsed = task.completed, task.elapsed or 0.0
-        pace = elapsed / done if done >= 0.05 * task.total and elapsed > 0 else 1.0
-        return Text(f"about {fmt_duration(max(0.0, task.total - done) * pace)} left")
-
-
-class ProgressObserver:
-    """One bar over the whole run, exports and measurements, in estimated seconds of work
-    (harness.report.estimate) with the time left; the cells done beside it; and one line per
-    cell as it is stored."""
-
-    def __init__(self, progress: Progress, estimate):
-        self.progress = progress
-        self.estimate = estimate
-        self.task = None
-        self.run_id = None
-        self.cells = 0
-        self.total = 1.0
-        self.done = 0
-        self.credited: set = set()  # work already counted: ("export", model, fmt), ("trial", ...)
-        self.exporting: dict[str, str] = {}  # model -> the format its export child is at
-
-    def run_started(self, run_id, cells):
-        self.run_id, self.cells = run_id, cells
-        self.total = max(self.estimate.total_units, 1.0)
-        self.task = self.progress.add_task(f"run {run_id}", total=self.total, cells=f"0/{cells} cells")
-
-    def _credit(self, work: tuple, units: float) -> None:
-        if work not in self.credited:
-            self.credited.add(work)
-            self.progress.advance(self.task, units)
-
-    def _credit_export(self, model: str, fmt: str) -> None:
-        self._credit(("export", model, fmt), self.estimate.export_units.get((model, fmt), 0.0))
-
-    def _credit_exports(self) -> None:
-        for model, fmt in self.estimate.export_units:
-            self._credit_export(model, fmt)
-
-    def _credit_trial(self, model: str, label: str, trial: int) -> None:
-        units = self.estimate.trial_units.get((model, label.partition("@")[0]), 0.0)
-        self._credit(("trial", model, label, trial), units)
-
-    def cell_started(self, model, format, step):
-        self.progress.update(self.task, description=f"{step} {model} / {format}")
-        if step == "cooldown" or step.startswith("trial "):
-            self._credit_exports()  # measuring starts once every export is done
-            if step.startswith("trial "):
-                trial = int(step.split()[1].split("/")[0])
-                for earlier in range(1, trial):
-                    self._credit_trial(model, format, earlier)
-        elif format and format != "-":
-            previous = self.exporting.get(model)
-            if previous and previous != format:
-                self._credit_export(model, previous)
-            self.exporting[model] = format
-
-    def finished(self):
-        """The run is over: whatever the estimate still counted is done."""
-        if self.task is not None:
-            self.progress.update(self.task, completed=self.total)
-
-    def cell_finished(self, record):
-        from harness.report.format import fmt_latency
-
-        self.done += 1
-        base = record.format.partition("@")[0]
-        self._credit_export(record.model, base)
-        for trial in range(1, self.estimate.trials + 1):
-            self._credit_trial(record.model, record.format, trial)
-        self.progress.update(self.task, cells=f"{self.done}/{self.cells} cells")
-        line = f"  {record.model}  {record.format}  {fmt_latency(record)}"
-        self.progress.console.print(line + (f"  {record.reason}" if record.reason else ""),
-                                    markup=False, soft_wrap=True, highlight=False)
-        for note in record.artifact.get("notes", ()):
-            self.progress.console.print(f"    note: {note}", markup=False, soft_wrap=True,
-                                        highlight=False)
 
 
 class Interrupted(click.ClickException):
@@ -149,9 +57,18 @@ def _jsonable(value):
     return value
 
 
+# The names runs stored their options under before the measurement settings were declared once
+# (harness.bench.settings), so that such a run can still be resumed.
+LEGACY_NAMES = {"warmup": "warmup_iterations", "iterations": "min_iterations",
+                "min_time": "min_duration_s", "timeout": "timeout_s",
+                "export_timeout": "export_timeout_s", "memory_limit": "memory_limit_gib",
+                "affinity": "cpu_affinity", "cooldown": "cooldown_s"}
+
+
 def resumed_params(ctx: click.Context, stored: dict) -> dict:
     """The stored run's options, with the free ones as given now; a measuring option given
     again with another value is refused in one line."""
+    stored = {LEGACY_NAMES.get(name, name): value for name, value in stored.items()}
     params = {p.name: p for p in ctx.command.get_params(ctx)}
     for name, value in ctx.params.items():
         if name in FREE_ON_RESUME or ctx.get_parameter_source(name) != ParameterSource.COMMANDLINE:
@@ -169,43 +86,18 @@ def resumed_params(ctx: click.Context, stored: dict) -> dict:
     return merged
 
 
-def _affinity_option(ctx, param, text):
-    parse_affinity(text)  # a malformed list is a usage error before anything runs
-    return text
-
-
 @click.command(cls=DeviceOptionsCommand, short_help="Export, measure and store models on a device.")
 @click.option("--device", default="host", show_default=True,
               help="host, a device id (adb serial, ...) or a catalog name; see `harness devices`.")
 @models_option
 @click.option("--formats", "format_selector", default="executorch,tflite", show_default=True,
               help="Comma list of formats (listed above), or all.")
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Runtime threads.")
-@click.option("--affinity", default=None, callback=_affinity_option,
-              help="Pin to these CPUs, e.g. 0,1 (checked against the device before any work).")
-@click.option("--warmup", default=10, show_default=True, type=click.IntRange(0),
-              help="Warm-up iterations (the minimum, with --warmup-until-settled).")
-@click.option("--warmup-until-settled", is_flag=True,
-              help="Warm up until the running median of 10 iterations moves less than 2%.")
-@click.option("--iterations", default=50, show_default=True, type=click.IntRange(1),
-              help="Minimum timed iterations per trial.")
-@click.option("--min-time", default=1.0, show_default=True, type=click.FloatRange(0),
-              help="Minimum seconds of timed iterations per trial.")
-@click.option("--trials", default=3, show_default=True, type=click.IntRange(1),
-              help="Independent trials per cell (fresh process on the host, fresh load on a device).")
-@click.option("--interleave", is_flag=True,
-              help="Alternate trials between cells (A, B, A, B...) so drift falls on all alike.")
-@click.option("--cooldown", default=0.0, show_default=True, type=click.FloatRange(0),
-              help="Seconds to pause between models, before the device's thermal gate.")
+@measurement_options()
 @click.option("--profile", is_flag=True,
               help="After each cell's timed trials, one more trial that profiles operator by "
                    "operator (ExecuTorch: ETDump in the native runner; LiteRT: benchmark_model "
                    "on a phone); its times never enter the statistics. `harness show --ops`.")
-@timeout_option
-@export_timeout_option
-@memory_limit_option
 @jobs_option
-@click.option("--seed", default=0, show_default=True, help="Seed of the random weights and inputs.")
 @input_shape_option
 @click.option("--leaderboard", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("results") / "leaderboard.md", show_default=True)
@@ -245,69 +137,48 @@ def run(ctx, **params):
 
 
 def _run(store, params: dict) -> int:
-    from device_runners.runner import RunnerSettings
-    from harness.bench.protocol import BenchConfig
-    from harness.devices import open_runner
     from harness.export.base import resolve_formats
     from harness.export.cache import ArtifactCache, default_cache_dir
     from harness.report.estimate import fmt_duration, plural
     from harness.report.leaderboard import write_leaderboard
-    from harness.run import RunOptions, run_benchmarks
+    from harness.session import CellsToRun, RunSession, run_log_path
     from harness.store import new_run_id
     from harness.zoo import resolve_models
 
     p = params
+    settings = settings_from(p)
     jobs = resolve_jobs(p["jobs"])
     specs = resolve_models(p["model_selector"], p["input_shape"], weights=p["weights"],
                            numerics_reference=p.get("numerics_reference"))
     formats = resolve_formats(check_formats(p["format_selector"]))
     device_options = {o: p[o] for o in _device_option_names() if o in p}
-    config = BenchConfig(warmup_iterations=p["warmup"], warmup_until_settled=p["warmup_until_settled"],
-                         min_iterations=p["iterations"], min_duration_s=p["min_time"],
-                         trials=p["trials"], interleave=p["interleave"], threads=p["threads"],
-                         cpu_affinity=parse_affinity(p["affinity"]), seed=p["seed"],
-                         timeout_s=p["timeout"])
     run_id = p["resume"] or new_run_id()
-    log_path = store.log_dir / f"run-{run_id}.log"  # a resumed run appends to its own
-    options = RunOptions(
-        calibration_dir=p["calibration_images"],
-        limits=child_limits(p["timeout"], p["export_timeout"], p["memory_limit"], jobs),
-        jobs=jobs,
-        log_path=log_path,
-        resume=p["resume"],
-        run_id=run_id,
-        profile=bool(p.get("profile")),
-        extra_config={"cli": {k: _jsonable(v) for k, v in p.items() if k not in FREE_ON_RESUME}},
-    )
+    cells = CellsToRun(
+        jobs=jobs, run_id=run_id, resume=p["resume"], profile=bool(p.get("profile")),
+        calibration_dir=p["calibration_images"], argv=shlex.join(sys.argv),
+        extra_config={"cli": {k: _jsonable(v) for k, v in p.items() if k not in FREE_ON_RESUME}})
     cache = ArtifactCache(p["cache_dir"] or default_cache_dir())
-    # Trials run one at a time: each may map what the machine allows one process.
-    trial_memory = child_limits(p["timeout"], p["export_timeout"], p["memory_limit"]).memory_limit_bytes
-    runner = open_runner(p["device"], RunnerSettings(p["cooldown"], trial_memory), device_options)
+    log_path = run_log_path(store, run_id)
+    session = RunSession(p["device"], settings, device_options)
+    session.open()
     try:
-        check_affinity(config.cpu_affinity, runner.device.device_id, runner.device.cpu_count)
-        estimate = _estimate(store, runner, specs, formats, cache, config, jobs, p)
-    except BaseException:
-        runner.close()
-        raise
-    err_console.print(estimate.line(), markup=False, highlight=False, soft_wrap=True)
-    # A device farm stops jobs with SIGTERM: treat it like Ctrl-C, so finished cells stay stored
-    # and the run is marked interrupted.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    handler = _log_to(log_path)
-    interrupted = False
-    started = time.monotonic()
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[cells]}"),
-                  TimeElapsedColumn(), EtaColumn(), console=err_console) as progress:
-        observer = ProgressObserver(progress, estimate)
-        try:
-            run_benchmarks(specs, formats, runner, store, cache, config,
-                           argv=shlex.join(sys.argv), observer=observer, options=options)
-            observer.finished()
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            _stop_logging(handler)
-            runner.close()  # a phone's runner removes its trial files
+        estimate = _estimate(store, session.runner, specs, formats, cache, settings, jobs, p)
+        err_console.print(estimate.line(), markup=False, highlight=False, soft_wrap=True)
+        # A device farm stops jobs with SIGTERM: treat it like Ctrl-C, so finished cells stay
+        # stored and the run is marked interrupted.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        interrupted = False
+        started = time.monotonic()
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[cells]}"),
+                      TimeElapsedColumn(), EtaColumn(), console=err_console) as progress:
+            observer = ProgressObserver(progress, estimate)
+            try:
+                session.run(specs, formats, store, cache, cells, observer=observer)
+                observer.finished()
+            except KeyboardInterrupt:
+                interrupted = True
+    finally:
+        session.close()
     run_id = observer.run_id
     if run_id is None:
         raise Interrupted("Interrupted before the run started; nothing was stored.")
@@ -367,27 +238,3 @@ def _device_option_names() -> list[str]:
 
 def _raise_keyboard_interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def _log_to(path: Path) -> logging.Handler:
-    """The run's log takes the harness's log and every Python warning raised in this process
-    (the converters' FutureWarnings and the like): none reaches the terminal. The export
-    children and the workers write their own output there or into the records."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logger = logging.getLogger("harness")
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    logging.getLogger("py.warnings").addHandler(handler)
-    logging.getLogger("py.warnings").propagate = False
-    logging.captureWarnings(True)
-    return handler
-
-
-def _stop_logging(handler: logging.Handler) -> None:
-    logging.captureWarnings(False)
-    logging.getLogger("py.warnings").removeHandler(handler)
-    logging.getLogger("py.warnings").propagate = True
-    logging.getLogger("harness").removeHandler(handler)
-    handler.close()

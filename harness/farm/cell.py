@@ -29,8 +29,9 @@ from pathlib import Path
 from device_runners.contract import STATUS_RUN_FAILED
 from device_runners.errors import DeviceError
 from harness.errors import HarnessError
-from harness.farm.local import UNAVAILABLE, open_farm_runner
-from harness.run import STATUS_SKIPPED, RunObserver, RunOptions
+from harness.farm.local import UNAVAILABLE
+from harness.run import STATUS_SKIPPED, RunObserver
+from harness.store import parse_format_label
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class CellTask:
     device_slug: str
     model: str  # a --models selector naming one model
     format: str
-    bench: dict  # harness.bench.protocol.BenchConfig's fields
+    settings: dict  # harness.bench.settings.MeasurementSettings.to_dict()
     retries: int = 1
     quarantine_after: int = 3
     device_options: dict = field(default_factory=dict)  # by dest
@@ -70,7 +71,8 @@ class CellTask:
 
 
 def _is_this_cell(record, model: str, fmt: str) -> bool:
-    return record.model == model and (record.format == fmt or record.format.startswith(fmt + "@"))
+    """A record of this model in this format, in any of its runtime variants."""
+    return record.model == model and parse_format_label(record.format)[0] == fmt
 
 
 def stored_outcome(store, task: CellTask, model_name: str) -> str | None:
@@ -141,12 +143,12 @@ def _farm_identity(task: CellTask) -> dict:
 
 def measure_cell(task: CellTask, store, cache, *, log_path: Path | None = None,
                  observer: RunObserver | None = None) -> str:
-    """Measure one cell (see the module docstring); returns what happened, in a word or two."""
-    from device_runners.runner import RunnerSettings
-    from harness.bench.protocol import BenchConfig
+    """Measure one cell (see the module docstring); returns what happened, in a word or two.
+    The device is measured through a RunSession, as `harness run` measures."""
+    from harness.bench.settings import MeasurementSettings
     from harness.export.base import resolve_formats
     from harness.export.isolated import export_all
-    from harness.run import run_benchmarks
+    from harness.session import CellsToRun, RunSession
     from harness.zoo import resolve_models
 
     [spec] = resolve_models(task.model)
@@ -159,24 +161,25 @@ def measure_cell(task: CellTask, store, cache, *, log_path: Path | None = None,
     if why:
         _store_skip(store, task, spec, fmt, task.device, why)
         return "skipped: quarantined"
-    bench = BenchConfig(**{k: tuple(v) if k == "cpu_affinity" and v else v for k, v in task.bench.items()})
+    settings = MeasurementSettings.from_values(task.settings, where=f"task {task.key}")
     with cache_lock(cache.root, spec.name):  # a host missing the artifact builds it, once
-        export_all([spec], lambda s: [fmt], cache, jobs=1, seed=bench.seed, log_path=log_path)
+        export_all([spec], lambda s: [fmt], cache, jobs=1, seed=settings.seed, log_path=log_path,
+                   limits=settings.child_limits())
+    session = RunSession(task.device, settings, task.device_options,
+                         provider=tuple(task.provider) if task.provider else None, lenient=True)
     try:
-        runner = open_farm_runner(task.device, tuple(task.provider) if task.provider else None,
-                                  RunnerSettings(), task.device_options)
+        session.open()
     except (DeviceError, HarnessError) as exc:
         line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         _store_skip(store, task, spec, fmt, task.device, UNAVAILABLE + line)
         return "skipped: unavailable"
     exists = any(r.id == task.run_id for r in store.runs())
-    options = RunOptions(jobs=1, resume=task.run_id if exists else None, run_id=task.run_id,
-                         retries=task.retries, extra_config={"farm": _farm_identity(task)},
-                         log_path=log_path)
+    cells = CellsToRun(jobs=1, resume=task.run_id if exists else None, run_id=task.run_id,
+                       retries=task.retries, extra_config={"farm": _farm_identity(task)},
+                       argv=f"harness farm worker ({task.key})")
     try:
-        run_benchmarks([spec], [fmt], runner, store, cache, bench, argv=f"harness farm worker ({task.key})",
-                       observer=observer, options=options)
+        session.run([spec], [fmt], store, cache, cells, observer=observer)
     finally:
-        runner.close()
+        session.close()
     status = stored_outcome(store, task, spec.name)
     return status or "not stored"

@@ -16,6 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from harness.bench.settings import MeasurementSettings, farm_settings_schema
 from harness.errors import UsageError
 
 SCHEMA_PATH = Path(__file__).with_name("farm.schema.json")
@@ -45,15 +46,9 @@ class FarmConfig:
     devices: tuple[FarmDevice, ...]
     models: str  # a selector as --models takes it: names, families, all
     formats: str
-    threads: int = 1
-    trials: int = 3
-    warmup: int = 10
-    iterations: int = 50
-    min_time: float = 1.0
-    cooldown: float = 0.0
-    seed: int = 0
+    # How every cell is measured: `settings:` (harness.bench.settings), its timeout from `cell:`.
+    settings: MeasurementSettings = field(default_factory=MeasurementSettings)
     jobs: int | None = None  # exports at once; None: one per core
-    cell_timeout_s: float = 600.0
     retries: int = 1
     visibility_timeout_s: float | None = None  # None: computed from the cell timeout (queue.py)
     min_battery: float | None = None
@@ -78,13 +73,15 @@ class FarmConfig:
                    "gate_timeout_s": self.thermal_timeout}
         return {k: v for k, v in options.items() if v is not None}
 
+    @property
+    def cell_timeout_s(self) -> float:
+        return self.settings.timeout_s
+
     def to_dict(self) -> dict:
-        """What is stored with each run it makes (and compared when a farm run is continued)."""
+        """What is stored with each run it makes (and compared when a farm run is continued);
+        the settings themselves are stored with every run as `config["bench"]`."""
         return {"name": self.name, "models": self.models, "formats": self.formats,
-                "devices": [d.name for d in self.devices], "threads": self.threads,
-                "trials": self.trials, "warmup": self.warmup, "iterations": self.iterations,
-                "min_time": self.min_time, "cell_timeout_s": self.cell_timeout_s,
-                "retries": self.retries}
+                "devices": [d.name for d in self.devices], "retries": self.retries}
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -100,9 +97,16 @@ def _selector(value: str | list[str] | None, default: tuple[str, ...] = ()) -> s
     return value if isinstance(value, str) else ",".join(value)
 
 
+def farm_schema() -> dict:
+    """farm.schema.json, with the measurement keys of `settings:` from their one declaration."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    schema["properties"]["settings"]["properties"].update(farm_settings_schema())
+    return schema
+
+
 def parse_farm(data: Any, source: str = "farm.yaml") -> FarmConfig:
     """A FarmConfig from farm.yaml's data; FarmConfigError naming the first problem."""
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = farm_schema()
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data),
                     key=lambda e: (list(map(str, e.absolute_path)), e.message))
     if errors:
@@ -117,7 +121,11 @@ def parse_farm(data: Any, source: str = "farm.yaml") -> FarmConfig:
                                next(iter(d["provider"].items())) if d.get("provider") else None)
                     for d in data["devices"])
     _check_providers(devices, source)
-    longest = cell.get("timeout", 600.0) * settings.get("trials", 3) * (1 + cell.get("retries", 1))
+    try:
+        measuring = MeasurementSettings.from_farm(settings, source, timeout_s=cell.get("timeout"))
+    except UsageError as exc:
+        raise FarmConfigError(str(exc)) from None
+    longest = measuring.timeout_s * measuring.trials * (1 + cell.get("retries", 1))
     if cell.get("visibility_timeout") is not None and cell["visibility_timeout"] <= longest:
         raise FarmConfigError(
             f"{source}: cell.visibility_timeout: {cell['visibility_timeout']:g} s is not above the "
@@ -129,12 +137,8 @@ def parse_farm(data: Any, source: str = "farm.yaml") -> FarmConfig:
         raise FarmConfigError(f"{source}: devices: {twice!r} is listed twice.")
     return FarmConfig(
         name=data["name"], devices=devices, models=_selector(data["models"]),
-        formats=_selector(data.get("formats"), DEFAULT_FORMATS),
-        threads=settings.get("threads", 1), trials=settings.get("trials", 3),
-        warmup=settings.get("warmup", 10), iterations=settings.get("iterations", 50),
-        min_time=settings.get("min_time", 1.0), cooldown=settings.get("cooldown", 0.0),
-        seed=settings.get("seed", 0), jobs=settings.get("jobs"),
-        cell_timeout_s=cell.get("timeout", 600.0), retries=cell.get("retries", 1),
+        formats=_selector(data.get("formats"), DEFAULT_FORMATS), settings=measuring,
+        jobs=settings.get("jobs"), retries=cell.get("retries", 1),
         visibility_timeout_s=cell.get("visibility_timeout"),
         min_battery=health.get("min_battery"), thermal_gate=health.get("thermal_gate"),
         thermal_timeout=health.get("thermal_timeout"),

@@ -29,7 +29,7 @@ from harness.errors import HarnessError
 from harness.farm.config import FarmConfig, FarmDevice
 from harness.farm.regression import check_run
 from harness.farm.reports import DeviceOutcome, FarmOutcome
-from harness.run import STATUS_SKIPPED, RunObserver, RunOptions
+from harness.run import STATUS_SKIPPED, RunObserver
 from harness.store import BenchmarkRecord, Store
 
 log = logging.getLogger(__name__)
@@ -98,14 +98,13 @@ def _device_options(device: FarmDevice, config: FarmConfig) -> dict:
     return options
 
 
-def open_farm_runner(name: str, provider: tuple[str, dict] | None, settings, options: dict):
-    """The runner of a farm device: borrowed from its provider when it names one, else attached
-    here. Health rules apply to the phones among the devices only (lenient)."""
-    from harness.devices import open_provided_runner, open_runner
+def farm_session(config: FarmConfig, name: str, provider: tuple[str, dict] | None, options: dict):
+    """The session of a farm device: its settings from farm.yaml, borrowed from its provider
+    when it names one, else attached here. Health rules apply to the phones among the devices
+    only (lenient)."""
+    from harness.session import RunSession
 
-    if provider is not None:
-        return open_provided_runner(provider[0], provider[1], settings, options)
-    return open_runner(name, settings, options, lenient=True)
+    return RunSession(name, config.settings, options, provider=provider, lenient=True)
 
 
 def _store_unreachable(store: Store, run_id: str, device: FarmDevice, why: str, specs, formats,
@@ -128,11 +127,10 @@ def _store_unreachable(store: Store, run_id: str, device: FarmDevice, why: str, 
 
 
 def run_device(config: FarmConfig, device: FarmDevice, farm_run: str, specs, formats, store: Store,
-               cache, bench, *, argv: str = "", log_path: Path | None = None,
-               observer: RunObserver | None = None) -> DeviceOutcome:
-    """One device's part of the farm run, resumed if it was begun; its outcome."""
-    from device_runners.runner import RunnerSettings
-    from harness.run import run_benchmarks
+               cache, *, argv: str = "", observer: RunObserver | None = None) -> DeviceOutcome:
+    """One device's part of the farm run, resumed if it was begun; its outcome. Measured
+    through a RunSession, as `harness run` measures."""
+    from harness.session import CellsToRun
 
     run_id = device_run_id(farm_run, device)
     extra = {"farm": {"name": config.name, "run": farm_run, "device": device.name,
@@ -145,23 +143,22 @@ def run_device(config: FarmConfig, device: FarmDevice, farm_run: str, specs, for
     elif existing is not None and existing.device.get("kind") == "unknown":
         log.info("%s: run %s stored the device as unavailable; not tried again", device.name, run_id)
     else:
+        session = farm_session(config, device.name, device.provider, _device_options(device, config))
         try:
-            runner = open_farm_runner(device.name, device.provider, RunnerSettings(config.cooldown),
-                                      _device_options(device, config))
+            session.open()
         except (DeviceError, HarnessError) as exc:
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("%s: %s", device.name, why)
             if existing is None:
                 _store_unreachable(store, run_id, device, why, specs, formats, extra, argv)
         else:
-            options = RunOptions(jobs=config.jobs or 1, resume=run_id if existing else None,
-                                 run_id=run_id, retries=config.retries, skip_cell=quarantine.why_skip,
-                                 extra_config=extra, log_path=log_path)
+            cells = CellsToRun(jobs=config.jobs or 1, resume=run_id if existing else None,
+                               run_id=run_id, retries=config.retries, skip_cell=quarantine.why_skip,
+                               extra_config=extra, argv=argv)
             try:
-                run_benchmarks(specs, formats, runner, store, cache, bench, argv=argv,
-                               observer=_FarmObserver(quarantine, observer), options=options)
+                session.run(specs, formats, store, cache, cells, observer=_FarmObserver(quarantine, observer))
             finally:
-                runner.close()
+                session.close()
     return device_outcome(store, config, device, run_id, time.monotonic() - started)
 
 
@@ -198,7 +195,6 @@ def run_farm(config: FarmConfig, store: Store, cache, *, farm_run: str | None = 
              argv: str = "", log_dir: Path | None = None, observer: RunObserver | None = None,
              on_device: Callable[[DeviceOutcome], None] | None = None) -> FarmOutcome:
     """The whole farm run on this host; its outcome (the reports are the caller's)."""
-    from harness.bench.protocol import BenchConfig
     from harness.export.base import resolve_formats
     from harness.export.isolated import default_jobs, export_all
     from harness.zoo import resolve_models
@@ -206,17 +202,15 @@ def run_farm(config: FarmConfig, store: Store, cache, *, farm_run: str | None = 
     farm_run = farm_run or farm_run_name(config)
     specs = resolve_models(config.models)
     formats = resolve_formats(config.formats)
-    bench = BenchConfig(warmup_iterations=config.warmup, min_iterations=config.iterations,
-                        min_duration_s=config.min_time, trials=config.trials,
-                        threads=config.threads, seed=config.seed, timeout_s=config.cell_timeout_s)
     log_path = (log_dir / f"farm-{farm_run}.log") if log_dir else None
     # Every artifact first, in parallel: no device measures while the host exports.
-    export_all(specs, lambda spec: formats, cache, jobs=config.jobs or default_jobs(),
-               seed=config.seed, log_path=log_path)
+    jobs = config.jobs or default_jobs()
+    export_all(specs, lambda spec: formats, cache, jobs=jobs, seed=config.settings.seed,
+               log_path=log_path, limits=config.settings.child_limits(jobs))
     outcomes = []
     for device in config.devices:
-        outcome = run_device(config, device, farm_run, specs, formats, store, cache, bench,
-                             argv=argv, log_path=log_path, observer=observer)
+        outcome = run_device(config, device, farm_run, specs, formats, store, cache, argv=argv,
+                             observer=observer)
         outcomes.append(outcome)
         if on_device:
             on_device(outcome)

@@ -50,8 +50,9 @@ def visibility_timeout_s(config: FarmConfig) -> float:
     every trial and its retries at the cell timeout, plus the model's export."""
     if config.visibility_timeout_s is not None:
         return config.visibility_timeout_s  # checked against the longest cell in config.py
-    attempts = config.trials * (1 + config.retries)
-    return config.cell_timeout_s * (attempts + 1) + config.cooldown * config.trials + VISIBILITY_MARGIN_S
+    settings = config.settings
+    attempts = settings.trials * (1 + config.retries)
+    return settings.timeout_s * (attempts + 1) + settings.cooldown_s * settings.trials + VISIBILITY_MARGIN_S
 
 
 def broker_url(config: FarmConfig, override: str | None = None) -> str:
@@ -95,7 +96,7 @@ def redis_client(url: str):
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
-def cell_tasks(config: FarmConfig, farm_run: str, specs, formats, bench: dict) -> list[CellTask]:
+def cell_tasks(config: FarmConfig, farm_run: str, specs, formats) -> list[CellTask]:
     from harness.farm.local import _device_options
 
     tasks = []
@@ -105,7 +106,8 @@ def cell_tasks(config: FarmConfig, farm_run: str, specs, formats, bench: dict) -
             for fmt in formats:
                 tasks.append(CellTask(
                     farm=config.name, farm_run=farm_run, device=device.name, device_slug=device.slug,
-                    model=spec.reference or spec.name, format=fmt.name, bench=bench,
+                    model=spec.reference or spec.name, format=fmt.name,
+                    settings=config.settings.to_dict(),
                     retries=config.retries, quarantine_after=config.quarantine_after,
                     device_options=options, farm_config=config.to_dict(),
                     provider=list(device.provider) if device.provider else None))

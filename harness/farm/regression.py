@@ -33,7 +33,7 @@ from harness.report.compare import (
     CellComparison,
     compare_cell,
 )
-from harness.store import BenchmarkRecord, RunInfo
+from harness.store import BenchmarkRecord, CellKey, RunInfo
 
 NEW = "new"
 NEW_FAILED = "new and failed"
@@ -76,7 +76,8 @@ def choose_baseline(store, config, device: str, run: RunInfo) -> Baseline:
 
 
 def _key(r: BenchmarkRecord) -> tuple[str, str]:
-    return (r.model, r.format)
+    """A cell of this device across nights: its model and format label (CellKey.identity)."""
+    return CellKey.of(r).identity[1:]
 
 
 def _measured(r: BenchmarkRecord) -> bool:

@@ -52,7 +52,7 @@ import numpy as np
 
 from harness.bench.stats import bootstrap_medians, percentile_interval
 from harness.report.format import fmt_ms
-from harness.store import BenchmarkRecord, RunInfo, Store
+from harness.store import BenchmarkRecord, CellKey, RunInfo, Store
 
 THRESHOLD = 0.05
 ALPHA = 0.01
@@ -208,7 +208,8 @@ class Comparison:
 
 
 def _cell_key(r: BenchmarkRecord) -> tuple[str, str, str]:
-    return (r.device_id, r.model, r.format)
+    """A cell is matched across runs by its identity; its other settings are named in the notes."""
+    return CellKey.of(r).identity
 
 
 def _measured(r: BenchmarkRecord | None) -> bool:
@@ -268,8 +269,7 @@ def _notes(a: BenchmarkRecord, b: BenchmarkRecord) -> tuple[str, ...]:
     notes = []
     if a.artifact.get("sha256") != b.artifact.get("sha256"):
         notes.append("artifact changed")
-    if a.result and b.result and a.result.threads != b.result.threads:
-        notes.append(f"threads {a.result.threads} -> {b.result.threads}")
+    notes += CellKey.of(a).differences(CellKey.of(b))
     for side, r in (("A", a), ("B", b)):
         if r.unstable:
             notes.append(f"{side} unstable")

@@ -145,6 +145,9 @@ def measured_by(result: RunResult | None) -> str:
     imported = ctx.get("imported")
     if isinstance(imported, dict) and imported.get("tool"):
         return str(imported["tool"])  # another tool measured it (harness results import)
+    if result.measured_by:  # the runner says so (the contract's measured_by)
+        return "native runner" if result.measured_by.startswith("native runner") else result.measured_by
+    # A result stored before runners said who measured: read its context as they wrote it.
     executorch = ctx.get("executorch_runner")
     if isinstance(executorch, str) and executorch:
         return "native runner" if executorch.startswith("native") else "Python bindings"

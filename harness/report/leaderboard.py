@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -49,61 +48,22 @@ from harness.report.format import (
     origin_text,
 )
 from harness.report.text import Column, Notes, TextTable
-from harness.store import RUN_COMPLETE, BenchmarkRecord, RunInfo
+from harness.store import RUN_COMPLETE, BenchmarkRecord, CellKey, RunInfo, parse_format_label
 
 # ----------------------------------------------------------------------------------------------
 # What a cell holds
 
 
-@dataclass(frozen=True)
-class CellSettings:
-    """The settings of a record that change its latency, besides device, model and format."""
-
-    threads: int | None
-    cpu_affinity: tuple[int, ...] | None
-    input_shape: tuple[int, ...] | None
-    backend: str
-    precision: str
-    # False for an imported record: the file never said which CPUs ran it (None is "any CPU").
-    affinity_known: bool = True
-
-    @property
-    def group_text(self) -> str:
-        """What every record of one table shares: `1 thread, any CPU`; `threads n/a, CPUs n/a`
-        for another tool's measurement that does not say."""
-        cpus = fmt_affinity(self.cpu_affinity) if self.affinity_known else "CPUs n/a"
-        return f"{fmt_threads(self.threads)}, {cpus}"
+def settings_of(record: BenchmarkRecord, run: RunInfo | None = None) -> CellKey:
+    """A record's cell (harness.store.cell_key): what was asked and what ran."""
+    return CellKey.of(record, run)
 
 
-def settings_of(record: BenchmarkRecord, run: RunInfo | None = None) -> CellSettings:
-    """A record's settings, from the run's configuration (what was asked) and the record's
-    result and artifact (what ran); the sources `Store.latest_records` keys its cells by."""
-    bench = (run.config.get("bench") or {}) if run else {}
-    cli = (run.config.get("cli") or {}) if run else {}
-    result = record.result
-    threads = bench.get("threads", result.threads if result else None)
-    cpus = bench.get("cpu_affinity") if "cpu_affinity" in bench else (
-        result.cpu_affinity if result else None)
-    imported = (result.context.get("imported") or {}) if result is not None else {}
-    if imported:  # another tool's settings: only what its file said (harness.results_io)
-        threads = imported.get("threads")
-    shape = None
-    if result is not None and isinstance(result.context.get("input"), dict):
-        shape = result.context["input"].get("shape")
-    if not shape and cli.get("input_shape"):
-        shape = cli["input_shape"]
-    size = record.model_info.get("input_size")
-    if not shape and size:
-        shape = (1, 3, size, size)
-    artifact = record.artifact or {}
-    return CellSettings(
-        threads=threads,
-        cpu_affinity=tuple(cpus) if cpus else None,
-        input_shape=tuple(shape) if shape else None,
-        backend=artifact.get("backend") or (result.backend if result else ""),
-        precision=artifact.get("precision") or (result.precision if result else ""),
-        affinity_known=not imported,
-    )
+def group_text(key: CellKey) -> str:
+    """What every record of one table shares: `1 thread, any CPU`; `threads n/a, CPUs n/a` for
+    another tool's measurement that does not say."""
+    cpus = fmt_affinity(key.placement) if key.placement_known else "CPUs n/a"
+    return f"{fmt_threads(key.threads)}, {cpus}"
 
 
 def partial_note(record: BenchmarkRecord) -> str:
@@ -233,7 +193,7 @@ def run_table(records: list[BenchmarkRecord], notes: Notes, wide: bool = False,
             continue
         info = r.model_info
         table.add_row(
-            r.model, r.format, r.status, fmt_shape(settings_of(r, run).input_shape),
+            r.model, r.format, r.status, fmt_shape(settings_of(r, run).input),
             str(s.n) if s else _summary_n(r), fmt_trial_spread(r),
             fmt_ms(s.median) if s else _summary_figure(r), fmt_ci(s) if s else "n/a",
             fmt_ms(s.p90) if s else "n/a", fmt_ms(s.p99) if s else "n/a",
@@ -275,7 +235,7 @@ UNSTABLE_LEGEND = f"{UNSTABLE_MARK} after a median: unstable (the run's table sa
 
 
 def _format_key(fmt: str):
-    base = fmt.partition("@")[0]
+    base = parse_format_label(fmt)[0]
     return (FORMAT_ORDER.index(base) if base in FORMAT_ORDER else len(FORMAT_ORDER), fmt)
 
 
@@ -329,7 +289,7 @@ def comparable_groups(records: list[BenchmarkRecord], runs: Mapping[str, RunInfo
 
     def key(r):
         s = settings_of(r, runs.get(r.run_id))
-        return (r.device_id, s.group_text)
+        return (r.device_id, group_text(s))
 
     for (device, text), group in itertools.groupby(sorted(records, key=key), key=key):
         newest: dict[tuple[str, str], BenchmarkRecord] = {}
@@ -379,7 +339,7 @@ def leaderboard_rows(records: list[BenchmarkRecord],
             status += " (unstable: " + "; ".join(r.warnings) + ")"
         rows.append([
             r.model,
-            fmt_shape(settings_of(r, run).input_shape),
+            fmt_shape(settings_of(r, run).input),
             fmt_latency(r),
             fmt_trial_spread(r),
             fmt_ms(result.load_ms) if result else "n/a",
@@ -405,7 +365,7 @@ def leaderboard_groups(records: list[BenchmarkRecord], runs: Mapping[str, RunInf
 
     def key(r):
         s = settings_of(r, runs.get(r.run_id))
-        return (r.device_id, r.format, s.group_text, s.backend, s.precision)
+        return (r.device_id, r.format, group_text(s), s.backend, s.precision)
 
     for (device, fmt, text, backend, precision), group in itertools.groupby(
             sorted(records, key=key), key=key):

@@ -40,6 +40,7 @@ from typing import Mapping
 
 from harness.report.format import fmt_ms
 from harness.store import BenchmarkRecord, RunInfo
+from harness.store.cell_key import base_format
 from harness.zoo.published import PublishedFacts, published_facts
 
 THRESHOLD = 0.15
@@ -121,7 +122,7 @@ def on_class(record: BenchmarkRecord, cls: str, run: RunInfo | None = None) -> b
 
 
 def _base(fmt: str) -> str:
-    return fmt.partition("@")[0]
+    return base_format(fmt)
 
 
 def format_rank(fmt: str, preferred: tuple[str, ...]) -> int | None:

@@ -81,7 +81,7 @@ def csv_text(records, runs) -> str:
             "family": r.model_info.get("family"), "format": r.format,
             "runtime": res.runtime if res else None, "backend": settings.backend,
             "precision": settings.precision, "threads": settings.threads,
-            "cpu_affinity": ",".join(map(str, settings.cpu_affinity or ())) or None,
+            "cpu_affinity": ",".join(map(str, settings.placement or ())) or None,
             "status": r.status, "reason": r.reason or None,
             "trials": s.trials if s else None, "load_ms": res.load_ms if res else None,
             "first_inference_ms": res.first_inference_ms if res else None,

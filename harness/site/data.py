@@ -125,7 +125,7 @@ def build(store: Store, extra_pairs: list[tuple[str, str]] = (),
 
     # Each cell's records across runs: the history of the cell the index shows.
     def cell_key(r: BenchmarkRecord):
-        return (r.device_id, r.model, r.format, settings_of(r, runs.get(r.run_id)))
+        return settings_of(r, runs.get(r.run_id))
 
     histories: dict[tuple, list[BenchmarkRecord]] = defaultdict(list)
     for r in every:

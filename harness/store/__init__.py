@@ -46,6 +46,7 @@ holding them as an array of float64 (samples.py), and are put back when asked fo
     sqlite.py     the SQLite file: opening it (read-only media, in-memory copies), its SQL dialect
     postgres.py   the PostgreSQL server: connecting, read-only sessions, retries, its SQL dialect
     records.py    RunInfo and BenchmarkRecord; a record's figures; stored results read back
+    cell_key.py   CellKey: what a cell is (device, model, format, settings), defined once
     samples.py    samples as stored: float64 arrays, one row per record, phase and trial
     schema.py     the schema on each backend, its version and the migrations (versions listed there)
     errors.py     SQLite's and PostgreSQL's failures as one-line StoreErrors; strict JSON
@@ -61,6 +62,7 @@ from harness.store.base import (  # noqa: F401
     StoreBase,
     new_run_id,
 )
+from harness.store.cell_key import CellKey, format_label, parse_format_label  # noqa: F401
 from harness.store.location import DEFAULT_DB, as_location, default_db_path, is_url  # noqa: F401
 from harness.store.records import BenchmarkRecord, RunInfo, ToolSummary  # noqa: F401
 from harness.store.schema import SCHEMA_VERSION  # noqa: F401

@@ -17,6 +17,7 @@ from harness.bench.stats import STATS_VERSION, SampleStats, measurement_warnings
 from harness.errors import NoSuchRun, StoreError
 from harness.store import samples as stored_samples
 from harness.store import schema
+from harness.store.cell_key import CellKey, key_from
 from harness.store.errors import strict_json, translated
 from harness.store.heartbeat import Heartbeat
 from harness.store.location import DEFAULT_DB
@@ -404,12 +405,10 @@ class StoreBase:
     def latest_records(self, samples: bool = False) -> list[BenchmarkRecord]:
         """The newest record of every leaderboard cell, across all runs.
 
-        A cell is everything that changes a latency: the device, the model, the format as
-        records name it (with its runtime variant, `coreml@cpu_and_ne`), the backend and
-        precision the artifact was built for, the threads and the CPU affinity the run asked
-        for (`config["bench"]`, else the result's), and the input: the model's input size, and
-        its channels when `--input-shape` gave them. Two runs that differ in any of these fill
-        two cells; neither hides the other.
+        A cell is what `CellKey` says (harness.store.cell_key): the device, the model, the
+        format with its runtime variant, the backend and precision, the threads and CPUs the
+        run asked for, and the input. Two runs that differ in any of these fill two cells;
+        neither hides the other.
 
         A record cut short by an interrupted run (`ok`, but fewer trials than planned) stands
         for its cell only when no whole record of that cell exists; the reports mark it.
@@ -417,27 +416,34 @@ class StoreBase:
         j = self._json
         rows = self._execute(
             "SELECT r.id, r.device_id, r.model, r.format, r.status,"
-            f" {j('runs.config_json', 'bench', 'threads')} AS config_threads,"
-            f" {j('r.result_json', 'threads')} AS result_threads,"
-            f" {j('runs.config_json', 'bench', 'cpu_affinity')} AS config_cpus,"
-            f" {j('r.result_json', 'cpu_affinity')} AS result_cpus,"
-            f" {j('r.model_json', 'input_size')} AS input_size,"
+            f" {j('runs.config_json', 'bench')} AS bench,"
             f" {j('runs.config_json', 'cli', 'input_shape')} AS cli_shape,"
+            f" {j('r.result_json', 'threads')} AS result_threads,"
+            f" {j('r.result_json', 'cpu_affinity')} AS result_cpus,"
+            f" {j('r.result_json', 'backend')} AS result_backend,"
+            f" {j('r.result_json', 'precision')} AS result_precision,"
+            f" {j('r.result_json', 'context', 'input')} AS context_input,"
+            f" {j('r.result_json', 'context', 'imported')} AS imported,"
+            f" {j('r.model_json', 'input_size')} AS input_size,"
             f" {j('r.artifact_json', 'backend')} AS backend,"
             f" {j('r.artifact_json', 'precision')} AS artifact_precision,"
+            f" {j('r.artifact_json', 'details', 'input_shape')} AS given_shape,"
             f" {j('r.result_json', 'context', 'trials')} AS trials,"
             f" {j('r.result_json', 'context', 'trials_planned')} AS planned"
             " FROM records r LEFT JOIN runs ON runs.id = r.run_id"
         ).fetchall()
-        chosen: dict[tuple, tuple[bool, int]] = {}
+        chosen: dict[CellKey, tuple[bool, int]] = {}
         for row in rows:
-            threads = row["config_threads"]
-            cpus = row["config_cpus"] if row["config_cpus"] is not None else row["result_cpus"]
-            cpus, cli_shape = loads(cpus), loads(row["cli_shape"])  # arrays: text in SQLite
-            key = (row["device_id"], row["model"], row["format"], row["backend"] or "",
-                   row["artifact_precision"] or "", threads if threads is not None else row["result_threads"],
-                   tuple(cpus) if cpus else None, row["input_size"],
-                   cli_shape[1] if cli_shape else None)
+            cli_shape, given_shape = loads(row["cli_shape"]), loads(row["given_shape"])
+            key = key_from(
+                device=row["device_id"], model=row["model"], label=row["format"],
+                bench=loads(row["bench"]) or {}, cli={"input_shape": cli_shape} if cli_shape else {},
+                result_threads=row["result_threads"], result_cpus=loads(row["result_cpus"]),
+                context_input=loads(row["context_input"]), imported=loads(row["imported"]) or {},
+                input_size=row["input_size"],
+                artifact={"backend": row["backend"], "precision": row["artifact_precision"],
+                          "details": {"input_shape": given_shape} if given_shape else {}},
+                result_backend=row["result_backend"] or "", result_precision=row["result_precision"] or "")
             trials, planned = row["trials"], row["planned"]
             whole = not (row["status"] == "ok" and trials is not None and planned is not None
                          and trials < planned)

@@ -160,9 +160,16 @@ def stats_from_json(text) -> SampleStats:
 def figures(result: RunResult, trials=()) -> tuple[SampleStats, tuple[str, ...]]:
     """The statistics of a record's timed samples (its trials', or its result's as one trial)
     and every warning about them: what the store keeps with a record."""
-    trials = tuple(trials)
+    trials = pooled(result, trials)
     stats = summarize_trials([t.samples_ms for t in trials or (result,)])
     return stats, tuple(measurement_warnings(stats, result, trials))
+
+
+def pooled(result: RunResult, trials=()) -> tuple[RunResult, ...]:
+    """The trials a record's figures pool: all, but those the run found did not belong with
+    the others (`context["trials_excluded"]`, harness.bench.trials.trials_that_belong)."""
+    excluded = {e.get("trial") for e in result.context.get("trials_excluded") or ()}
+    return tuple(t for number, t in enumerate(trials, 1) if number not in excluded)
 
 
 def _stored_result(data: dict) -> RunResult:

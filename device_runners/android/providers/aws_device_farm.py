@@ -231,7 +231,8 @@ class DeviceFarmRunner(Runner):
                                     f"Device Farm run {run['arn']} ended {run.get('result', '?')} "
                                     f"without a result: {' | '.join(log_tail) or 'no runner log'}")
         try:
-            result = RunResult.from_json(files["result.json"].decode())
+            result = dataclasses.replace(RunResult.from_json(files["result.json"].decode()),
+                                         measured_by="native runner (AWS Device Farm)")
         except (ContractError, UnicodeDecodeError) as exc:
             return RunResult.failed(request, device, STATUS_RUN_FAILED,
                                     f"the native runner's result from Device Farm is invalid: {exc}")

@@ -69,6 +69,7 @@ struct RunResult: Codable {
     var artifactSha256: String?
     var backend: String?
     var checkOutputs: [CheckOutput]?
+    /// what else the runner recorded; the keys the harness reads are declared in ResultContext
     var context: [String: JSONAny]?
     var cpuAffinity: [Int]?
     var device: DeviceInfo
@@ -78,6 +79,11 @@ struct RunResult: Codable {
     var firstInferenceMs: Double?
     var format: String
     var loadMs: Double?
+    /// the last lines its program printed (a failed trial's traceback)
+    var log: String?
+    /// the program that measured: native runner, Python worker, Python bindings,
+    /// benchmark_model, benchmark app, XCTest, ...
+    var measuredBy: String?
     var model: String
     var peakRssInferenceKb: Int?
     var peakRssLoadKb: Int?
@@ -90,6 +96,8 @@ struct RunResult: Codable {
     var thermal: ThermalInfo?
     var threads: Int?
     var warmupSamplesMs: [Double]?
+    /// what the runner found doubtful (a delegate that took part of the graph), one sentence each
+    var warnings: [String]?
 
     enum CodingKeys: String, CodingKey {
         case artifactSha256 = "artifact_sha256"
@@ -104,6 +112,8 @@ struct RunResult: Codable {
         case firstInferenceMs = "first_inference_ms"
         case format = "format"
         case loadMs = "load_ms"
+        case log = "log"
+        case measuredBy = "measured_by"
         case model = "model"
         case peakRssInferenceKb = "peak_rss_inference_kb"
         case peakRssLoadKb = "peak_rss_load_kb"
@@ -116,6 +126,7 @@ struct RunResult: Codable {
         case thermal = "thermal"
         case threads = "threads"
         case warmupSamplesMs = "warmup_samples_ms"
+        case warnings = "warnings"
     }
 }
 

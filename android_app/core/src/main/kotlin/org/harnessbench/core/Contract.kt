@@ -33,7 +33,12 @@ data class RunResult (
     val artifactSha256: String? = null,
     val backend: String? = null,
     val checkOutputs: List<CheckOutput>? = null,
+
+    /**
+     * what else the runner recorded; the keys the harness reads are declared in ResultContext
+     */
     val context: Map<String, Any?>? = null,
+
     val cpuAffinity: List<Long>? = null,
     val device: DeviceInfo,
     val energy: EnergyInfo? = null,
@@ -42,6 +47,18 @@ data class RunResult (
     val firstInferenceMs: Double? = null,
     val format: String,
     val loadMs: Double? = null,
+
+    /**
+     * the last lines its program printed (a failed trial's traceback)
+     */
+    val log: String? = null,
+
+    /**
+     * the program that measured: native runner, Python worker, Python bindings,
+     * benchmark_model, benchmark app, XCTest, ...
+     */
+    val measuredBy: String? = null,
+
     val model: String,
     val peakRssInferenceKb: Long? = null,
     val peakRssLoadKb: Long? = null,
@@ -53,7 +70,12 @@ data class RunResult (
     val status: Status,
     val thermal: ThermalInfo? = null,
     val threads: Long? = null,
-    val warmupSamplesMs: List<Double>? = null
+    val warmupSamplesMs: List<Double>? = null,
+
+    /**
+     * what the runner found doubtful (a delegate that took part of the graph), one sentence each
+     */
+    val warnings: List<String>? = null
 )
 
 data class CheckOutput (
