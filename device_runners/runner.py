@@ -286,3 +286,8 @@ class DeviceKind:
     providers: tuple[DeviceProvider, ...] = ()
     # `harness setup <kind>`: the tools this host needs for the kind, built or fetched.
     setup: KindSetup | None = None
+    # The other names a device this kind knows by `name` ("iPhone 12") records as its model
+    # (product types, `ro.product.model`s): what a paper's device class is matched against.
+    also_known_as: Callable[[str], tuple[str, ...]] | None = None
+    # The native runner's build targets this kind's devices run (`harness build-runner`).
+    build_targets: tuple[str, ...] = ()

@@ -87,5 +87,13 @@ SETUP = KindSetup(
     _setup,
 )
 
+def _also_known_as(name: str) -> tuple[str, ...]:
+    from device_runners.android.catalog import load_catalog
+
+    phone = load_catalog().lookup(name)
+    return (phone.name, *phone.models) if phone else ()
+
+
 KIND = DeviceKind("android", "Android phones over adb", _list_devices, _open_runner, OPTIONS,
-                  no_devices_hint=_no_devices_hint, providers=PROVIDERS, setup=SETUP)
+                  no_devices_hint=_no_devices_hint, providers=PROVIDERS, setup=SETUP,
+                  also_known_as=_also_known_as, build_targets=("android-arm64",))

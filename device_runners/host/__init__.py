@@ -41,4 +41,4 @@ OPTIONS = (
                       "phone runs) or in Python's bindings (4-6 s of imports per trial) [native]."),
 )
 
-KIND = DeviceKind("host", "this machine", _list_devices, _open_runner, OPTIONS)
+KIND = DeviceKind("host", "this machine", _list_devices, _open_runner, OPTIONS, build_targets=("host",))

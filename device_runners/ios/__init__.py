@@ -65,5 +65,12 @@ OPTIONS = (
     *PHONE_OPTIONS,  # shared with the Android kind
 )
 
+def _also_known_as(name: str) -> tuple[str, ...]:
+    from device_runners.ios.catalog import load_catalog
+
+    phone = load_catalog().lookup(name)
+    return (phone.name, *phone.product_types) if phone else ()
+
+
 KIND = DeviceKind("ios", "iPhones over devicectl or pymobiledevice3", _list_devices, _open_runner, OPTIONS,
-                  no_devices_hint=_no_devices_hint)
+                  no_devices_hint=_no_devices_hint, also_known_as=_also_known_as)

@@ -61,8 +61,22 @@ def _kind_devices(kind) -> list:
         return []
 
 
+class TargetChoice(click.Choice):
+    """The native runner's build targets the device kinds declare (DeviceKind.build_targets),
+    read when the option is used: a kind added to harness.devices brings its targets along."""
+
+    def __init__(self):
+        super().__init__([])
+
+    def convert(self, value, param, ctx):
+        from harness.devices import KINDS
+
+        self.choices = tuple(t for kind in KINDS for t in kind.build_targets)
+        return super().convert(value, param, ctx)
+
+
 @click.command("build-runner", short_help="Build the native ExecuTorch runner.")
-@click.option("--target", type=click.Choice(["host", "android-arm64"]), default="host",
+@click.option("--target", type=TargetChoice(), default="host",
               show_default=True, help="Where the native runner will run.")
 @click.option("--ndk", type=click.Path(file_okay=False, path_type=Path), envvar="ANDROID_NDK",
               default=None, help="Android NDK directory (android-arm64; default $ANDROID_NDK).")

@@ -86,9 +86,9 @@ def check_formats(selector: str) -> str:
     before any work."""
     import difflib
 
-    from harness.export.base import all_formats
+    from harness.export.index import format_names
 
-    known = [f.name for f in all_formats()]
+    known = format_names()  # the index: checking names imports no exporter
     names = [p.strip().lower() for p in selector.split(",") if p.strip()]
     if names == ["all"]:
         return "all"
@@ -171,14 +171,13 @@ def _click_option(option) -> click.Option:
 class DeviceOptionsCommand(click.Command):
     """A command that takes, besides its own options, every device kind's (harness.devices),
     read when it runs: a kind added to that list brings its options along. Its help's
-    `{formats}` becomes the registered formats, read only when the help is shown (the format
-    registry imports the exporters)."""
+    `{formats}` becomes the registered formats, from the formats' index (harness.export.index)."""
 
     def format_help_text(self, ctx, formatter):
         if self.help and "{formats}" in self.help:
-            from harness.export.base import all_formats
+            from harness.export.index import format_index
 
-            listed = "; ".join(f"{f.name} ({f.description})" for f in all_formats())
+            listed = "; ".join(f"{f.name} ({f.description})" for f in format_index())
             original = self.help
             self.help = original.replace("{formats}", listed)
             try:

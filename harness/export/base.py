@@ -106,6 +106,15 @@ class FormatSpec:
     min_cosine: float | None = None
     description: str = ""
     needs_calibration: bool = False
+    # Where the format stands in every table that lists formats (lower first: what a reader
+    # compares first), and how long one export of a small model takes on 2 cores before the
+    # cache knows better (harness.report.estimate).
+    order: int = 100
+    export_estimate_s: float = 60.0
+    # The runtimes papers name that this format reproduces ("core ml", "tflite", ...), and how
+    # well it does among the formats that do (lower first); the paper check reads both.
+    paper_names: tuple[str, ...] = ()
+    paper_rank: int = 100
 
     @property
     def threshold(self) -> Threshold:

@@ -151,6 +151,10 @@ register_format(
         versions=_versions,
         description="Core ML ML program, fp16 compute, iOS 16",
         extra="coreml",
+        order=40,
+        export_estimate_s=40.0,
+        paper_names=('core ml',),
+        paper_rank=4,
     )
 )
 
@@ -165,5 +169,9 @@ register_format(
         versions=_versions,
         description="Core ML ML program, fp32 compute, iOS 16",
         extra="coreml",
+        order=41,
+        export_estimate_s=40.0,
+        paper_names=('core ml',),
+        paper_rank=5,
     )
 )

@@ -37,5 +37,9 @@ register_format(
         export=export_eager,
         versions=_versions,
         description="PyTorch eager kernels (torch.export program), fp32: the baseline",
+        order=0,
+        export_estimate_s=3.0,
+        paper_names=('pytorch',),
+        paper_rank=3,
     )
 )

@@ -143,6 +143,10 @@ register_format(
         versions=_versions,
         extra="executorch",
         description="ExecuTorch, XNNPACK delegate, fp32",
+        order=10,
+        export_estimate_s=30.0,
+        paper_names=('executorch',),
+        paper_rank=0,
     )
 )
 
@@ -158,6 +162,10 @@ register_format(
         extra="executorch",
         needs_calibration=True,
         description="ExecuTorch, XNNPACK delegate, static int8 (PT2E, XNNPACKQuantizer)",
+        order=11,
+        export_estimate_s=90.0,
+        paper_names=('executorch',),
+        paper_rank=9,
     )
 )
 
@@ -172,6 +180,10 @@ register_format(
         versions=_versions_coreml,
         extra="executorch,coreml",
         description="ExecuTorch, Core ML delegate, fp16, iOS 16",
+        order=13,
+        export_estimate_s=60.0,
+        paper_names=('core ml',),
+        paper_rank=8,
     )
 )
 
@@ -186,6 +198,10 @@ register_format(
         versions=_versions,
         extra="executorch",
         description="ExecuTorch, Vulkan delegate (Android GPUs), fp32",
+        order=14,
+        export_estimate_s=60.0,
+        paper_names=(),
+        paper_rank=11,
     )
 )
 
@@ -200,5 +216,9 @@ register_format(
         versions=_versions,
         extra="executorch",
         description="ExecuTorch, portable kernels, no delegate (the reference)",
+        order=12,
+        export_estimate_s=25.0,
+        paper_names=('executorch',),
+        paper_rank=6,
     )
 )

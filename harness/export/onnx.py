@@ -68,5 +68,9 @@ register_format(
         versions=_versions,
         extra="onnx",
         description="ONNX (dynamo exporter), fp32, ONNX Runtime CPU provider",
+        order=30,
+        export_estimate_s=15.0,
+        paper_names=('onnx',),
+        paper_rank=2,
     )
 )

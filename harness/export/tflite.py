@@ -185,6 +185,10 @@ register_format(
         versions=_versions,
         extra="tflite",
         description="LiteRT, fp32 (XNNPACK delegate at run time)",
+        order=20,
+        export_estimate_s=45.0,
+        paper_names=('tflite', 'litert', 'tensorflow lite'),
+        paper_rank=1,
     )
 )
 
@@ -199,6 +203,10 @@ register_format(
         versions=_versions_quantized,
         extra="tflite",
         description="LiteRT, fp16 weights (AI Edge Quantizer float casting)",
+        order=21,
+        export_estimate_s=45.0,
+        paper_names=('tflite', 'litert', 'tensorflow lite'),
+        paper_rank=7,
     )
 )
 
@@ -214,5 +222,9 @@ register_format(
         extra="tflite",
         needs_calibration=True,
         description="LiteRT, static int8 (AI Edge Quantizer static_wi8_ai8)",
+        order=22,
+        export_estimate_s=120.0,
+        paper_names=('tflite', 'litert', 'tensorflow lite'),
+        paper_rank=10,
     )
 )

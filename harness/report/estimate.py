@@ -19,10 +19,7 @@ from dataclasses import dataclass, field
 
 from harness.export.given import formats_for
 
-# Seconds one export takes where the cache has none of that format yet: a small model on 2 cores.
-DEFAULT_EXPORT_S = {"eager": 3.0, "onnx": 15.0, "executorch": 30.0, "executorch-portable": 25.0,
-                    "executorch-int8": 90.0, "executorch-coreml": 60.0, "tflite": 45.0,
-                    "tflite-fp16": 45.0, "tflite-int8": 120.0, "coreml": 40.0, "coreml-fp32": 40.0}
+# Where the cache has none of a format yet, one export takes its FormatSpec's estimate.
 FALLBACK_EXPORT_S = 60.0
 # A file given as it is (harness.export.given): copied into the cache and run for its numerics.
 GIVEN_IMPORT_S = 5.0
@@ -140,7 +137,7 @@ def estimate_run(specs, formats, cache, config, jobs: int = 1, calibration_dir=N
             elif hit is False and spec.is_given:
                 export_units[cell] = GIVEN_IMPORT_S
             elif hit is False:
-                export_units[cell] = history.get(fmt.name, DEFAULT_EXPORT_S.get(fmt.name, FALLBACK_EXPORT_S))
+                export_units[cell] = history.get(fmt.name, fmt.export_estimate_s or FALLBACK_EXPORT_S)
                 models_to_build.add(spec.name)
             if hit is not None:
                 median_s = previous_medians.get(cell, 0.0) / 1000.0  # stored medians are in ms

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Mapping
 
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
+from harness.export.index import table_order
 from harness.report.export_matrix import coverage_text
 from harness.report.format import (
     central_ms,
@@ -48,7 +49,7 @@ from harness.report.format import (
     origin_text,
 )
 from harness.report.text import Column, Notes, TextTable
-from harness.store import RUN_COMPLETE, BenchmarkRecord, CellKey, RunInfo, parse_format_label
+from harness.store import RUN_COMPLETE, BenchmarkRecord, CellKey, RunInfo
 
 # ----------------------------------------------------------------------------------------------
 # What a cell holds
@@ -227,16 +228,13 @@ def memory_line(records: list[BenchmarkRecord]) -> str:
 
 # The baseline every ratio in the side-by-side table is read against.
 BASELINE_FORMAT = "eager"
-# Host-runnable formats first, in the order a reader compares them; others follow by name.
-FORMAT_ORDER = ("eager", "executorch", "executorch-int8", "executorch-portable", "tflite",
-                "tflite-fp16", "tflite-int8", "onnx")
 UNSTABLE_MARK = "?"
 UNSTABLE_LEGEND = f"{UNSTABLE_MARK} after a median: unstable (the run's table says why)."
 
 
 def _format_key(fmt: str):
-    base = parse_format_label(fmt)[0]
-    return (FORMAT_ORDER.index(base) if base in FORMAT_ORDER else len(FORMAT_ORDER), fmt)
+    """Formats in the order their FormatSpecs give (harness.export.index)."""
+    return table_order(fmt)
 
 
 def has_baseline(records: list[BenchmarkRecord]) -> bool:

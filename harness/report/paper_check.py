@@ -9,15 +9,15 @@ published.csv (harness/zoo) gives a latency with the device it was measured on, 
 A stored record counts for a published latency when it measured that model (`ok`, with stored
 statistics) on a device of that class: its product model (`result.device.product_model`, what
 the device runner recorded), SoC or CPU name is the class's name or one of its aliases
-(DEVICE_CLASSES: `iPhone13,2` is an iPhone 12), compared without regard to case, spaces or
+(`class_names`: the device kinds' catalogs know `iPhone13,2` is an iPhone 12), compared without regard to case, spaces or
 punctuation. Records of any other device never count: an iPhone 12 Pro is not an iPhone 12, and
 this host is not a phone.
 
 Of the records that count (the newest of each cell, `Store.latest_records`), the one in the
-format closest to the paper's runtime is chosen (PAPER_FORMATS: for Core ML the Core ML
-formats, all compute units first, as Xcode's performance report measures); when the paper names
-no runtime, or none of its formats was measured, the first measured of DEFAULT_FORMATS, and the
-row says which format stands in.
+format closest to the paper's runtime is chosen (`paper_formats`, from each format's own
+paper_names and paper_rank: for Core ML the Core ML formats, all compute units first, as Xcode's
+performance report measures); when the paper names no runtime, or none of its formats was
+measured, the first measured of `default_formats`, and the row says which format stands in.
 
     ratio      our median / the published latency (above 1: we measured slower).
     ratio CI   the median's 95% CI divided by the published latency (a published figure comes
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from harness.report.format import fmt_ms
+from harness.export.index import format_index
 from harness.store import BenchmarkRecord, RunInfo
 from harness.store.cell_key import base_format
 from harness.zoo.published import PublishedFacts, published_facts
@@ -51,32 +52,46 @@ SLOWER = "slower"
 NOT_MEASURED = "not measured"
 VERDICTS = (REPRODUCED, FASTER, SLOWER, NOT_MEASURED)
 
-# Device classes the papers name, and the other names a device runner may record for them (the
-# iOS runner records the catalog's name, `iPhone 12`, or the product type when the catalog
-# lacks it; a Jetson reports its board name).
-DEVICE_CLASSES: dict[str, tuple[str, ...]] = {
-    "iPhone 12": ("iPhone13,2",),
+# Device classes the papers name that no device kind's catalog knows, with the names their
+# devices record (a Jetson reports its board name). A phone's other names (the iPhone 12's
+# product type `iPhone13,2`) come from its kind's catalog (DeviceKind.also_known_as).
+OTHER_DEVICE_CLASSES: dict[str, tuple[str, ...]] = {
     "Jetson Nano": ("NVIDIA Jetson Nano Developer Kit", "Jetson Nano Developer Kit",
                     "NVIDIA Tegra X1", "tegra210"),
 }
 
-# The formats that run what a paper's runtime ran, best match first (a format with a compute
-# unit variant, `coreml@all`, matches its base name's entry or its own).
-PAPER_FORMATS: dict[str, tuple[str, ...]] = {
-    "core ml": ("coreml@all", "coreml@cpu_and_ne", "coreml", "coreml@cpu_and_gpu",
-                "coreml@cpu_only", "coreml-fp32@all", "coreml-fp32", "executorch-coreml"),
-    "tflite": ("tflite", "tflite-fp16", "tflite-int8"),
-    "litert": ("tflite", "tflite-fp16", "tflite-int8"),
-    "tensorflow lite": ("tflite", "tflite-fp16", "tflite-int8"),
-    "onnx": ("onnx",),
-    "executorch": ("executorch", "executorch-int8", "executorch-portable"),
-    "pytorch": ("eager",),
-}
-# When the paper names no runtime (or none of its formats was measured): fp32 formats a phone
-# runs first, then the rest.
-DEFAULT_FORMATS = ("executorch", "tflite", "onnx", "eager", "coreml@all", "coreml",
-                   "executorch-portable", "tflite-fp16", "executorch-coreml", "executorch-int8",
-                   "tflite-int8")
+# The runtimes papers name (as a format's `paper_names` spell them), and how they spell them.
+PAPER_RUNTIMES = (("core ml", "Core ML"), ("tflite", "TFLite"), ("litert", "LiteRT"),
+                  ("tensorflow lite", "TensorFlow Lite"), ("onnx", "ONNX"),
+                  ("executorch", "ExecuTorch"), ("pytorch", "PyTorch"))
+
+# Core ML's compute units, most like what a paper ran first: the whole device, the Neural
+# Engine, the format as built, then the rest.
+VARIANT_PREFERENCE = ("all", "cpu_and_ne", "", "cpu_and_gpu", "cpu_only")
+
+
+def _labels(entry) -> tuple[str, ...]:
+    if entry.runtime != "coreml":
+        return (entry.name,)
+    return tuple(f"{entry.name}@{v}" if v else entry.name for v in VARIANT_PREFERENCE)
+
+
+def paper_formats() -> dict[str, tuple[str, ...]]:
+    """The formats that run what a paper's runtime ran, best match first, from each format's
+    own `paper_names` and `paper_rank` (harness.export.index); a format with a compute unit
+    variant, `coreml@all`, matches its base name's entry or its own."""
+    found: dict[str, list[str]] = {}
+    for entry in sorted(format_index(), key=lambda e: (e.paper_rank, e.name)):
+        for name in entry.paper_names:
+            found.setdefault(name, []).extend(_labels(entry))
+    return {name: tuple(labels) for name, labels in found.items()}
+
+
+def default_formats() -> tuple[str, ...]:
+    """When the paper names no runtime (or none of its formats was measured): by paper_rank,
+    fp32 formats a phone runs first."""
+    return tuple(label for entry in sorted(format_index(), key=lambda e: (e.paper_rank, e.name))
+                 for label in _labels(entry))
 
 
 def normalize(text: str) -> str:
@@ -92,17 +107,22 @@ def device_class(latency_device: str) -> str:
 def paper_runtime(latency_device: str) -> str:
     """The runtime a published latency names in its parenthesis (`Core ML`), or ""."""
     inside = latency_device.partition("(")[2].rpartition(")")[0].lower()
-    for runtime in PAPER_FORMATS:
+    for runtime, spelled in PAPER_RUNTIMES:
         if runtime in inside:
-            return {"core ml": "Core ML", "tflite": "TFLite", "litert": "LiteRT",
-                    "tensorflow lite": "TensorFlow Lite", "onnx": "ONNX",
-                    "executorch": "ExecuTorch", "pytorch": "PyTorch"}[runtime]
+            return spelled
     return ""
 
 
 def class_names(cls: str) -> set[str]:
-    """Every normalised name a device of class `cls` may record."""
-    return {normalize(cls)} | {normalize(a) for a in DEVICE_CLASSES.get(cls, ())}
+    """Every normalised name a device of class `cls` may record: its own, what the device
+    kinds' catalogs know it by, and the classes listed here."""
+    from harness.devices import KINDS
+
+    names = {normalize(cls)} | {normalize(a) for a in OTHER_DEVICE_CLASSES.get(cls, ())}
+    for kind in KINDS:
+        if kind.also_known_as is not None:
+            names |= {normalize(a) for a in kind.also_known_as(cls)}
+    return names
 
 
 def record_device(record: BenchmarkRecord, run: RunInfo | None = None) -> dict:
@@ -165,7 +185,7 @@ def verdict_of(ratio: float, threshold: float = THRESHOLD) -> str:
 
 def _choose(records: list[BenchmarkRecord], runtime: str) -> tuple[BenchmarkRecord, str]:
     """The record in the format nearest the paper's runtime, and a note when it stands in."""
-    wanted = PAPER_FORMATS.get(runtime.lower(), ()) if runtime else ()
+    wanted = paper_formats().get(runtime.lower(), ()) if runtime else ()
 
     def key(r: BenchmarkRecord, preferred: tuple[str, ...]):
         rank = format_rank(r.format, preferred)
@@ -175,7 +195,7 @@ def _choose(records: list[BenchmarkRecord], runtime: str) -> tuple[BenchmarkReco
     matching = [r for r in records if format_rank(r.format, wanted) is not None]
     if matching:
         return min(matching, key=lambda r: key(r, wanted)), ""
-    chosen = min(records, key=lambda r: key(r, DEFAULT_FORMATS))
+    chosen = min(records, key=lambda r: key(r, default_formats()))
     if runtime:
         note = (f"no {runtime} format measured on this device class; {chosen.format} stands in "
                 "for the paper's runtime")
