@@ -5,6 +5,7 @@ whichever kind takes it) and how a catalog matches the names people type.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from device_runners.errors import DeviceError
 from device_runners.runner import DeviceOption
@@ -19,6 +20,25 @@ PHONE_OPTIONS = (
     DeviceOption("--thermal-timeout", "gate_timeout_s", minimum=0,
                  help="Phones: longest wait for the thermal gate, s [180]."),
 )
+
+
+@dataclass(frozen=True)
+class CoreCluster:
+    """One cluster of a phone SoC's CPU, as both phone catalogs write it (devices.yaml): how
+    many cores, which core, and its highest clock in MHz (sysfs speaks kHz: `max_khz`)."""
+
+    cores: int
+    core: str
+    max_mhz: int
+
+    @property
+    def max_khz(self) -> int:
+        return self.max_mhz * 1000
+
+
+def describe_clusters(clusters) -> str:
+    """"4x1.80 + 2x2.35 + 2x2.85 GHz (nominal)", slowest cluster first."""
+    return " + ".join(f"{c.cores}x{c.max_mhz / 1000:.2f}" for c in clusters) + " GHz (nominal)"
 
 
 class CatalogError(DeviceError):

@@ -58,7 +58,7 @@ battery current is the charger's minus the load's, so the energy is skewed and a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import partial
 from statistics import median
 
@@ -86,34 +86,13 @@ NORMAL_THERMAL_STATES = frozenset({"none", "nominal", "normal"})
 DEFAULT_THROTTLE_C = 85.0
 
 
-@dataclass(frozen=True)
-class EnergyEstimate:
-    """Everything `energy_from_samples` derives; `EnergyInfo` carries the fields it has room for."""
-
-    source: str = "none"
-    joules_per_inference: float | None = None
-    joules_per_inference_uncertainty: float | None = None
-    avg_power_w: float | None = None
-    avg_power_w_uncertainty: float | None = None
-    idle_power_w: float | None = None
-    duration_s: float | None = None
-    warnings: tuple[str, ...] = ()
-
-    def to_info(self) -> EnergyInfo:
-        return EnergyInfo(**{f.name: getattr(self, f.name) for f in fields(EnergyInfo)})
-
-
-def energy_from_samples(samples: dict) -> EnergyInfo:
-    """The `EnergyInfo` for a run's `energy_samples`; source "none" when nothing was measured."""
-    return estimate_energy(samples).to_info()
-
-
 class _Unusable(ValueError):
     """The samples cannot give an energy; the message says why."""
 
 
-def estimate_energy(samples: dict) -> EnergyEstimate:
-    """Like `energy_from_samples`, with the average power's uncertainty as well.
+def energy_from_samples(samples: dict) -> EnergyInfo:
+    """The `EnergyInfo` for a run's `energy_samples`, with its uncertainties; source "none"
+    when nothing was measured.
 
     Samples that cannot give an energy (too few readings, a counter reset, a malformed layout)
     give the source with no numbers and a warning saying why, never zero and never an exception.
@@ -121,15 +100,15 @@ def estimate_energy(samples: dict) -> EnergyEstimate:
     source = (samples or {}).get("source", "none")
     if source == "none":
         note = (samples or {}).get("note")
-        return EnergyEstimate(warnings=(note,) if note else ())
+        return EnergyInfo(warnings=(note,) if note else ())
     if source not in SOURCES:
-        return EnergyEstimate(warnings=(f"Unknown energy source {source!r}; energy not measured.",))
+        return EnergyInfo(warnings=(f"Unknown energy source {source!r}; energy not measured.",))
     try:
         return _estimate(samples)
     except _Unusable as exc:
-        return EnergyEstimate(source=source, warnings=(f"Energy not measured: {exc}",))
+        return EnergyInfo(source=source, warnings=(f"Energy not measured: {exc}",))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        return EnergyEstimate(source=source, warnings=(f"Energy samples are malformed: {exc!r}.",))
+        return EnergyInfo(source=source, warnings=(f"Energy samples are malformed: {exc!r}.",))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -274,7 +253,7 @@ def _check_layout(samples: dict) -> None:
         raise _Unusable("there is no active window")
 
 
-def _estimate(samples: dict) -> EnergyEstimate:
+def _estimate(samples: dict) -> EnergyInfo:
     _check_layout(samples)
     warnings: list[str] = []
     idle_window = samples.get("idle") or None
@@ -304,7 +283,7 @@ def _estimate(samples: dict) -> EnergyEstimate:
         warnings.append(
             "No idle window: energy per inference includes the idle draw and has no uncertainty."
         )
-        return EnergyEstimate(
+        return EnergyInfo(
             **estimate, joules_per_inference=active.energy / n, warnings=tuple(warnings)
         )
 
@@ -328,7 +307,7 @@ def _estimate(samples: dict) -> EnergyEstimate:
             f"The idle window ({t_idle:.2g} s) is shorter than half the active window "
             f"({t_active:.2g} s), so the idle baseline is less certain."
         )
-    return EnergyEstimate(
+    return EnergyInfo(
         **estimate,
         joules_per_inference=per_inference,
         joules_per_inference_uncertainty=uncertainty,

@@ -70,7 +70,7 @@ def stored_profile(record) -> dict | None:
 def ops_table(records, top: int):
     """The `top` operators of every profiled cell, largest total first: one table, a row per
     operator, with its share of the profiled inference; and the lines under it."""
-    from harness.report.format import fmt_latency
+    from harness.report.figures import fmt_latency
     from harness.report.text import Column, TextTable
 
     table = TextTable([Column("model", key=True), Column("format", key=True), Column("operator"),

@@ -87,12 +87,12 @@ def test_every_phone_is_pixel_odpm_or_battery_and_every_soc_has_its_cores():
         assert phone.energy == ("odpm" if phone.key.startswith("pixel") else "battery"), phone.key
     for soc in catalog.socs.values():
         assert 8 <= soc.core_count <= 10, soc.key  # Tensor G3 has 9, Exynos 2400 10
-        freqs = [c.max_khz for c in soc.clusters]
+        freqs = [c.max_mhz for c in soc.clusters]
         assert freqs == sorted(freqs), f"{soc.key}: clusters must go slowest first"
 
 
 def test_a_malformed_catalog_is_refused_with_the_entry_named():
-    soc = {"name": "X", "clusters": [{"cores": 8, "core": "A55", "max_khz": 2000000}]}
+    soc = {"name": "X", "clusters": [{"cores": 8, "core": "A55", "max_mhz": 2000}]}
     with pytest.raises(CatalogError, match="'phone_a' names SoC 'nope'"):
         parse_catalog({"socs": {"x": soc},
                        "phones": {"phone_a": {"name": "A", "models": ["A"], "soc": "nope",

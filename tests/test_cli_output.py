@@ -21,7 +21,7 @@ from tests.support.paths import TESTS, TINY
 from device_runners.contract import DeviceInfo, RunResult
 from harness.bench.stats import summarize_trials
 from harness.bench.trials import combine_trials
-from harness.report.format import fmt_ci, fmt_ms
+from harness.report.figures import fmt_ci, fmt_ms
 from harness.store import RUN_INTERRUPTED, BenchmarkRecord, Store
 
 FAST = ["--warmup", "1", "--iterations", "5", "--min-time", "0.05", "--trials", "1"]

@@ -7,7 +7,7 @@ import pytest
 
 from device_runners.contract import EnergyInfo, ThermalInfo
 from device_runners.sensors import LAYOUT_VERSION, ThermalReading, no_energy_samples
-from harness.energy import energy_from_samples, estimate_energy, thermal_info
+from harness.energy import energy_from_samples, thermal_info
 
 
 def samples(kind, unit, channels, active, idle=None, iterations=100, summed=None, ranges=None,
@@ -66,7 +66,7 @@ def test_ramp_power_trace_integrates_exactly_with_uneven_readings():
     t = np.array([0.0, 0.05, 0.3, 0.31, 0.9, 1.4, 2.0])
     ramp_mw = 2000.0 * t  # 0 to 4 W over 2 s: 4 J
     flat = np.full(len(t), 500.0)
-    estimate = estimate_energy(samples("power", "mW", ["cpu"], window(t, ramp_mw),
+    estimate = energy_from_samples(samples("power", "mW", ["cpu"], window(t, ramp_mw),
                                        idle=window(t, flat), iterations=4))
     assert estimate.avg_power_w == pytest.approx(2.0)
     assert estimate.idle_power_w == pytest.approx(0.5)
@@ -74,7 +74,7 @@ def test_ramp_power_trace_integrates_exactly_with_uneven_readings():
     # The step model's integration term: large for readings 0.6 s apart on a moving trace, and
     # smaller when the same ramp is read every 0.1 s.
     fine = steady(2.0)
-    finer = estimate_energy(samples("power", "mW", ["cpu"], window(fine, 2000.0 * fine),
+    finer = energy_from_samples(samples("power", "mW", ["cpu"], window(fine, 2000.0 * fine),
                                     idle=window(fine, np.full(len(fine), 500.0)), iterations=4))
     assert 0 < finer.avg_power_w_uncertainty < estimate.avg_power_w_uncertainty / 3
 

@@ -10,7 +10,7 @@ from device_runners.contract import DeviceInfo, EnergyInfo, RunResult, ThermalIn
 from harness.bench.stats import measurement_warnings, summarize_trials
 from harness.bench.trials import combine_trials
 from harness.cli import main
-from harness.report.format import fmt_context, fmt_energy_mj, fmt_power_w, fmt_thermal
+from harness.report.figures import fmt_context, fmt_energy_mj, fmt_power_w, fmt_thermal
 from harness.report.leaderboard import (
     COLUMNS,
     WIDE_COLUMNS,

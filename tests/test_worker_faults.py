@@ -32,7 +32,7 @@ from tests.support.processes import gone, processes
 from tests.support.wait import wait_until
 from tests.support.paths import ROOT, TINY
 from device_runners.contract import RunRequest
-from device_runners.host.process import child_preexec, describe_exit, remove_leftovers
+from device_runners.process import child_preexec, describe_exit, remove_leftovers
 from device_runners.host.runner import TEMP_PREFIX, HostRunner
 
 pytestmark = pytest.mark.needs(None if Path("/proc/self/stat").exists()
@@ -156,7 +156,7 @@ def test_killing_the_runner_kills_its_worker_and_the_next_runner_removes_what_it
     assert mine.is_dir() and alive.is_dir()
 
 
-WATCHED_CHILD = ("import time; from device_runners.host.process import watch_parent; "
+WATCHED_CHILD = ("import time; from device_runners.process import watch_parent; "
                  "watch_parent(0.1); print('watching', flush=True); time.sleep(120)")
 MIDDLE = ("import subprocess, sys; child = subprocess.Popen([sys.executable, '-c', sys.argv[1]]); "
           "print(child.pid, flush=True); child.wait()")

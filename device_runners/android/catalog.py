@@ -18,17 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from device_runners.phones import CatalogError, normalize_name
+from device_runners.phones import CatalogError, CoreCluster, normalize_name
 
 CATALOG_PATH = Path(__file__).with_name("devices.yaml")
 ENERGY_SOURCES = ("odpm", "battery")
-
-
-@dataclass(frozen=True)
-class CoreCluster:
-    cores: int
-    core: str
-    max_khz: int
 
 
 @dataclass(frozen=True)
@@ -111,7 +104,7 @@ def _tuple(entry: dict, name: str) -> tuple[str, ...]:
 def _parse_soc(key: str, entry: dict) -> SocSpec:
     try:
         clusters = tuple(
-            CoreCluster(int(c["cores"]), str(c["core"]), int(c["max_khz"]))
+            CoreCluster(int(c["cores"]), str(c["core"]), int(c["max_mhz"]))
             for c in entry["clusters"]
         )
         return SocSpec(key, str(entry["name"]), _tuple(entry, "reports"), clusters)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from device_runners.android.app_protocol import DEFAULT_PACKAGE
 from device_runners.android.catalog import Catalog
 from device_runners.contract import DeviceInfo
+from device_runners.phones import describe_clusters as describe_catalog_clusters
 from device_runners.sensors.thermal import ThermalReading, parse_thermalservice
 
 MARKER = "@@harness:"  # starts a section line in the output of every script the runner sends
@@ -236,7 +237,7 @@ def device_info(serial: str, probe: PhoneProbe, catalog: Catalog) -> DeviceInfo:
     soc = catalog.soc_for(probe.model, probe.soc_reports)
     layout = describe_clusters(probe.cpu_freqs)
     if not layout and soc is not None:  # cpufreq hidden: the catalog's nominal layout
-        layout = " + ".join(f"{c.cores}x{c.max_khz / 1e6:.2f}" for c in soc.clusters) + " GHz (nominal)"
+        layout = describe_catalog_clusters(soc.clusters)
     return DeviceInfo(
         device_id=serial,
         platform="android",

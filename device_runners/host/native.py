@@ -25,7 +25,7 @@ from pathlib import Path
 from device_runners import sensors
 from device_runners.contract import STATUS_RUN_FAILED, ContractError, RunRequest, RunResult
 from device_runners.host import system
-from device_runners.host.process import child_preexec, describe_exit, temp_dir
+from device_runners.process import child_preexec, describe_exit, temp_dir
 from device_runners.operator_profile import etdump_profile
 from device_runners.sensors.layout import EnergyWindow
 

@@ -26,7 +26,7 @@ from device_runners.contract import STATUS_RUN_FAILED, ContractError, RunRequest
 from device_runners.errors import DeviceError
 from device_runners.host import runtimes, system
 from device_runners.host.native import RUNNERS, NativeExecutorch
-from device_runners.host.process import child_preexec, describe_exit, remove_leftovers, temp_dir
+from device_runners.process import child_preexec, describe_exit, remove_leftovers, temp_dir
 from device_runners.runner import GateReport, Runner, RuntimeSupport, pass_gate
 from device_runners.sensors import read_thermal
 

@@ -29,7 +29,7 @@ from device_runners.contract import (
     RunResult,
 )
 from device_runners.host import system
-from device_runners.host.process import watch_parent
+from device_runners.process import watch_parent
 from device_runners.host.runner import THREAD_VARS
 from device_runners.timing import (
     SETTLE_MAX_S,

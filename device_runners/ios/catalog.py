@@ -15,16 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from device_runners.phones import CatalogError, normalize_name
+from device_runners.phones import CatalogError, CoreCluster, describe_clusters, normalize_name
 
 CATALOG_PATH = Path(__file__).with_name("devices.yaml")
-
-
-@dataclass(frozen=True)
-class CoreCluster:
-    cores: int
-    core: str
-    max_mhz: int
 
 
 @dataclass(frozen=True)
@@ -40,7 +33,7 @@ class SocSpec:
 
     def describe_cpu(self) -> str:
         """"4x1.82 + 2x2.99 GHz (nominal)", as the Android catalog writes a layout."""
-        return " + ".join(f"{c.cores}x{c.max_mhz / 1000:.2f}" for c in self.clusters) + " GHz (nominal)"
+        return describe_clusters(self.clusters)
 
 
 @dataclass(frozen=True)

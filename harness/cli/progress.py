@@ -81,7 +81,7 @@ class ProgressObserver:
             self.progress.update(self.task, completed=self.total)
 
     def cell_finished(self, record):
-        from harness.report.format import fmt_latency
+        from harness.report.figures import fmt_latency
 
         self.done += 1
         base = base_format(record.format)

@@ -38,8 +38,8 @@ def _device_text(device: dict, device_id: str) -> str:
 
 
 def settings_line(config: dict) -> str:
-    """What a run measured with (harness.report.format.fmt_run_settings)."""
-    from harness.report.format import fmt_run_settings
+    """What a run measured with (harness.report.figures.fmt_run_settings)."""
+    from harness.report.figures import fmt_run_settings
 
     return fmt_run_settings(config)
 
@@ -150,7 +150,7 @@ def show(run_id, samples, ops, top, recompute, wide, as_json, db):
     """One stored run (an id, a unique prefix, or `latest`, the default): its context and every
     cell, with the statistics stored with it (computed from the raw samples when it was
     stored; --recompute computes them again). `harness runs` lists the runs."""
-    from harness.report.format import fmt_context
+    from harness.report.figures import fmt_context
     from harness.report.jsonable import dumps, record_json, run_json
     from harness.store import Store
 

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from device_runners.host.process import pid_alive
+from device_runners.process import pid_alive
 from harness.export.base import ARTIFACT_EXPORT_FAILED, Artifact, FormatSpec
 from harness.zoo.registry import ModelSpec
 

@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 
-from device_runners.host.process import watch_parent
+from device_runners.process import watch_parent
 
 
 def emit(stream, **event) -> None:

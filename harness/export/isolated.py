@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from device_runners.host.process import child_preexec, describe_exit
+from device_runners.process import child_preexec, describe_exit
 from harness.export.base import ARTIFACT_BUILD_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache, _file_digest
 from harness.export.pipeline import plan_export, uncached_failure

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness.farm.regression import FAILING, NEW, NEW_FAILED, UNSUPPORTED, VERDICTS, Baseline
 from harness.report.compare import BROKEN, FASTER, NO_CHANGE, SLOWER, CellComparison
-from harness.report.format import fmt_ms
+from harness.report.figures import fmt_ms
 
 
 @dataclass

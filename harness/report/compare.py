@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.bench.stats import bootstrap_medians, percentile_interval
-from harness.report.format import fmt_ms
+from harness.report.figures import fmt_ms
 from harness.store import BenchmarkRecord, CellKey, RunInfo, Store
 
 THRESHOLD = 0.05

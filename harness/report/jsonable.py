@@ -17,7 +17,7 @@ import math
 import time
 from typing import Any
 
-from harness.report.format import measured_by, model_memory_kb, process_peak_kb
+from harness.report.figures import measured_by, model_memory_kb, process_peak_kb
 from harness.store import BenchmarkRecord, RunInfo
 
 JSON_VERSION = 1

@@ -28,7 +28,7 @@ from typing import Mapping
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
 from harness.export.index import table_order
 from harness.report.export_matrix import coverage_text
-from harness.report.format import (
+from harness.report.figures import (
     central_ms,
     fmt_affinity,
     fmt_ci,

@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from harness.report.format import fmt_ms
+from harness.report.figures import fmt_ms
 from harness.export.index import format_index
 from harness.store import BenchmarkRecord, RunInfo
 from harness.store.cell_key import base_format

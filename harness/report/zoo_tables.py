@@ -3,7 +3,7 @@ counts against them), and the JSON of both."""
 
 from __future__ import annotations
 
-from harness.report.format import fmt_count, published_latency_text
+from harness.report.figures import fmt_count, published_latency_text
 from harness.report.jsonable import published_json
 from harness.report.text import Column, Notes, TextTable
 

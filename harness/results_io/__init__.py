@@ -5,7 +5,7 @@ with the raw samples, or as the PyTorch benchmark database's v3 records, so a da
 for ExecuTorch's benchmarks can ingest ours. Import reads measurements other tools made and
 stores them as runs of their own, through the Store's public API: the run's config names the
 origin (`config["imported"]`: the tool, the file, its sha256), and every report says so
-(harness.report.format.origin_text). A tool's own summary (benchmark_model's mean of its runs,
+(harness.report.figures.origin_text). A tool's own summary (benchmark_model's mean of its runs,
 AI Hub's one figure) is stored as that tool's figures, never as samples
 (harness.store.ToolSummary). docs/results-io.md lists each tool's versions and shapes read.
 

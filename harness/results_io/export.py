@@ -30,7 +30,7 @@ import json
 import math
 import time
 
-from harness.report.format import fmt_run_settings, origin_text
+from harness.report.figures import fmt_run_settings, origin_text
 from harness.report.jsonable import record_json, run_json, strict
 from harness.report.leaderboard import settings_of
 from harness.results_io import hud_v3

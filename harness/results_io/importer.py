@@ -6,7 +6,7 @@ stores nothing (ImportFileError: one line naming the file, the line where known,
 expected). Each device the file names becomes one run (a run has one device), begun and finished
 through the Store's public API like any other: its config holds no `bench` settings (the harness
 chose none) but `imported` = {tool, file, sha256, samples}, which every report shows as the
-record's origin (harness.report.format.origin_text), and its argv is the import command. A file
+record's origin (harness.report.figures.origin_text), and its argv is the import command. A file
 that names no device, imported without `--device`, gets a device of its own, named after the
 file and its content (`file_device`): two unrelated files are never one phone in `compare` or on
 the site.

@@ -1,6 +1,6 @@
 """One record as the site shows it: a row of an index table (`index_row`) and a format's
 section of a model page (`model_cell`), every figure formatted as the terminal reports write it
-(harness.report.format), with the value it sorts by and the text shown on hover.
+(harness.report.figures), with the value it sorts by and the text shown on hover.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
 from harness.report.export_matrix import coverage_text, fmt_size, numerics_text, status_text
-from harness.report.format import (
+from harness.report.figures import (
     central_ms,
     fmt_ci,
     fmt_summary,

@@ -1,7 +1,7 @@
 """What the site shows, read from the results database through the Store's public API, in a
 fixed order: the index tables, the model pages, the paper check, the runs and their
 comparisons. Nothing here writes HTML (harness.site.render does); every figure is formatted
-here, by harness.report.format, as the terminal reports write it.
+here, by harness.report.figures, as the terminal reports write it.
 
 Figures are the statistics stored with each record; the raw samples are read only for the
 plots of each cell's newest record and for the comparisons (which test the samples).
@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from harness.report.compare import Comparison, compare_runs, comparison_rows, summary_line
-from harness.report.format import fmt_count, fmt_top1, published_latency_text
+from harness.report.figures import fmt_count, fmt_top1, published_latency_text
 from harness.report.leaderboard import _format_key, comparable_groups, device_label, settings_of
 from harness.report.paper_check import PaperCheckRow, paper_check
 from harness.site.cells import (

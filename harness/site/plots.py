@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from html import escape
 
-from harness.report.format import fmt_ms
+from harness.report.figures import fmt_ms
 
 # Families in name order take these in turn: a colour (Okabe-Ito, then grey) and a marker, so
 # two families differ in both.

@@ -25,7 +25,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.report.compare import COLUMNS as COMPARE_COLUMNS
 from harness.report.compare import rule_text as compare_rule
-from harness.report.format import fmt_ms
+from harness.report.figures import fmt_ms
 from harness.report.paper_check import (
     NOT_MEASURED,
     measured_text,

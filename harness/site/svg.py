@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 from html import escape
 
-from harness.report.format import fmt_ms
+from harness.report.figures import fmt_ms
 
 # Trial colours (Okabe-Ito, distinguishable with the common colour-vision deficiencies).
 TRIAL_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")

@@ -12,7 +12,7 @@ import socket
 import time
 from pathlib import Path
 
-from device_runners.host.process import pid_alive
+from device_runners.process import pid_alive
 from harness.bench.stats import STATS_VERSION, SampleStats, measurement_warnings
 from harness.errors import NoSuchRun, StoreError
 from harness.store import samples as stored_samples
