@@ -31,9 +31,9 @@ from device_runners.contract import (
     result_problems,
 )
 from device_runners.runner import ArtifactFile, GateReport, Runner, RuntimeSupport, attach_gate
-from harness.bench.protocol import schedule
+from harness.bench.protocol import trial_order
 from harness.bench.settings import MeasurementSettings
-from harness.bench.stats import measurement_warnings, summarize_trials
+from harness.bench.stats import measurement_warnings, narrow_enough, summarize_trials
 from harness.bench.trials import combine_trials, trials_that_belong
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache
@@ -144,6 +144,8 @@ class Cell:
     retried: list[str] = field(default_factory=list)  # the errors of trials tried again
     # What the profiling trial (harness.profiles) gave, None when none ran; never a trial.
     profile: dict | None = None
+    # The device's spread between sessions when first asked (False: none stored), cached.
+    prior: object = None
 
     @property
     def label(self) -> str:
@@ -186,8 +188,9 @@ def prepare_cell(cell: Cell, runner: Runner, support: RuntimeSupport, config: Me
 
 
 def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
-                interrupted: bool = False) -> BenchmarkRecord:
-    """The record of a cell: its trials combined, with statistics when they all succeeded."""
+                interrupted: bool = False, prior=None) -> BenchmarkRecord:
+    """The record of a cell: its trials combined, with statistics when they all succeeded;
+    `prior` is the device's spread between sessions its interval combines with its own."""
     stats = None
     result = None
     status, reason = cell.status, cell.reason
@@ -209,7 +212,7 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
             reason = "; ".join(filter(None, [reason, f"measured, but on the device the outputs "
                                                      f"disagree with eager: {miss}"]))
         if result.ok and result.samples_ms:
-            stats = summarize_trials([t.samples_ms for t in pooled])
+            stats = summarize_trials([t.samples_ms for t in pooled], prior=prior)
         for left_out in excluded:
             note = (f"trial {left_out['trial']} not pooled with the others: "
                     + "; ".join(left_out["differs"]))
@@ -289,9 +292,11 @@ def run_benchmarks(
 ) -> str:
     """Run the whole matrix; returns the run id. Re-raises KeyboardInterrupt after storing.
 
-    Cells are measured in the order `harness.bench.protocol.schedule` gives: one cell's trials
-    back to back, or (`config.interleave`) round-robin over all cells, every artifact exported
-    first so the rounds are alike. Every model is exported before any cell is measured, each in
+    Cells are measured in the order `harness.bench.protocol.trial_order` gives: one cell's
+    trials back to back, or (`config.interleave`) round-robin over all cells, every artifact
+    exported first so the rounds are alike. A cell gets `config.first_trials` trials; with
+    `--trials auto`, more, one at a time, until its interval between sessions is at most
+    `config.target_ci` of its median or it has `config.trial_budget`. Every model is exported before any cell is measured, each in
     a child process of its own (harness.export.isolated), `options.jobs` at once, so that no
     measurement shares the machine with an export. Before a measurement
     of another model than the last one measured (and before the first), the runner's `gate()`
@@ -363,13 +368,35 @@ def run_benchmarks(
                 c.artifact = export.artifacts[c.fmt.name]
                 prepare_cell(c, runner, support, config, checks)
 
+    def prior_of(cell: Cell):
+        """The device's spread between sessions, from its cells stored so far (this run's
+        included): what the cell's own trials are combined with (harness.bench.sessions)."""
+        if cell.prior is None:
+            cell.prior = store.session_prior(runner.device.device_id, config.threads,
+                                             config.cpu_affinity) or False
+        return cell.prior or None
+
     def finish(cell: Cell, interrupted: bool = False) -> None:
-        record = cell_record(run_id, cell, runner.device.device_id, config.trials, interrupted)
+        prior = prior_of(cell) if cell.trials else None
+        record = cell_record(run_id, cell, runner.device.device_id, config.first_trials, interrupted,
+                             prior=prior)
         for note in cell.artifact.notes:
             log.warning("%s/%s: %s", cell.spec.name, cell.label, note)
         record_id = store.add_record(record, replaces=replaced.pop((cell.spec.name, cell.label), ()))
         cell.stored = True
         observer.cell_finished(dataclasses.replace(record, id=record_id))
+
+    def more_trials(cell: Cell) -> bool:
+        """Whether the cell takes another trial: its first ones; with --trials auto, more until
+        its interval between sessions is narrow enough or the budget is spent."""
+        if cell.failed:
+            return False
+        done = len(cell.trials)
+        if done < config.first_trials:
+            return True
+        if not config.adaptive or done >= config.trial_budget:
+            return False
+        return not narrow_enough([t.samples_ms for t in cell.trials], config.target_ci, prior_of(cell))
 
     status = RUN_INTERRUPTED
     try:
@@ -381,10 +408,10 @@ def run_benchmarks(
                    on_step=lambda name, fmt, step: observer.cell_started(name, fmt or "-", step))
         last_model = None
         gate: GateReport | None = None  # reported with the next trial's result
-        for index, trial in schedule(len(cells), config.trials, config.interleave):
+        of = f"≤{config.trial_budget}" if config.adaptive else str(config.first_trials)
+        for index in trial_order(len(cells), config.interleave, lambda i: not cells[i].stored):
             cell = cells[index]
-            if cell.stored:
-                continue
+            trial = len(cell.trials)
             if cell.request is None:
                 finish(cell)
                 continue
@@ -396,7 +423,7 @@ def run_benchmarks(
             if last_model != cell.spec.name:
                 observer.cell_started(cell.spec.name, cell.label, "cooldown")
                 gate = runner.gate()
-            observer.cell_started(cell.spec.name, cell.label, f"trial {trial + 1}/{config.trials}")
+            observer.cell_started(cell.spec.name, cell.label, f"trial {trial + 1}/{of}")
             result = check_on_device(admit(attach_gate(runner.run(cell.request), gate), cell.request), cell)
             while result.status == STATUS_RUN_FAILED and len(cell.retried) < options.retries:
                 cell.retried.append(result.error)
@@ -404,12 +431,11 @@ def run_benchmarks(
                             trial + 1, result.error, len(cell.retried), options.retries)
                 result = check_on_device(admit(runner.run(cell.request), cell.request), cell)
             if not result.ok:
-                evidence = result.log
                 log.warning("%s/%s trial %d: %s: %s\n%s", cell.spec.name, cell.label, trial + 1,
-                            result.status, result.error, evidence)
+                            result.status, result.error, result.log)
             cell.trials.append(interpret_sensors(result))
             gate, last_model = None, cell.spec.name
-            if cell.failed or len(cell.trials) == config.trials:
+            if not more_trials(cell):
                 if options.profile and not cell.failed:
                     observer.cell_started(cell.spec.name, cell.label, "profile")
                     request = profile_request(cell.request)

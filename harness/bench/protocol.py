@@ -19,6 +19,26 @@ requests. Neither measures anything.
 
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
+
+def trial_order(cells: int, interleave: bool, pending: Callable[[int], bool]) -> Iterator[int]:
+    """The cell to measure next, for as long as `pending(cell)` says it wants a trial: each
+    cell's trials back to back, or (interleave) one round over every pending cell after
+    another. Asked anew before each trial, so a cell can stop early (a failure) or go on (an
+    adaptive number of trials, --trials auto)."""
+    if interleave:
+        while True:
+            waiting = [c for c in range(cells) if pending(c)]
+            if not waiting:
+                return
+            for c in waiting:
+                if pending(c):
+                    yield c
+    else:
+        for c in range(cells):
+            while pending(c):
+                yield c
 
 
 def schedule(cells: int, trials: int, interleave: bool) -> list[tuple[int, int]]:

@@ -52,9 +52,18 @@ class MeasurementSettings:
                                   help="Most timed iterations of one trial.")
     max_duration_s: float = setting(120.0, minimum=0, request="max_duration_s",
                                     help="Most seconds of timed iterations of one trial.")
-    trials: int = setting(
-        3, cli="--trials", farm="trials", minimum=1,
-        help="Independent trials per cell (fresh process on the host, fresh load on a device).")
+    trials: int | str = setting(
+        3, cli="--trials", farm="trials", minimum=1, kind="trials",
+        help="Independent trials per cell (fresh process on the host, fresh load on a device), "
+             "or auto: 3, then more until the interval between sessions is narrower than "
+             "--target-ci, up to --max-trials.")
+    max_trials: int = setting(
+        10, cli="--max-trials", farm="max_trials", minimum=1,
+        help="With --trials auto: at most this many trials per cell.")
+    target_ci: float = setting(
+        0.02, cli="--target-ci", farm="target_ci", minimum=0,
+        help="With --trials auto: add trials until the cell's 95% interval between sessions is "
+             "at most this fraction of its median (0.02: 2%).")
     interleave: bool = setting(
         False, cli="--interleave", farm="interleave",
         help="Alternate trials between cells (A, B, A, B...) so drift falls on all alike.")
@@ -122,6 +131,21 @@ class MeasurementSettings:
         return replace(self, **changes)
 
     @property
+    def adaptive(self) -> bool:
+        """--trials auto: as many trials as the cell's spread asks for (harness.run)."""
+        return self.trials == "auto"
+
+    @property
+    def first_trials(self) -> int:
+        """The trials every cell gets; with --trials auto, 3 (or --max-trials, if fewer)."""
+        return min(3, self.max_trials) if self.adaptive else self.trials
+
+    @property
+    def trial_budget(self) -> int:
+        """The most trials a cell can get: what timeouts and estimates plan for."""
+        return max(self.max_trials, self.first_trials) if self.adaptive else self.trials
+
+    @property
     def memory_limit_bytes(self) -> int | None:
         """What one process may map: the limit given (0: none), else 80% of this machine's."""
         if self.memory_limit_gib is None:
@@ -181,6 +205,15 @@ def _coerce(f, value, label: str):
     try:
         if kind == "cpus":
             return parse_cpus(value)
+        if kind == "trials":
+            if isinstance(value, str) and value.strip().lower() == "auto":
+                return "auto"
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError("give a whole number, or auto")
+            number = float(value)
+            if number != int(number):
+                raise ValueError("give a whole number, or auto")
+            return int(number)
         if kind == "flag":
             if not isinstance(value, bool):
                 raise ValueError("give true or false")
@@ -199,7 +232,7 @@ def _coerce(f, value, label: str):
 
 def check_value(f, value, label: str) -> None:
     """A value within its setting's bounds and finite; UsageError naming it otherwise."""
-    if value is None or f.metadata["kind"] in ("flag", "cpus"):
+    if value is None or f.metadata["kind"] in ("flag", "cpus") or value == "auto":
         return
     label = f.metadata["cli"] or label
     if not math.isfinite(value):
@@ -223,7 +256,7 @@ def cli_fields():
 
 def farm_settings_schema() -> dict:
     """The JSON schema of farm.yaml's measurement keys under `settings:`."""
-    types = {"int": "integer", "float": "number", "flag": "boolean"}
+    types = {"int": "integer", "float": "number", "flag": "boolean", "trials": "integer"}
     properties = {}
     for f in fields(MeasurementSettings):
         key, kind = f.metadata["farm"], f.metadata["kind"]
@@ -236,6 +269,8 @@ def farm_settings_schema() -> dict:
         schema = {"type": types[kind], "description": f.metadata["help"]}
         if f.metadata["minimum"] is not None:
             schema["minimum"] = f.metadata["minimum"]
+        if kind == "trials":
+            schema = {"oneOf": [schema, {"const": "auto"}], "description": f.metadata["help"]}
         if kind == "float" and f.default is None:
             schema = {"type": ["number", "null"], **{k: v for k, v in schema.items() if k != "type"}}
         properties[key] = schema

@@ -17,20 +17,31 @@ Below 6 samples no pair of order statistics reaches 95%: the interval is then th
 range, [min, max], and `ci_level` says what it does reach, 1 - 2 / 2^n (75% for 3 samples, 0
 for one). The cost is one sort, where the bootstrap it replaces took 3.7 s per 60,000 samples.
 
+That interval says how well the median of *these* samples is known: the within-session
+interval (`within_ci_*`). What a user needs is how well the cell's median is known from one
+session to the next, and that comes from the spread between trials (harness.bench.sessions):
+`ci_low`/`ci_high`, the interval printed beside every median, is where a repeated run's median
+falls 95% of the time, from the trial medians' spread (combined with the device's spread from
+other cells, `prior`), never narrower than the within-session one; `mean_ci_*` is the confidence
+interval of the long-run median. A cell whose trials cannot give a spread (one trial, no other
+cell of the device stored) keeps the within-session interval and says it covers one session.
+
 STATS_VERSION (bump when a stored figure would come out differently; the store recomputes the
 stored figures of older versions once, when it opens the database):
   1  CI of the median by a percentile bootstrap (2,000 resamples, seeded). Records of schema 3
      and older.
   2  CI of the median from order statistics, as above.
+  3  The interval beside the median is the trial-level one (between sessions); the order
+     statistics' interval is kept as the within-session interval; the spread used is stored.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-STATS_VERSION = 2  # see the module docstring
+STATS_VERSION = 3  # see the module docstring
 
 CI_LEVEL = 0.95
 # A median whose 95% CI is wider than this fraction of the median is flagged unstable.
@@ -81,6 +92,24 @@ class SampleStats:
     # The median of each independent trial, in order; empty for a single trial (stats stored
     # before trials existed have none either).
     trial_medians: tuple[float, ...] = ()
+    # The interval of these samples alone (order statistics); ci_low/ci_high above are the
+    # between-session interval when a spread could be had (harness.bench.sessions), else these.
+    within_ci_low: float | None = None
+    within_ci_high: float | None = None
+    within_ci_level: float | None = None
+    # The confidence interval of the long-run median (None without a spread).
+    mean_ci_low: float | None = None
+    mean_ci_high: float | None = None
+    # The spread between sessions the intervals used: the sd of log trial medians, its degrees
+    # of freedom and where it came from ("cell", "device", "cell+device"); None: no spread.
+    session: dict | None = None
+    # The device's spread given to this record (recorded so that the figures can be recomputed).
+    prior: dict | None = None
+
+    @property
+    def between_sessions(self) -> bool:
+        """Whether ci_low/ci_high hold from one session to the next (a spread was had)."""
+        return self.session is not None
 
     @property
     def ci_width_fraction(self) -> float:
@@ -89,6 +118,18 @@ class SampleStats:
     @property
     def trials(self) -> int:
         return max(1, len(self.trial_medians))
+
+    @property
+    def within_width_fraction(self) -> float:
+        """The within-session interval's width over the median (stats of before version 3
+        have only the one interval, which was that)."""
+        low = self.within_ci_low if self.within_ci_low is not None else self.ci_low
+        high = self.within_ci_high if self.within_ci_high is not None else self.ci_high
+        return (high - low) / self.median if self.median > 0 else float("inf")
+
+    @property
+    def within_level(self) -> float:
+        return self.within_ci_level if self.within_ci_level is not None else self.ci_level
 
     @property
     def trial_spread(self) -> float | None:
@@ -104,7 +145,8 @@ class SampleStats:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SampleStats":
-        data = dict(data)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
         data["trial_medians"] = tuple(data.get("trial_medians") or ())
         return cls(**data)
 
@@ -165,19 +207,31 @@ def percentile_interval(values: np.ndarray, level: float = CI_LEVEL) -> tuple[fl
     return float(low), float(high)
 
 
-def summarize_trials(trials) -> SampleStats:
-    """Statistics of several independent trials of one cell: all samples pooled, plus each
-    trial's median so the trial-to-trial spread can be judged. Empty trials are skipped.
+def summarize_trials(trials, prior=None) -> SampleStats:
+    """Statistics of several independent trials of one cell: the median and the sample figures
+    of all samples pooled; each trial's median; and the interval between sessions from the
+    spread of the trial medians, combined with the device's spread `prior` (a
+    harness.bench.sessions.SessionSpread, or its dict) when given. Empty trials are skipped."""
+    from harness.bench import sessions
 
-    The CI comes from the pooled samples, so it says how well the median of *these* trials is
-    known; whether another trial would land elsewhere is what the trial spread shows.
-    """
     trials = [list(t) for t in trials if len(t)]
     pooled = [v for t in trials for v in t]
     stats = summarize(pooled)
-    if len(trials) < 2:
-        return stats
-    return replace(stats, trial_medians=tuple(float(np.median(t)) for t in trials))
+    stats = replace(stats, within_ci_low=stats.ci_low, within_ci_high=stats.ci_high,
+                    within_ci_level=stats.ci_level)
+    medians = tuple(float(np.median(t)) for t in trials)
+    if len(trials) >= 2:
+        stats = replace(stats, trial_medians=medians)
+    if isinstance(prior, dict):
+        prior = sessions.SessionSpread.from_dict(prior)
+    spread = sessions.combine(sessions.cell_spread(medians), prior)
+    if spread is None or stats.median <= 0:
+        return replace(stats, prior=prior.to_dict() if prior else None)
+    low, high = sessions.repeat_interval(stats.median, len(trials), spread)
+    mean_low, mean_high = sessions.mean_interval(stats.median, len(trials), spread)
+    return replace(stats, ci_low=min(low, stats.ci_low), ci_high=max(high, stats.ci_high),
+                   ci_level=sessions.LEVEL, mean_ci_low=mean_low, mean_ci_high=mean_high,
+                   session=spread.to_dict(), prior=prior.to_dict() if prior else None)
 
 
 def summarize(samples) -> SampleStats:
@@ -213,20 +267,35 @@ def summarize(samples) -> SampleStats:
     )
 
 
+def narrow_enough(trials, target: float, prior=None) -> bool:
+    """Whether the trials' interval between sessions is at most `target` of their median
+    (--trials auto stops adding trials then); never with fewer than two trials."""
+    trials = [t for t in trials if len(t)]
+    if len(trials) < 2:
+        return False
+    stats = summarize_trials(trials, prior=prior)
+    return stats.between_sessions and stats.ci_width_fraction <= target
+
+
 def stability_warnings(stats: SampleStats, min_samples: int = 10) -> list[str]:
     """Sentences explaining why a result should not be trusted; empty when it is stable."""
     warnings = []
+    if not stats.between_sessions and stats.trials < 3:
+        warnings.append(
+            f"its interval covers only one session ({stats.trials} trial"
+            f"{'s' if stats.trials != 1 else ''}, no other cell of the device to learn the spread "
+            "between sessions from): another run may land outside it; run --trials 3 or more.")
     if stats.n < min_samples:
         warnings.append(
             f"only {stats.n} timed samples (fewer than {min_samples}): raise the iteration count"
             " or --min-time."
         )
-    width = stats.ci_width_fraction
+    width = stats.within_width_fraction
     if width > MAX_CI_WIDTH_FRACTION:
         warnings.append(
-            f"the {stats.ci_level:.0%} confidence interval of the median is {width:.1%} of the"
-            f" median (limit {MAX_CI_WIDTH_FRACTION:.0%}): run longer (--min-time) or quiet the"
-            " machine."
+            f"within a session, the {stats.within_level:.0%} confidence interval of the median is"
+            f" {width:.1%} of the median (limit {MAX_CI_WIDTH_FRACTION:.0%}): run longer"
+            " (--min-time) or quiet the machine."
         )
     if stats.cv > MAX_CV:
         warnings.append(

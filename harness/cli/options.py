@@ -219,6 +219,17 @@ def _setting_option(f) -> click.Option:
     decls = [meta["cli"], f.name]
     if meta["kind"] == "flag":
         return click.Option(decls, is_flag=True, default=f.default, help=meta["help"])
+    if meta["kind"] == "trials":
+        def trials(ctx, param, text):
+            from harness.bench.settings import MeasurementSettings
+
+            try:
+                return MeasurementSettings.from_values({"trials": text}).trials
+            except Exception as exc:  # UsageError: the sentence says what to give
+                raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+
+        return click.Option(decls, default=str(f.default), show_default=True, callback=trials,
+                            metavar="N|auto", help=meta["help"])
     if meta["kind"] == "cpus":
         def cpus(ctx, param, text):
             try:

@@ -125,7 +125,7 @@ def parse_farm(data: Any, source: str = "farm.yaml") -> FarmConfig:
         measuring = MeasurementSettings.from_farm(settings, source, timeout_s=cell.get("timeout"))
     except UsageError as exc:
         raise FarmConfigError(str(exc)) from None
-    longest = measuring.timeout_s * measuring.trials * (1 + cell.get("retries", 1))
+    longest = measuring.timeout_s * measuring.trial_budget * (1 + cell.get("retries", 1))
     if cell.get("visibility_timeout") is not None and cell["visibility_timeout"] <= longest:
         raise FarmConfigError(
             f"{source}: cell.visibility_timeout: {cell['visibility_timeout']:g} s is not above the "

@@ -51,8 +51,8 @@ def visibility_timeout_s(config: FarmConfig) -> float:
     if config.visibility_timeout_s is not None:
         return config.visibility_timeout_s  # checked against the longest cell in config.py
     settings = config.settings
-    attempts = settings.trials * (1 + config.retries)
-    return settings.timeout_s * (attempts + 1) + settings.cooldown_s * settings.trials + VISIBILITY_MARGIN_S
+    attempts = settings.trial_budget * (1 + config.retries)
+    return settings.timeout_s * (attempts + 1) + settings.cooldown_s * settings.trial_budget + VISIBILITY_MARGIN_S
 
 
 def broker_url(config: FarmConfig, override: str | None = None) -> str:

@@ -1,16 +1,20 @@
-"""Each cell of a farm run against its baseline, with `harness compare`'s statistics.
+"""Each cell of a farm run against its own history.
 
 The baseline of a cell is, by farm.yaml's `baseline`:
-- `rolling: K` (the default, 5): the cell's records in the last K earlier runs of this farm on
-  the same device, their timed samples pooled, so one noisy night does not become the yardstick;
-- `run: RUN_ID`: the cell's record in that stored run.
+- `rolling: K` (the default, 5): the cell's last K earlier nights of this farm on the same
+  device. With MIN_NIGHTS of them or more, tonight is slower or faster only beyond both the
+  threshold and a multiple of the cell's own night-to-night noise (harness.farm.nights); with
+  fewer, its trials are compared with those nights' pooled trials as `harness compare` does.
+  Over the cell's nights (tonight included) change points tell a step (named by its first night
+  and the commits around it), a slow creep and a one-night blip apart (harness.farm.nights).
+- `run: RUN_ID`: the cell's record in that stored run, compared as `harness compare` does.
 
 A cell is matched by device, model and format (with its variant); a settings change between the
 baseline and tonight (threads, say) is compared all the same and named in the cell's notes, since
 a setting that slows a cell down is exactly what a nightly check must catch.
 
-Verdicts: faster / slower / no change (the 95% CI of tonight/baseline beyond ±threshold and the
-Mann-Whitney p < alpha, or, with too few samples for such a p, the ranges: compare.py), broken
+Verdicts: faster / slower / no change (the rules above), undecided (too few nights, and the
+trials cannot tell: compare.py), broken
 (measured in the baseline, not tonight: failed or skipped), new (no measured baseline, measured
 tonight), new and failed (no measured baseline, and not measured tonight either: a cell that
 never worked, which "broken" would wrongly say once did), and unsupported (the device cannot
@@ -20,17 +24,21 @@ run the format: not a failure of anything).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from harness.farm.nights import MIN_NIGHTS, SERIES_NIGHTS, judge_night, night_noise, series_trend
 from harness.report.compare import (
     BROKEN,
     FASTER,
     NO_CHANGE,
     NOT_MEASURED,
     SLOWER,
+    UNDECIDED,
     CellComparison,
+    _notes,
     compare_cell,
 )
 from harness.store import BenchmarkRecord, CellKey, RunInfo
@@ -38,7 +46,7 @@ from harness.store import BenchmarkRecord, CellKey, RunInfo
 NEW = "new"
 NEW_FAILED = "new and failed"
 UNSUPPORTED = "unsupported"
-VERDICTS = (SLOWER, BROKEN, NEW_FAILED, FASTER, NO_CHANGE, NEW, UNSUPPORTED)
+VERDICTS = (SLOWER, BROKEN, NEW_FAILED, FASTER, NO_CHANGE, UNDECIDED, NEW, UNSUPPORTED)
 FAILING = (SLOWER, BROKEN, NEW_FAILED)  # what fails a nightly (JUnit failures, a non-zero exit)
 
 
@@ -88,20 +96,22 @@ def check_run(store, config, device: str, run_id: str) -> tuple[Baseline, list[C
     """Every cell of the stored farm run `run_id` against its baseline."""
     run = store.get_run(run_id)
     baseline = choose_baseline(store, config, device, run)
-    history: dict[tuple[str, str], list[BenchmarkRecord]] = {}
-    for base_id in baseline.runs:  # newest first
-        for record in store.records(base_id):
-            history.setdefault(_key(record), []).append(record)
+    nights = ([store.get_run(r) for r in baseline.runs] if config.baseline_run
+              else earlier_farm_runs(store, config.name, device, run)[:SERIES_NIGHTS])
+    history: dict[tuple[str, str], list[tuple[RunInfo, BenchmarkRecord]]] = {}
+    for night in nights:  # newest first
+        for record in store.records(night.id):
+            history.setdefault(_key(record), []).append((night, record))
     verdicts = []
     for tonight in store.records(run_id):
-        earlier = history.get(_key(tonight), [])
-        verdicts.append(_verdict(store, tonight, earlier, config))
+        verdicts.append(_verdict(store, run, tonight, history.get(_key(tonight), []), config))
     return baseline, verdicts
 
 
-def _verdict(store, tonight: BenchmarkRecord, earlier: list[BenchmarkRecord], config) -> CellComparison:
+def _verdict(store, run: RunInfo, tonight: BenchmarkRecord,
+             earlier: list[tuple[RunInfo, BenchmarkRecord]], config) -> CellComparison:
     where = dict(device_id=tonight.device_id, model=tonight.model, format=tonight.format)
-    measured = [r for r in earlier if _measured(r)]
+    measured = [(night, r) for night, r in earlier if _measured(r)]
     if tonight.status == "unsupported":
         return CellComparison(**where, verdict=UNSUPPORTED, notes=(tonight.reason,))
     if not measured:
@@ -109,6 +119,14 @@ def _verdict(store, tonight: BenchmarkRecord, earlier: list[BenchmarkRecord], co
             return CellComparison(**where, verdict=NEW, b_median=tonight.stats.median)
         return CellComparison(**where, verdict=NEW_FAILED,
                               notes=(f"{tonight.status}: {tonight.reason}" if tonight.reason else tonight.status,))
+    recent = measured[:config.rolling]
+    if not _measured(tonight) or config.baseline_run or len(recent) < MIN_NIGHTS:
+        return _by_trials(store, tonight, [r for _, r in recent], config)
+    return _by_nights(run, tonight, recent, measured, config)
+
+
+def _by_trials(store, tonight: BenchmarkRecord, measured: list[BenchmarkRecord], config) -> CellComparison:
+    """Tonight's trials against the last nights' pooled trials (compare.py's rule)."""
     pooled = {r.id for r in measured}
 
     def samples(record: BenchmarkRecord) -> list[list[float]]:
@@ -119,12 +137,39 @@ def _verdict(store, tonight: BenchmarkRecord, earlier: list[BenchmarkRecord], co
     result = compare_cell(measured[0], tonight, config.threshold, config.alpha, samples=samples)
     if result.verdict == NOT_MEASURED:  # cannot happen with a measured baseline; be explicit
         result = dataclasses.replace(result, verdict=BROKEN)
-    if result.verdict in (SLOWER, FASTER, NO_CHANGE) and len(measured) > 1:
+    if result.verdict in (SLOWER, FASTER, NO_CHANGE, UNDECIDED) and len(measured) > 1:
         base = np.concatenate([np.asarray(t, dtype=np.float64) for t in samples(measured[0])])
         result = dataclasses.replace(
             result, a_median=float(np.median(base)),
-            notes=(f"baseline: {len(measured)} records pooled",) + result.notes)
+            notes=(f"baseline: {len(measured)} nights' trials pooled (fewer than {MIN_NIGHTS} "
+                   "nights: judged on the trials)",) + result.notes)
     return result
+
+
+def _by_nights(run: RunInfo, tonight: BenchmarkRecord, recent, measured, config) -> CellComparison:
+    """Tonight against the cell's own night-to-night noise, and its series' trend."""
+    where = dict(device_id=tonight.device_id, model=tonight.model, format=tonight.format)
+    logs = [math.log(r.stats.median) for _, r in reversed(recent)]  # oldest first
+    tonight_log = math.log(tonight.stats.median)
+    noise = night_noise(logs, tonight.stats.session, tonight.stats.trials)
+    judged = judge_night(logs, tonight_log, noise, config.threshold, config.alpha)
+    verdict = SLOWER if judged.direction > 0 else FASTER if judged.direction < 0 else NO_CHANGE
+    series = list(reversed(measured))  # oldest first
+    trend = series_trend([math.log(r.stats.median) for _, r in series] + [tonight_log], noise.sd,
+                         config.threshold, config.alpha,
+                         [_night_label(n) for n, _ in series] + [_night_label(run)],
+                         [n.git_sha for n, _ in series] + [run.git_sha])
+    notes = [f"tonight/baseline {judged.ratio:.3f}, beyond ±{judged.limit - 1:.1%} is a change "
+             f"(the threshold, or {noise.sd:.1%} a night of noise from {noise.sources})"]
+    if trend.text:
+        notes.append(trend.text)
+    return CellComparison(**where, verdict=verdict, a_median=math.exp(float(np.median(logs))),
+                          b_median=tonight.stats.median, ratio=judged.ratio,
+                          notes=(*notes, *_notes(recent[0][1], tonight)), trend=trend.kind)
+
+
+def _night_label(run: RunInfo) -> str:
+    return farm_of(run).get("run") or run.id
 
 
 def failing(verdicts: list[CellComparison]) -> list[CellComparison]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.farm.regression import FAILING, NEW, NEW_FAILED, UNSUPPORTED, VERDICTS, Baseline
-from harness.report.compare import BROKEN, FASTER, NO_CHANGE, SLOWER, CellComparison
+from harness.report.compare import BROKEN, FASTER, NO_CHANGE, SLOWER, UNDECIDED, CellComparison
 from harness.report.figures import fmt_ms
 
 
@@ -153,7 +153,7 @@ def summary(outcome: FarmOutcome, exit_code: int) -> dict:
                 "model": v.model, "format": v.format, "verdict": v.verdict,
                 "baseline_median_ms": v.a_median, "median_ms": v.b_median,
                 "ratio": v.ratio, "ratio_ci": list(v.ratio_ci) if v.ratio_ci else None,
-                "p_value": v.p_value, "notes": list(v.notes),
+                "p_value": v.p_value, "notes": list(v.notes), "trend": v.trend or None,
                 "status": d.statuses.get((v.model, v.format), ("", ""))[0],
                 "reason": d.statuses.get((v.model, v.format), ("", ""))[1],
             } for v in d.verdicts],
@@ -180,8 +180,11 @@ def digest(outcome: FarmOutcome) -> str:
             lines += [f"**Quarantined for the night**: {d.quarantined}", ""]
         if d.baseline:
             lines += [f"Baseline: {d.baseline.description}.", ""]
-        changed = [v for v in d.verdicts if v.verdict in ORDER]
-        changed.sort(key=lambda v: (ORDER.index(v.verdict), v.model, v.format))
+        # Every changed cell, and a cell of no change tonight whose series shows a step, a creep
+        # or a blip (harness.farm.nights): a slow creep never fails one night, yet it is news.
+        changed = [v for v in d.verdicts if v.verdict in ORDER or v.trend]
+        changed.sort(key=lambda v: (ORDER.index(v.verdict) if v.verdict in ORDER else len(ORDER),
+                                    v.model, v.format))
         if changed:
             lines += ["| model | format | verdict | baseline ms | tonight ms | tonight/baseline [95% CI] | p | notes |",
                       "|---|---|---|---|---|---|---|---|"]
@@ -191,9 +194,11 @@ def digest(outcome: FarmOutcome) -> str:
                 lines.append(f"| {v.model} | {v.format} | **{v.verdict}** | {fmt_ms(v.a_median)} | "
                              f"{fmt_ms(v.b_median)} | {ratio_text(v)} | {p} | {notes} |")
             lines.append("")
-        same = sum(v.verdict == NO_CHANGE for v in d.verdicts)
+        same = sum(v.verdict == NO_CHANGE and not v.trend for v in d.verdicts)
+        undecided = sum(v.verdict == UNDECIDED for v in d.verdicts)
         unsupported = sum(v.verdict == UNSUPPORTED for v in d.verdicts)
-        rest = [f"{same} cells no change"] + ([f"{unsupported} unsupported on this device"] if unsupported else [])
+        rest = ([f"{same} cells no change"] + ([f"{undecided} undecided (too few trials to tell)"] if undecided else [])
+                + ([f"{unsupported} unsupported on this device"] if unsupported else []))
         lines += [", ".join(rest) + ".", ""]
     return "\n".join(lines)
 

@@ -1,42 +1,36 @@
 """`harness compare A B`: per cell, did run B get faster or slower than run A, and is it real?
 
-For every (device, model, format) cell measured in both runs:
+What repeats is the trial, not the sample (harness.bench.sessions): a fresh process, and on a
+phone a fresh session with its own clocks, heat and background, lands percents away from the
+last however many samples each took. So a cell is compared on its trials. For every cell
+measured in both runs (matched by device, model and format: `CellKey.identity`):
 
     ratio      median(B) / median(A); above 1 means B is slower.
-    ratio CI   95% percentile bootstrap: A's and B's samples (all trials pooled) are resampled
-               independently, 2000 times, seeded, and the ratio of the resampled medians taken
-               (the resampled medians are drawn from order statistics, `bootstrap_medians`).
-    p          two-sided Mann-Whitney U test (are B's samples systematically larger or smaller
-               than A's?), `scipy.stats.mannwhitneyu(method="auto")`: exact when a side has 8
-               samples or fewer and there are no ties, the normal approximation with tie and
-               continuity correction otherwise.
+    ratio CI   exp(log ratio +- t(df) * s * sqrt(1/kA + 1/kB)): s the spread of the trial
+               medians of both runs (pooled, each run's own mean removed), combined with the
+               device's spread from its other cells (stored with each record), df their degrees
+               of freedom; kA and kB the trials of each side.
+    p          Welch's t on the log trial medians with the same s and df: is the difference
+               larger than what separate sessions of one build differ by?
+    within     the Mann-Whitney p of the pooled samples, shown as a within-session figure; it
+               never decides (with thousands of samples a 0.5% shift is "significant" there).
 
 The rule, with THRESHOLD = 5% and ALPHA = 0.01 (both options):
 
     slower     the whole ratio CI is above 1 + THRESHOLD, and p < ALPHA
     faster     the whole ratio CI is below 1 - THRESHOLD, and p < ALPHA
-    no change  anything else: no difference, or one too small or too uncertain to act on
+    no change  the whole ratio CI lies within 1 +- THRESHOLD: any change is smaller than that
+    undecided  the trials cannot tell: the CI reaches past a threshold without lying beyond it.
+               The note says about how many trials a side would resolve a 5% change, from the
+               spread seen (harness.bench.sessions.trials_to_resolve); with one trial a side and
+               no other cell of the device stored there is no spread at all, and it says so.
     broken     measured in A, failed in B (run_failed, export_failed, ...)
 
-Both conditions are needed: with thousands of samples a 0.5% shift is "significant" (tiny p) yet
-within what separate runs of one build differ by; the CI alone says the shift is large, the test
-that it is systematic rather than a few outliers. 5% sits above the 3% spread of medians between
-separate runs that `benchmarks/stability.py` targets on a quiet host, so two runs of one build
-compare as no change.
-
-Too few samples for the test: n and m samples cannot give a two-sided p below 2 / C(n + m, n),
-the p of two samples entirely apart (3 against 3: 0.1). A cell of one sample per trial (LiteRT's
-benchmark_model on a phone stores one, the mean of its runs, per trial) would never be slower,
-whatever happened. As asv does, such a cell is not asked for a significance it cannot reach: it
-is judged by its ranges, slower when B's fastest sample is slower than A's slowest by more than
-THRESHOLD (min(B) / max(A) > 1 + THRESHOLD), faster when B's slowest beats A's fastest by as much
-(max(B) / min(A) < 1 - THRESHOLD), and its note says so. The ranges stand in for the CIs: with a
-handful of samples, a median's only distribution-free interval is the range.
-
 A side that holds another tool's summary and no samples (an imported benchmark_model log: its
-mean, min and max; AI Hub's one figure; harness.store.ToolSummary) is judged by the same ranges,
-the tool's own min and max standing for its samples' (its one figure when it printed no range),
-and the notes name whose figure each side is: a mean is never passed off as a median.
+mean, min and max; AI Hub's one figure; harness.store.ToolSummary) has no trials to compare: it
+is judged by ranges, slower when B's lowest figure is above A's highest by more than THRESHOLD,
+faster the other way round, the tool's own min and max standing for its samples (its one figure
+when it printed no range), and the notes name whose figure each side is.
 
 `harness compare` exits 3 when any cell is slower or broken, 4 when no cell was compared
 (harness.exit_codes). Cells in one run only are listed, not classed.
@@ -44,13 +38,13 @@ and the notes name whose figure each side is: a mean is never passed off as a me
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from harness.bench.stats import bootstrap_medians, percentile_interval
+from harness.bench import sessions
+from harness.bench.within import mann_whitney_u
 from harness.report.figures import fmt_ms
 from harness.store import BenchmarkRecord, CellKey, RunInfo, Store
 
@@ -60,6 +54,7 @@ ALPHA = 0.01
 SLOWER = "slower"
 FASTER = "faster"
 NO_CHANGE = "no change"
+UNDECIDED = "undecided"
 BROKEN = "broken"
 ONLY_A = "only in A"
 ONLY_B = "only in B"
@@ -68,77 +63,7 @@ REGRESSIONS = (SLOWER, BROKEN)
 
 
 # ----------------------------------------------------------------------------------------------
-# Mann-Whitney U
-
-
-@dataclass(frozen=True)
-class MannWhitney:
-    u: float  # U of the first sample: pairs (x_i, y_j) with x_i > y_j, ties counted as 1/2
-    p_value: float  # two-sided
-
-
-# scipy's "auto" method is exact up to this many samples on a side, when there are no ties.
-EXACT_MAX_SAMPLES = 8
-
-
-def mann_whitney_u(x, y) -> MannWhitney:
-    """Two-sided Mann-Whitney U test, as `scipy.stats.mannwhitneyu(x, y, method="auto")`: exact
-    (scipy's own) for small samples without ties, the normal approximation with tie and
-    continuity correction otherwise. That second branch is computed here, the same formula as
-    scipy's "asymptotic" method (tests hold the two equal), because importing scipy.stats costs
-    half a second, more than the comparison of a hundred cells. Every value equal on both sides
-    is no evidence either way: p = 1."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.size == 0 or y.size == 0:
-        raise ValueError("The Mann-Whitney U test needs samples on both sides.")
-    values, inverse, counts = np.unique(np.concatenate([x, y]), return_inverse=True,
-                                        return_counts=True)
-    ties = bool((counts > 1).any())
-    if max(x.size, y.size) <= EXACT_MAX_SAMPLES and not ties:
-        from scipy.stats import mannwhitneyu  # the exact distribution: only scipy has it here
-
-        result = mannwhitneyu(x, y, alternative="two-sided", method="exact")
-        return MannWhitney(float(result.statistic), float(result.pvalue))
-    # Midranks: the average rank of each distinct value, 1-based.
-    ends = np.cumsum(counts)
-    midranks = ends - (counts - 1) / 2.0
-    ranks = midranks[inverse]
-    n1, n2 = x.size, y.size
-    u1 = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
-    n = n1 + n2
-    tie_term = float((counts.astype(np.float64) ** 3 - counts).sum())
-    variance = n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1)))
-    if variance <= 0:
-        return MannWhitney(u1, 1.0)
-    mean = n1 * n2 / 2.0
-    z = (abs(u1 - mean) - 0.5) / math.sqrt(variance)  # continuity-corrected, two-sided
-    p = math.erfc(max(z, 0.0) / math.sqrt(2.0))
-    return MannWhitney(u1, min(1.0, p))
-
-
-def smallest_p(n: int, m: int) -> float:
-    """The smallest two-sided p the Mann-Whitney test can give for n and m samples: both
-    entirely apart, 2 / C(n + m, n). (In logs for long runs, where it is far below any alpha.)"""
-    if n + m <= 1000:
-        return min(1.0, 2 / math.comb(n + m, n))
-    return 2.0 * math.exp(math.lgamma(n + 1) + math.lgamma(m + 1) - math.lgamma(n + m + 1))
-
-
-# ----------------------------------------------------------------------------------------------
-# Ratio of medians
-
-
-def median_ratio_ci(a, b, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """median(b) / median(a) and its percentile bootstrap interval."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if np.median(a) <= 0:
-        raise ValueError("The baseline median must be positive to form a ratio.")
-    # Different seeds: with equal sample counts one seed would resample both sides alike.
-    ratios = bootstrap_medians(b, seed=seed + 1) / bootstrap_medians(a, seed=seed)
-    low, high = percentile_interval(ratios, level)
-    return float(np.median(b) / np.median(a)), low, high
+# The rule
 
 
 def classify(ratio_low: float, ratio_high: float, p_value: float,
@@ -148,23 +73,9 @@ def classify(ratio_low: float, ratio_high: float, p_value: float,
         return SLOWER
     if p_value < alpha and ratio_high < 1.0 - threshold:
         return FASTER
-    return NO_CHANGE
-
-
-def range_ratio(a, b) -> tuple[float, float]:
-    """(min(b) / max(a), max(b) / min(a)): B/A from the slowest A against the fastest B, and the
-    other way round; every ratio of a B sample to an A sample lies between them."""
-    return float(np.min(b) / np.max(a)), float(np.max(b) / np.min(a))
-
-
-def classify_by_ranges(a, b, threshold: float = THRESHOLD) -> str:
-    """The verdict for a cell with too few samples for the test (module docstring)."""
-    low, high = range_ratio(a, b)
-    if low > 1.0 + threshold:
-        return SLOWER
-    if high < 1.0 - threshold:
-        return FASTER
-    return NO_CHANGE
+    if ratio_low >= 1.0 - threshold and ratio_high <= 1.0 + threshold:
+        return NO_CHANGE
+    return UNDECIDED
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,8 +92,13 @@ class CellComparison:
     b_median: float | None = None
     ratio: float | None = None
     ratio_ci: tuple[float, float] | None = None
-    p_value: float | None = None
+    p_value: float | None = None  # the trial-level test's (Welch's t on log trial medians)
     notes: tuple[str, ...] = ()
+    within_p: float | None = None  # the pooled samples' Mann-Whitney p: within-session only
+    trials: tuple[int, int] | None = None  # (A's, B's)
+    spread: dict | None = None  # harness.bench.sessions.SessionSpread.to_dict(), as used
+    trials_needed: int | None = None  # per side, to resolve a 5% change (undecided cells)
+    trend: str = ""  # a farm cell's series: "step", "creep", "blip" (harness.farm.nights)
 
 
 @dataclass(frozen=True)
@@ -204,7 +120,7 @@ class Comparison:
     @property
     def compared(self) -> int:
         """Cells measured on both sides and given a verdict on their speed."""
-        return sum(c.verdict in (SLOWER, FASTER, NO_CHANGE) for c in self.cells)
+        return sum(c.verdict in (SLOWER, FASTER, NO_CHANGE, UNDECIDED) for c in self.cells)
 
 
 def _cell_key(r: BenchmarkRecord) -> tuple[str, str, str]:
@@ -298,31 +214,37 @@ def compare_cell(a: BenchmarkRecord | None, b: BenchmarkRecord | None,
                               notes=(_unmeasured_note("B", b),))
     if a.stats is None or b.stats is None:
         return compare_summaries(a, b, where, threshold, samples)
-    a_samples = np.concatenate([np.asarray(t, dtype=np.float64) for t in samples(a)])
-    b_samples = np.concatenate([np.asarray(t, dtype=np.float64) for t in samples(b)])
-    ratio, low, high = median_ratio_ci(a_samples, b_samples)
-    test = mann_whitney_u(a_samples, b_samples)
+    return compare_trials_of(a, b, where, threshold, alpha, samples)
+
+
+def compare_trials_of(a: BenchmarkRecord, b: BenchmarkRecord, where: dict, threshold: float,
+                      alpha: float, samples: "SampleSource") -> "CellComparison":
+    """A cell measured on both sides, compared on its trials (module docstring)."""
+    a_trials = [np.asarray(t, dtype=np.float64) for t in samples(a) if len(t)]
+    b_trials = [np.asarray(t, dtype=np.float64) for t in samples(b) if len(t)]
+    a_meds = [float(np.median(t)) for t in a_trials]
+    b_meds = [float(np.median(t)) for t in b_trials]
+    within = mann_whitney_u(np.concatenate(a_trials), np.concatenate(b_trials)).p_value
+    prior = sessions.SessionSpread.from_dict(b.stats.prior or a.stats.prior)
+    spread = sessions.combine(sessions.pooled_spread([a_meds, b_meds], source="trials"), prior)
     notes = _notes(a, b)
-    reachable = smallest_p(a_samples.size, b_samples.size)
-    if reachable >= alpha:
-        verdict = classify_by_ranges(a_samples, b_samples, threshold)
-        range_low, range_high = range_ratio(a_samples, b_samples)
-        judged = (f"judged by ranges: {a_samples.size} vs {b_samples.size} samples cannot "
-                  f"reach p < {alpha:g} (smallest p {reachable:.2g}); B/A of the samples "
-                  f"{range_low:.3f} to {range_high:.3f}")
-        notes = (judged, *notes)
-    else:
-        verdict = classify(low, high, test.p_value, threshold, alpha)
-    return CellComparison(
-        **where,
-        verdict=verdict,
-        a_median=a.stats.median,
-        b_median=b.stats.median,
-        ratio=ratio,
-        ratio_ci=(low, high),
-        p_value=test.p_value,
-        notes=notes,
-    )
+    base = dict(**where, a_median=a.stats.median, b_median=b.stats.median,
+                ratio=b.stats.median / a.stats.median, within_p=within,
+                trials=(len(a_meds), len(b_meds)))
+    if spread is None:
+        why = (f"undecided: {len(a_meds)} trial a side and no other cell of the device to learn "
+               "the spread between sessions from; run --trials 3 or more on each side")
+        return CellComparison(**base, verdict=UNDECIDED, notes=(why, *notes))
+    test = sessions.compare_trials(a.stats.median, len(a_meds), b.stats.median, len(b_meds), spread)
+    verdict = classify(test.low, test.high, test.p_value, threshold, alpha)
+    needed = None
+    if verdict == UNDECIDED:
+        needed = sessions.trials_to_resolve(spread, THRESHOLD)
+        notes = (f"undecided: the trials spread {spread.sd:.1%} between sessions; about {needed} "
+                 f"trials per side would resolve a {THRESHOLD:.0%} change", *notes)
+    return CellComparison(**base, verdict=verdict, ratio_ci=(test.low, test.high),
+                          p_value=test.p_value, notes=notes, spread=spread.to_dict(),
+                          trials_needed=needed)
 
 
 def compare_records(a_records: list[BenchmarkRecord], b_records: list[BenchmarkRecord],
@@ -380,8 +302,10 @@ def comparison_rows(comparison: Comparison) -> list[list[str]]:
     rows = []
     for c in comparison.cells:
         ratio = "n/a"
-        if c.ratio is not None:
+        if c.ratio is not None and c.ratio_ci is not None:
             ratio = f"{c.ratio:.3f} [{c.ratio_ci[0]:.3f}, {c.ratio_ci[1]:.3f}]"
+        elif c.ratio is not None:
+            ratio = f"{c.ratio:.3f}"
         rows.append([c.device_id, c.model, c.format, fmt_ms(c.a_median), fmt_ms(c.b_median),
                      ratio, fmt_p(c.p_value), c.verdict, "; ".join(c.notes)])
     return rows
@@ -406,14 +330,14 @@ def comparison_table(comparison: Comparison, notes):
 
 
 def rule_text(threshold: float, alpha: float) -> str:
-    return (f"slower / faster: the 95% CI of B/A lies entirely beyond ±{threshold:.0%} and the "
-            f"Mann-Whitney p < {alpha:g} (with too few samples for that p, as one per trial: "
-            f"every sample of B beyond ±{threshold:.0%} of every sample of A); broken: measured "
-            "in A, failed in B")
+    return (f"decided on the trials (their medians' spread between sessions, Welch's t): slower / "
+            f"faster: the 95% CI of B/A lies entirely beyond ±{threshold:.0%} and p < {alpha:g}; "
+            f"no change: it lies within ±{threshold:.0%}; undecided: it reaches past ±{threshold:.0%} "
+            "(the note says how many trials would tell); broken: measured in A, failed in B")
 
 
 def summary_line(comparison: Comparison) -> str:
-    verdicts = (SLOWER, FASTER, NO_CHANGE, BROKEN, NOT_MEASURED, ONLY_A, ONLY_B)
+    verdicts = (SLOWER, FASTER, NO_CHANGE, UNDECIDED, BROKEN, NOT_MEASURED, ONLY_A, ONLY_B)
     counts = ", ".join(f"{comparison.count(v)} {v}" for v in verdicts if comparison.count(v))
     line = f"B {comparison.run_b} against A {comparison.run_a}: {counts or 'no cells in common'}."
     if comparison.regressions:

@@ -152,12 +152,12 @@ def estimate_run(specs, formats, cache, config, jobs: int = 1, calibration_dir=N
     parallel = max(1, min(jobs, len(models_to_build) or 1))
     export_units = {cell: s / parallel for cell, s in export_units.items()}
     export_s = sum(export_units.values())
-    measure_s = sum(trial_units.values()) * config.trials
+    measure_s = sum(trial_units.values()) * config.first_trials  # --trials auto: at least
     matrix = [(s.name, f.name) for s in specs for f in formats_for(s, formats)]
     cells = sum(1 for cell in matrix if cell not in skip)
     measured_formats = {f for _, f in matrix}
     return Estimate(
-        models=len(specs), formats=len(measured_formats), cells=cells, trials=config.trials,
+        models=len(specs), formats=len(measured_formats), cells=cells, trials=config.first_trials,
         kept=len(matrix) - cells,
         exports_to_build=len(export_units), exports_cached=cached, export_s=export_s,
         measure_s=measure_s, export_units=export_units, trial_units=trial_units,

@@ -266,9 +266,14 @@ def fmt_run_settings(config: dict) -> str:
     if not bench:
         return "n/a (stored by an older harness)"
     trials = bench.get("trials", 1)
+    if trials == "auto":
+        trials_text = (f"3 to {bench.get('max_trials')} trials per cell (auto: until the interval "
+                       f"between sessions is within {bench.get('target_ci', 0):.0%})")
+    else:
+        trials_text = f"{trials} trial{'s' if trials != 1 else ''} per cell"
     warmup = ("until settled, at least " if bench.get("warmup_until_settled") else "") + \
         str(bench.get("warmup_iterations"))
     return (f"{fmt_threads(bench.get('threads'))}, {fmt_affinity(bench.get('cpu_affinity'))}; "
-            f"{trials} trial{'s' if trials != 1 else ''} per cell"
+            f"{trials_text}"
             f"{' (interleaved)' if bench.get('interleave') else ''}, warm-up {warmup}, then at "
             f"least {bench.get('min_iterations')} iterations and {bench.get('min_duration_s')} s")

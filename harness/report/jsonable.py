@@ -68,6 +68,7 @@ def run_json(run: RunInfo, records: int | None = None, measured: int | None = No
 def record_json(record: BenchmarkRecord, run: RunInfo | None = None,
                 samples: list[list[float]] | None = None) -> dict:
     """One cell: what ran, under which settings, its figures, and why it is flagged."""
+    from harness.bench.validity import validity
     from harness.report.leaderboard import partial_note, settings_of
 
     s, res = record.stats, record.result
@@ -83,6 +84,8 @@ def record_json(record: BenchmarkRecord, run: RunInfo | None = None,
         "unstable": record.unstable,
         "warnings": list(record.warnings),
         "partial": partial_note(record) or None,
+        "validity": (lambda v: v.to_dict() if v else None)(
+            validity(record, (run.config.get("bench") if run else None))),
         "settings": {"threads": settings.threads,
                      "cpu_affinity": list(settings.placement) if settings.placement else None,
                      "input_shape": list(settings.input) if settings.input else None,
@@ -93,6 +96,13 @@ def record_json(record: BenchmarkRecord, run: RunInfo | None = None,
             "ci_level": s.ci_level, "p90": s.p90, "p99": s.p99, "mean": s.mean, "std": s.std,
             "cv": s.cv, "min": s.min, "max": s.max, "trimmed_mean": s.trimmed_mean,
             "outliers": s.outliers, "trial_medians": list(s.trial_medians),
+            # ci_low/ci_high: where a repeated run's median falls (between sessions) when
+            # `between_sessions`; the interval of these samples alone is `within_session`.
+            "between_sessions": s.between_sessions,
+            "within_session": {"ci_low": s.within_ci_low, "ci_high": s.within_ci_high,
+                               "ci_level": s.within_ci_level},
+            "mean_ci": None if s.mean_ci_low is None else {"low": s.mean_ci_low, "high": s.mean_ci_high},
+            "session_spread": s.session, "device_prior": s.prior,
         },
         # Another tool's own figures when the record has no samples (harness.store.ToolSummary).
         "tool_summary": record.tool_summary.to_dict() if record.tool_summary else None,
@@ -140,6 +150,10 @@ def comparison_json(comparison) -> dict:
             "verdict": c.verdict, "a_median_ms": c.a_median, "b_median_ms": c.b_median,
             "ratio": c.ratio, "ratio_ci": list(c.ratio_ci) if c.ratio_ci else None,
             "p_value": c.p_value, "notes": list(c.notes),
+            # Decided on the trials: their counts and the spread between sessions used; the
+            # pooled samples' Mann-Whitney p is a within-session figure only.
+            "trials": list(c.trials) if c.trials else None, "session_spread": c.spread,
+            "trials_needed": c.trials_needed, "within_session_p": c.within_p,
         } for c in comparison.cells],
         "warnings": list(comparison.warnings),
         "regressions": [f"{c.model}/{c.format}" for c in comparison.regressions],

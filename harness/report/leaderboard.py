@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Mapping
 
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
+from harness.bench.validity import validity
 from harness.export.index import table_order
 from harness.report.export_matrix import coverage_text
 from harness.report.figures import (
@@ -116,8 +117,11 @@ def _summary_figure(r: BenchmarkRecord) -> str:
     return f"{fmt_ms(summary.value_ms)} {summary.statistic}"
 
 
-def flag_text(record: BenchmarkRecord, notes: Notes, run: RunInfo | None = None) -> str:
-    """A short flag and the numbers of the notes that explain it: `unstable [1,2]`."""
+def flag_text(record: BenchmarkRecord, notes: Notes, run: RunInfo | None = None,
+              bench: dict | None = None) -> str:
+    """A short flag and the numbers of the notes that explain it: `unstable [1,2]`; `invalid`
+    when the record failed its validity checks (harness.bench.validity) against `bench`, its
+    run's settings (the run's, when `run` is given)."""
     words = []
     if record.unstable:
         words.append("unstable")
@@ -128,10 +132,16 @@ def flag_text(record: BenchmarkRecord, notes: Notes, run: RunInfo | None = None)
         words.append("partial")
     if run is not None and origin_text(run.config):
         words.append("imported")
+    verdict = validity(record, bench if bench is not None else (run.config.get("bench") if run else None))
+    invalid = verdict.reasons if verdict is not None and not verdict.valid else []
+    if invalid:
+        words.append("invalid")
     reason = record.reason
     if partial and reason and "interrupted after" in reason:
         reason = ""  # the partial note says it
-    refs = notes.refs([reason, *record.warnings, partial, run_note(record, run)])
+    refs = notes.refs([reason, *record.warnings, *(f"not valid: {why}" for why in invalid
+                                                    if not any(why in w for w in record.warnings)),
+                       partial, run_note(record, run)])
     return " ".join(words + ([f"[{refs}]"] if refs else []))
 
 
@@ -185,7 +195,8 @@ def run_table(records: list[BenchmarkRecord], notes: Notes, wide: bool = False,
     for r in records:
         s, res = r.stats, r.result
         median = fmt_latency(r).removesuffix(" (unstable)")  # the flag column says unstable
-        flag = flag_text(r, notes)  # the run's own status heads the table already
+        # The run's own status heads the table already; its settings judge validity.
+        flag = flag_text(r, notes, bench=(run.config.get("bench") or {}) if run else None)
         energy = fmt_energy_mj(res.energy if res else None)
         if not wide:
             table.add_row(r.model, r.format, median, fmt_ms(s.p90) if s else "n/a",

@@ -26,6 +26,7 @@ from harness.store.records import (
     RunInfo,
     figures,
     loads,
+    stored_prior,
     results_from_json,
     stats_from_json,
     warnings_from_json,
@@ -178,7 +179,7 @@ class StoreBase:
                 # (so they are not tried again on every open).
                 self._execute("UPDATE records SET stats_version=NULL WHERE id=?", (row["id"],))
                 continue
-            stats, warnings = figures(result, trials)
+            stats, warnings = figures(result, trials, stored_prior(row["stats_json"]))
             self._execute(
                 "UPDATE records SET median_ms=?, ci_low_ms=?, ci_high_ms=?, unstable=?,"
                 " stats_json=?, stats_version=?, warnings_json=? WHERE id=?",
@@ -365,8 +366,9 @@ class StoreBase:
         loaded = samples or recompute or stale
         result, trials = self._results(row, loaded)
         if (recompute or stale) and row["stats_json"] and result is not None and result.samples_ms:
-            # The stored figures are not even parsed: an older version's may be of another shape.
-            stats, warnings = figures(result, trials)
+            # The stored figures are not parsed, but for the device spread they used: an older
+            # version's may be of another shape.
+            stats, warnings = figures(result, trials, stored_prior(row["stats_json"]))
         else:
             stats = stats_from_json(row["stats_json"]) if row["stats_json"] else None
             warnings = warnings_from_json(row["warnings_json"])
@@ -458,6 +460,34 @@ class StoreBase:
                 f"SELECT * FROM records WHERE id IN ({','.join('?' * len(batch))})",
                 batch).fetchall()]
         return sorted(records, key=lambda r: (r.device_id, r.format, r.model, r.id))
+
+    @translated
+    def session_prior(self, device_id: str, threads: int | None = None,
+                      cpus: tuple[int, ...] | None = None):
+        """The spread between sessions of a device in a setting of threads and CPUs, pooled
+        from its newest stored cells of two trials or more (harness.bench.sessions): what a
+        new cell of the device is given beside its own trials. None when none is stored."""
+        from harness.bench.sessions import PRIOR_CELLS, pooled_spread
+
+        j = self._json
+        rows = self._execute(
+            f"SELECT stats_json, {j('result_json', 'threads')} AS threads,"
+            f" {j('result_json', 'cpu_affinity')} AS cpus FROM records"
+            " WHERE device_id=? AND status='ok' AND stats_json IS NOT NULL"
+            " ORDER BY id DESC LIMIT ?", (device_id, PRIOR_CELLS * 4)).fetchall()
+        cells = []
+        for row in rows:
+            row_cpus = loads(row["cpus"])
+            if threads is not None and row["threads"] is not None and row["threads"] != threads:
+                continue
+            if tuple(row_cpus or ()) != tuple(cpus or ()):
+                continue
+            medians = (loads(row["stats_json"]) or {}).get("trial_medians") or ()
+            if len(medians) >= 2:
+                cells.append(medians)
+            if len(cells) >= PRIOR_CELLS:
+                break
+        return pooled_spread(cells)
 
     @translated
     def run_listing(self) -> list[tuple[RunInfo, int, int]]:

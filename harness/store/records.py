@@ -149,6 +149,16 @@ def loads(value):
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
+def stored_prior(stats_json) -> dict | None:
+    """The device spread a record's stored figures used, so a recomputation uses it again."""
+    if not stats_json:
+        return None
+    try:
+        return loads(stats_json).get("prior")
+    except (ValueError, AttributeError):
+        return None
+
+
 def stats_from_json(text) -> SampleStats:
     # A figure stored as null was not finite when written (strict_json); NaN keeps it a float,
     # so the stability checks compare it (false) instead of failing on None.
@@ -157,11 +167,12 @@ def stats_from_json(text) -> SampleStats:
     return SampleStats.from_dict(data)
 
 
-def figures(result: RunResult, trials=()) -> tuple[SampleStats, tuple[str, ...]]:
+def figures(result: RunResult, trials=(), prior=None) -> tuple[SampleStats, tuple[str, ...]]:
     """The statistics of a record's timed samples (its trials', or its result's as one trial)
-    and every warning about them: what the store keeps with a record."""
+    and every warning about them: what the store keeps with a record. `prior` is the device's
+    spread between sessions the record was stored with (harness.bench.sessions)."""
     trials = pooled(result, trials)
-    stats = summarize_trials([t.samples_ms for t in trials or (result,)])
+    stats = summarize_trials([t.samples_ms for t in trials or (result,)], prior=prior)
     return stats, tuple(measurement_warnings(stats, result, trials))
 
 

@@ -1,0 +1,98 @@
+"""A validity verdict per cell, as MLPerf's LoadGen gives one: did the measurement follow the
+protocol it was asked to, so that its figure may be quoted? Valid, or not with every reason.
+
+    iterations     every trial timed at least the minimum iterations asked (--iterations)
+    duration       every trial's timed samples add up to at least the minimum time asked
+                   (--min-time; a trial bounded by --max iterations first says so)
+    replication    the trials agree: two or more, their medians within MAX_TRIAL_SPREAD of the
+                   median (one trial shows nothing about the next session)
+    thermal        no trial throttled, and the thermal gate let every model start cool
+    level shift    the latency did not run at two levels inside the trials (a core shared with
+                   something the machine cannot see)
+
+It reads only stored figures (the record, its trials' contexts, the run's settings), so any
+record can be judged again; `harness show`, `--json`, the site and the farm's digest print it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.bench.stats import MAX_TRIAL_SPREAD, level_shift
+
+# A trial's timed samples may add up to a little less than the loop's wall time (the clock is
+# read between iterations): that little is not a trial cut short.
+DURATION_SLACK = 0.95
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Validity:
+    checks: tuple[Check, ...]
+
+    @property
+    def valid(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [c.text for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict:
+        return {"valid": self.valid, "reasons": self.reasons,
+                "checks": {c.name: {"passed": c.passed, "text": c.text} for c in self.checks}}
+
+
+def validity(record, bench: dict | None = None) -> Validity | None:
+    """The verdict of a measured record (None for one not measured); `bench` is its run's
+    settings (`config["bench"]`), without which the minimums are not checked."""
+    stats, result = record.stats, record.result
+    if stats is None or result is None or not result.ok:
+        return None
+    bench = bench or {}
+    trials = record.trial_results
+    checks = []
+    want_n = bench.get("min_iterations")
+    if want_n:
+        counts = [len(t.samples_ms) for t in trials if t.samples_ms]
+        short = [i + 1 for i, n in enumerate(counts) if n < want_n]
+        if not counts:  # stored without samples: the count of the pooled figures
+            short = [] if stats.n >= want_n * stats.trials else ["?"]
+        checks.append(Check("iterations", not short,
+                            f"trial {', '.join(map(str, short))} timed fewer than {want_n} iterations"
+                            if short else f"every trial timed {want_n} iterations or more"))
+    want_s = bench.get("min_duration_s")
+    if want_s:
+        timed = [t.context.get("timed_duration_s") or sum(t.samples_ms) / 1000.0 for t in trials]
+        short = [i + 1 for i, s in enumerate(timed) if s and s < want_s * DURATION_SLACK]
+        checks.append(Check("duration", not short,
+                            f"trial {', '.join(map(str, short))} timed less than {want_s:g} s"
+                            if short else f"every trial timed {want_s:g} s or more"))
+    spread = stats.trial_spread
+    if spread is None:
+        checks.append(Check("replication", False, "one trial: nothing shows another session would "
+                                                  "agree (--trials 3 or more)"))
+    else:
+        checks.append(Check("replication", spread <= MAX_TRIAL_SPREAD,
+                            f"the {stats.trials} trials' medians spread over {spread:.1%} of the "
+                            f"median (limit {MAX_TRIAL_SPREAD:.0%})"))
+    throttled = result.thermal.throttled
+    gate_failed = [t for t in trials if (t.context.get("thermal_gate") or {}).get("timed_out")]
+    checks.append(Check("thermal", not throttled and not gate_failed,
+                        "the device throttled during a trial" if throttled else
+                        "the thermal gate timed out before a trial" if gate_failed else
+                        "no trial throttled; the thermal gate passed"))
+    if any(t.samples_ms for t in trials):
+        shift = level_shift([t.samples_ms for t in trials])
+        found = None if shift is None else (f"the latency ran at two levels ({shift.fast_ms:.3g} and "
+                                            f"{shift.slow_ms:.3g} ms)")
+    else:  # read without its samples: the warning stored with it says so
+        found = next((w.split(";")[0] for w in record.warnings if "ran at two levels" in w), None)
+    checks.append(Check("level shift", found is None, found or "no level shift"))
+    return Validity(tuple(checks))
