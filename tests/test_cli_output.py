@@ -303,7 +303,7 @@ def test_an_affinity_the_device_lacks_fails_before_exporting(fresh, tmp_path):
 def test_models_and_formats_say_what_they_take(fresh, tmp_path):
     help_text = harness(["run", "--help"], fresh, check=0).stdout
     assert "path/to/net.py:factory" in help_text
-    line = _one_line(harness(["run", "--models", str(TESTS / "tiny_models.py")], fresh, check=1))
+    line = _one_line(harness(["run", "--models", str(TESTS / "tiny_models.py")], fresh, check=2))
     assert "tiny_models.py:FUNCTION" in line
     line = _one_line(harness(["run", "--models", TINY, "--formats", "tflite_int8"], fresh, check=1))
     assert "Did you mean tflite-int8" in line

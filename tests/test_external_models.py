@@ -18,8 +18,8 @@ def test_file_factory_takes_its_input_shape_from_the_factory():
 
 
 def test_module_factory_and_explicit_input_shape():
-    [spec] = resolve_models("tiny_models:slow_convnet", input_shape=(1, 3, 48, 48))
-    assert spec.input_shape == (1, 3, 48, 48) and spec.origin == "tiny_models"
+    [spec] = resolve_models("tests.tiny_models:slow_convnet", input_shape=(1, 3, 48, 48))
+    assert spec.input_shape == (1, 3, 48, 48) and spec.origin == "tests.tiny_models"
 
 
 @pytest.mark.parametrize("ref, message", [
@@ -93,6 +93,6 @@ def test_mismatched_weights_name_the_keys(tmp_path):
 
 def test_weights_with_several_models_is_refused_by_the_cli(tmp_path):
     torch.save(_trained_state(), tmp_path / "w.pth")
-    out = CliRunner().invoke(main, ["run", "--models", f"{TINY},tiny_models:slow_convnet",
+    out = CliRunner().invoke(main, ["run", "--models", f"{TINY},tests.tiny_models:slow_convnet",
                                     "--weights", str(tmp_path / "w.pth")])
     assert out.exit_code == 2 and "--weights belongs to one model" in out.output

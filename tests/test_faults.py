@@ -228,7 +228,7 @@ def test_a_killed_run_leaves_no_worker_and_resumes_under_its_own_id(tmp_path, sh
 
     refused = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--resume", "latest",
                               "--trials", "2"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert refused.returncode == 1
+    assert refused.returncode == 2  # a usage error: the option differs from the run's
     assert "--trials 2 differs from the resumed run's 1" in refused.stderr
 
     resumed = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--resume", "latest"],

@@ -4,6 +4,7 @@ the file hashed into the cache, numerics against --numerics-reference or skipped
 
 from __future__ import annotations
 
+import pathlib
 import shutil
 
 import pytest
@@ -19,13 +20,18 @@ FAST = ["--warmup", "1", "--iterations", "5", "--min-time", "0.05", "--trials", 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, shared_cache):
     """The tiny model as a .tflite, an .onnx and a .pte, as a user would have them."""
+    from harness.export.base import resolve_formats
+    from harness.export.cache import ArtifactCache
+    from harness.export.isolated import export_all
+    from harness.zoo import resolve_models
+
     where = tmp_path_factory.mktemp("given")
-    out = CliRunner().invoke(main, ["export", "--models", TINY, "--formats", "tflite,onnx,executorch",
-                                    "--cache-dir", str(shared_cache)])
-    assert out.exit_code == 0, out.output
-    for suffix in ("tflite", "onnx", "pte"):
-        [built] = shared_cache.glob(f"*/tiny_models_tiny_convnet.{suffix}")
-        shutil.copyfile(built, where / f"net.{suffix}")
+    [spec] = resolve_models(TINY)
+    [exported] = export_all([spec], lambda s: resolve_formats("tflite,onnx,executorch"),
+                            ArtifactCache(shared_cache)).values()
+    for artifact in exported.artifacts.values():
+        assert artifact.status == "ok", artifact.reason
+        shutil.copyfile(artifact.path, where / f"net{pathlib.Path(artifact.path).suffix}")
     return where
 
 

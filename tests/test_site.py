@@ -148,15 +148,14 @@ def test_the_index_shows_the_three_states_and_why_a_cell_failed(site):
     assert failed == "st-failed" and "✗ build_failed" in body
     assert "this forward always fails" in body  # on hover (title) ...
     assert "this forward always fails" in index.split("</table>")[1]  # ... and in a note
-    # Each table's note counts its own rows by state.
-    tables = re.findall(r"<table.*?</table>\s*<p class=\"note\">(\d+) ok, (\d+) failed, (\d+) not run\.</p>",
-                        index, re.S)
-    assert tables and len(tables) == index.count("<table")
-    for match in re.finditer(r"(<table.*?</table>)\s*<p class=\"note\">(\d+) ok, (\d+) failed, (\d+) not run\.</p>",
-                             index, re.S):
-        table, counts = match.group(1), tuple(int(n) for n in match.groups()[1:])
-        assert counts == tuple(table.count(f'<tr class="{s}"') for s in ("st-ok", "st-failed", "st-notrun"))
-    assert sum(int(t[1]) for t in tables) >= 1 and sum(int(t[2]) for t in tables) >= 1
+    # Each device's note counts the rows of its own table by state.
+    groups = re.findall(r'<p class="note">(\d+) ok, (\d+) failed, (\d+) not run\.</p>.*?'
+                        r'(<table class="sortable index".*?</table>)', index, re.S)
+    assert groups and len(groups) == index.count('<table class="sortable index"')
+    for *counts, table in groups:
+        assert tuple(map(int, counts)) == tuple(table.count(f'<tr class="{s}"')
+                                                for s in ("st-ok", "st-failed", "st-notrun"))
+    assert sum(int(g[1]) for g in groups) >= 1 and sum(int(g[2]) for g in groups) >= 1
     # The imported record is a table of its own device, flagged with its origin.
     ok, body = states[("repvit_m0_9", "executorch-coreml")]
     assert ok == "st-ok" and "imported [" in body

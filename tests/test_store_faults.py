@@ -223,7 +223,7 @@ def test_a_read_only_file_refuses_a_write_with_one_line(tmp_path):
         import json, sys
         from harness.errors import StoreError
         from harness.store import Store
-        from test_store import _record
+        from tests.test_store import _record
         out = {}
         try:
             with Store(sys.argv[1]) as store:
@@ -279,7 +279,7 @@ def test_a_full_disk_fails_one_write_and_keeps_every_earlier_record(tmp_path):
         import dataclasses, json, sys
         from harness.errors import StoreError
         from harness.store import Store
-        from test_store import DEVICE, _record
+        from tests.test_store import DEVICE, _record
 
         def snapshot(store):
             return [[r.id, r.model, list(r.result.samples_ms), r.stats.to_dict(), list(r.warnings)]

@@ -332,7 +332,7 @@ class AndroidRunner(AppTrials, Runner):
             return self._failed(request, f"timed out after {request.timeout_s:.0f} s; raise "
                                 "--timeout", output.log)
         if not output.result.strip():
-            return self._failed(request, "the native runner wrote no result "
+            return self._no_result(request, "the native runner wrote no result "
                                 f"(exit code {output.exit_code}): {measure.log_tail(output.log)}", output.log)
         try:
             result = dataclasses.replace(RunResult.from_json(output.result), measured_by="native runner")
@@ -470,6 +470,15 @@ class AndroidRunner(AppTrials, Runner):
 
     def _failed(self, request: RunRequest, why: str, log: str = "") -> RunResult:
         return measure.with_log(RunResult.failed(request, self.device, STATUS_RUN_FAILED, why), log)
+
+    def _no_result(self, request: RunRequest, why: str, log: str = "") -> RunResult:
+        """A program's shell ended without its result. When the adb server went away meanwhile
+        (its shell then ends as if the program had), that is raised, for `run` to wait for it
+        and say so, rather than blaming the program."""
+        gone = self.link.server_gone()
+        if gone is not None:
+            raise gone
+        return self._failed(request, why, log)
 
     def _unsupported(self, request: RunRequest, why: str) -> RunResult:
         return RunResult.failed(request, self.device, STATUS_UNSUPPORTED, why)

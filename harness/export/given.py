@@ -285,12 +285,12 @@ def reference_outputs(spec) -> list | None:
     """The --numerics-reference file's outputs on the seeded check inputs, or None when there is
     none or it cannot run here (the reason is logged)."""
     from harness.export.numerics import seeded_inputs
-    from harness.export.pipeline import _run_on_host
+    from harness.export.on_host import run_on_host
 
     if not spec.numerics_reference:
         return None
     path = Path(spec.numerics_reference)
-    outputs, _ = _run_on_host(str(path), GIVEN_SUFFIXES[path.suffix.lower()], "",
+    outputs, _ = run_on_host(str(path), GIVEN_SUFFIXES[path.suffix.lower()], "",
                               seeded_inputs(spec.input_shape))
     return outputs
 
@@ -300,7 +300,7 @@ def import_given(spec, fmt, cache, expected: list | None, why_no_reference: str 
     from harness.export.base import ARTIFACT_NUMERICS_FAILED, ARTIFACT_OK, Artifact
     from harness.export.cache import key_of, sha256_of, size_of
     from harness.export.numerics import compare_outputs, numerics_miss, seeded_inputs
-    from harness.export.pipeline import NOT_CHECKED, _run_on_host, unchecked_here
+    from harness.export.on_host import NOT_CHECKED, run_on_host, unchecked_here
 
     inputs = given_key_inputs(spec, fmt)
     key = key_of(inputs)
@@ -327,7 +327,7 @@ def import_given(spec, fmt, cache, expected: list | None, why_no_reference: str 
         elif why_not:
             artifact = artifact.with_(reason=NOT_CHECKED + why_not)
         else:
-            actual, _ = _run_on_host(str(target), fmt.runtime, fmt.backend, seeded_inputs(spec.input_shape))
+            actual, _ = run_on_host(str(target), fmt.runtime, fmt.backend, seeded_inputs(spec.input_shape))
             numerics = compare_outputs(expected, actual, fmt.threshold)
             artifact = artifact.with_(numerics=numerics)
             if not numerics.passed:

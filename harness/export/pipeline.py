@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from device_runners.host import runtimes as host_runtimes
+from harness.export.on_host import NOT_CHECKED, run_on_host, unchecked_here
 from harness.export.base import (
     ARTIFACT_EXPORT_FAILED,
     ARTIFACT_NUMERICS_FAILED,
@@ -43,20 +44,6 @@ from harness.export.reasons import one_line_reason
 from harness.zoo.registry import ModelSpec, create_model
 
 log = logging.getLogger("harness.export")
-
-
-NOT_CHECKED = "numerics not checked here: "
-
-
-def _run_on_host(path: str, runtime: str, backend: str, inputs) -> tuple[list, dict[str, str]]:
-    """The first output for each input, and the versions of the runtime that computed them."""
-    loaded = host_runtimes.load_artifact(path, runtime, threads=1, backend=backend)
-    return [loaded.infer([x])[0] for x in inputs], loaded.versions
-
-
-def unchecked_here(fmt: FormatSpec) -> str | None:
-    """Why this machine cannot run `fmt`'s artifacts for the numerics check, or None if it can."""
-    return host_runtimes.support().why_not(fmt.runtime, fmt.backend)
 
 
 def needs_check(artifact: Artifact) -> bool:
@@ -76,7 +63,7 @@ def check_numerics(artifact: Artifact, fmt: FormatSpec, model: nn.Module, input_
     by_variant = {}
     for variant in host_runtimes.variants(fmt.runtime) or ("",):
         try:
-            actual, versions = _run_on_host(artifact.path, fmt.runtime, variant or fmt.backend, inputs)
+            actual, versions = run_on_host(artifact.path, fmt.runtime, variant or fmt.backend, inputs)
         except Exception as exc:
             log.error("numerics check of %s/%s%s failed to run:\n%s", artifact.model, artifact.format,
                       f" ({variant})" if variant else "", traceback.format_exc())

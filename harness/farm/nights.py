@@ -20,8 +20,8 @@ runs (its trials against the last nights' pooled trials, harness.report.compare)
 
 The series: PELT change points (the `ruptures` library, an L2 cost, a BIC-like penalty of
 2 noise^2 ln(n), a minimum segment of one night) over the log nightly medians, tonight
-included. A change point whose later segment sits beyond the threshold and holds two nights or
-more is a step: its first night, and the commits between the night before it and it, are named.
+included. A change point whose later segment sits beyond both the threshold and what the
+noise makes of two segments that long (t at alpha), and holds two nights or more, is a step: its first night, and the commits between the night before it and it, are named.
 A last segment of one night beyond the threshold is a blip or the start of a step (the next
 night tells). Without a change point, a Theil-Sen slope whose drift over the series passes the
 threshold, with a Kendall tau test at alpha, is a creep.
@@ -92,7 +92,7 @@ class Trend:
 
 
 def series_trend(logs: list[float], noise_sd: float, threshold: float, alpha: float,
-                 labels: list[str], commits: list[str | None]) -> Trend:
+                 labels: list[str], commits: list[str | None], noise_df: int = 10) -> Trend:
     """What the nightly series (oldest first, tonight last) did (module docstring). `labels`
     name each night (its run), `commits` its git sha."""
     n = len(logs)
@@ -106,9 +106,15 @@ def series_trend(logs: list[float], noise_sd: float, threshold: float, alpha: fl
     breaks = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(series.reshape(-1, 1)).predict(pen=penalty)
     starts = [0, *breaks[:-1]]
     segments = list(zip(starts, breaks))
+    from scipy.stats import t as student_t
+
     for (a0, a1), (b0, b1) in zip(segments, segments[1:]):
         shift = float(series[b0:b1].mean() - series[a0:a1].mean())
-        if abs(shift) <= step:
+        # Beyond the threshold, and beyond what the noise of nights makes of two segments
+        # this long (Welch-like, with the noise's degrees of freedom): a change, not a wobble.
+        noise_limit = float(student_t.ppf(1 - alpha / 2, noise_df)) * noise_sd * math.sqrt(
+            1 / (a1 - a0) + 1 / (b1 - b0))
+        if abs(shift) <= max(step, noise_limit):
             continue
         word = "slower" if shift > 0 else "faster"
         if b1 - b0 >= 2:

@@ -158,7 +158,7 @@ def _by_nights(run: RunInfo, tonight: BenchmarkRecord, recent, measured, config)
     trend = series_trend([math.log(r.stats.median) for _, r in series] + [tonight_log], noise.sd,
                          config.threshold, config.alpha,
                          [_night_label(n) for n, _ in series] + [_night_label(run)],
-                         [n.git_sha for n, _ in series] + [run.git_sha])
+                         [n.git_sha for n, _ in series] + [run.git_sha], noise.df)
     notes = [f"tonight/baseline {judged.ratio:.3f}, beyond ±{judged.limit - 1:.1%} is a change "
              f"(the threshold, or {noise.sd:.1%} a night of noise from {noise.sources})"]
     if trend.text:
