@@ -65,6 +65,7 @@ def records(env):
         return [r for run in store.runs() for r in store.records(run.id)]
 
 
+@pytest.mark.slow
 @needs_sandbox
 def test_the_app_is_installed_and_measures_both_runtimes(env, phone, tmp_path, native_runner):
     apk = build_standin_apk(tmp_path / "app.apk")
@@ -208,6 +209,7 @@ def test_a_wrong_delegate_is_one_line_before_any_work(env):
     assert not Path(env["HARNESS_DB"]).exists() or not records(env)  # nothing measured
 
 
+@pytest.mark.slow
 @needs_sandbox
 def test_a_profiled_cell_on_the_phone_stores_its_operators(env, native_runner):
     # The native runner writes an ETDump on the phone, the harness pulls it back over adb's

@@ -374,6 +374,7 @@ def test_without_odpm_the_battery_gives_the_energy_and_usb_charging_is_flagged(
     assert "Google Pixel 7 has ODPM rail counters, but they did not read" in note
 
 
+@pytest.mark.slow
 def test_every_executorch_format_runs_in_the_native_runner_and_apple_delegates_do_not(
     phone, odpm, harness_env, native_runner
 ):
@@ -413,6 +414,7 @@ def test_cleanup_removes_everything_pushed(phone, harness_env, native_runner):
     assert not phone.host_path(WORKDIR).exists()
 
 
+@pytest.mark.slow
 def test_repvit_on_a_phone(phone, odpm, harness_env, native_runner):
     """A zoo model, not a toy: RepViT-M0.9 exported to ExecuTorch and measured on the phone."""
     out = harness_run(harness_env, "repvit_m0_9", native_runner, "--iterations", "5",

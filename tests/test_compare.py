@@ -208,6 +208,7 @@ FAST = ["--formats", "executorch", "--warmup", "5", "--iterations", "50", "--min
         "--trials", "1"]
 
 
+@pytest.mark.slow
 def test_compare_classifies_a_heavier_model_in_the_same_cell_as_slower(tmp_results, shared_cache):
     heavier = f"{TESTS / 'heavier' / 'tiny_models.py'}:tiny_convnet"
     cli = CliRunner()

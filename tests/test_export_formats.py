@@ -153,6 +153,7 @@ def test_harness_export_prints_one_row_per_model_and_format(tiny_matrix, shared_
     assert totals["tflite"].ok == 1 and totals["tflite"].export_s > 0
 
 
+@pytest.mark.slow
 def test_calibration_images_make_another_int8_artifact_and_say_so(tiny_matrix, shared_cache, tmp_path):
     from PIL import Image
 

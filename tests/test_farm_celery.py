@@ -113,6 +113,7 @@ def stored(tmp_path) -> dict[str, list]:
         return {run.id: store.records(run.id) for run in store.runs()}
 
 
+@pytest.mark.slow
 def test_two_workers_measure_every_cell_once_each_on_its_own_device(tmp_path, broker, workers):
     farm = farm_file(tmp_path, broker)
     pool = workers(farm)
@@ -142,6 +143,7 @@ def test_two_workers_measure_every_cell_once_each_on_its_own_device(tmp_path, br
     assert summary["counts"]["new"] == 8 and not summary["failed"]
 
 
+@pytest.mark.slow
 def test_a_cell_lost_with_its_killed_worker_is_measured_once_when_a_worker_returns(tmp_path, broker, workers):
     # One device, two cells of about 3 s each; the broker gives an unacknowledged cell to
     # another consumer after the visibility timeout (set low here, above the longest cell).
@@ -170,6 +172,7 @@ def test_a_cell_lost_with_its_killed_worker_is_measured_once_when_a_worker_retur
         ("tiny_models_slow_convnet", "eager", "ok"), ("tiny_models_slow_convnet", "tflite", "ok")]
 
 
+@pytest.mark.slow
 def test_the_matrix_completes_across_a_broker_restart(tmp_path, broker, workers):
     farm = farm_file(tmp_path, broker, devices=("lab-a",), min_time=1.0, trials=1)
     pool = workers(farm)

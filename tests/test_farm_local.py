@@ -130,6 +130,7 @@ def webhook():
     server.server_close()
 
 
+@pytest.mark.slow
 def test_a_planted_regression_is_slower_in_the_junit_xml_and_the_digest(tmp_path, shared_cache, webhook):
     url, received = webhook
     (tmp_path / "farm_net.py").write_text(LIGHT + SHAPE)

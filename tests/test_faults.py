@@ -51,6 +51,7 @@ def latest_records(db: Path) -> dict[tuple[str, str], object]:
 # A cached artifact is verified on every hit
 
 
+@pytest.mark.slow
 def test_a_damaged_cached_artifact_is_found_rebuilt_and_said_so(tmp_results):
     first = harness("run", "--models", TINY, "--formats", "executorch,tflite", *FAST)
     assert first.exit_code == 0, first.output
@@ -90,6 +91,7 @@ def test_a_damaged_cached_artifact_is_found_rebuilt_and_said_so(tmp_results):
 # User model code runs in a child process with a timeout and a memory limit
 
 
+@pytest.mark.slow
 def test_models_that_cannot_be_built_are_rows_and_the_run_goes_on(tmp_results):
     models = f"{MODELS}:raising_factory,{MODELS}:failing_forward,{MODELS}:hanging_forward,{TINY}"
     # (--timeout bounds each trial too, worker start-up included: eager's worker starts fastest.)
@@ -143,6 +145,7 @@ def test_an_input_too_big_for_the_memory_limit_fails_its_model_only(tmp_results)
 # --input-shape means what it says
 
 
+@pytest.mark.slow
 def test_the_input_shape_sets_the_channels(tmp_results):
     out = harness("run", "--models", f"{MODELS}:gray_convnet,{TINY}", "--formats", "executorch",
                   "--input-shape", "1,1,16,16", *FAST)
@@ -179,6 +182,7 @@ def _namespaces_available() -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.needs(None if _namespaces_available() else "no user and mount namespaces here")
 def test_a_full_disk_during_export_is_a_row_and_leaves_nothing_behind(tmp_path):
     cache = tmp_path / "cache"
@@ -204,6 +208,7 @@ def test_a_full_disk_during_export_is_a_row_and_leaves_nothing_behind(tmp_path):
 # SIGKILL of the harness mid-run, and --resume
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_no_worker_and_resumes_under_its_own_id(tmp_path, shared_cache):
     db = tmp_path / "h.db"
     env = dict(os.environ, HARNESS_DB=str(db), HARNESS_CACHE=str(shared_cache))

@@ -39,6 +39,7 @@ def run(tmp_results, *argv):
     return CliRunner().invoke(main, ["run", *argv, *FAST], catch_exceptions=False)
 
 
+@pytest.mark.slow
 def test_files_are_measured_as_they_are_and_checked_against_the_reference(files, tmp_results):
     out = run(tmp_results, "--models", f"{files / 'net.tflite'},{files / 'net.pte'}",
               "--numerics-reference", str(files / "net.onnx"), "--formats", "onnx")
@@ -59,6 +60,7 @@ def test_files_are_measured_as_they_are_and_checked_against_the_reference(files,
     assert "0 exports to build (2 cached)" in again.output
 
 
+@pytest.mark.slow
 def test_without_a_reference_the_cell_says_its_numerics_were_not_checked(files, tmp_results):
     out = run(tmp_results, "--models", str(files / "net.onnx"))
     assert out.exit_code == 0, out.output

@@ -167,7 +167,7 @@ def test_xctest_values_come_from_the_result_bundle_or_the_log_never_the_rounded_
 # End to end, through each transport
 
 
-@pytest.mark.parametrize("transport", ["devicectl", "pymobiledevice3"])
+@pytest.mark.parametrize("transport", ["devicectl", pytest.param("pymobiledevice3", marks=pytest.mark.slow)])
 def test_harness_run_on_an_iphone_stores_real_samples(sim, tmp_path, shared_cache, transport):
     # --min-time 1: the timed loop holds several of the stand-in's battery readings (0.2 s apart)
     out = harness_run(tmp_path, shared_cache, transport, "--min-time", "1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 from harness.export.base import Artifact, get_format
@@ -41,6 +43,7 @@ def test_every_known_limit_is_explained_in_the_docs():
         assert f"`{limit.format}`" in docs and limit.message in docs, limit
 
 
+@pytest.mark.slow
 def test_edgenext_int8_tflite_still_fails_the_pinned_way(tmp_path):
     """The smallest EdgeNeXt, exported for real: when LiteRT's int8 DIV learns to cope, this fails."""
     [spec] = resolve_models("edgenext_xx_small")
@@ -49,6 +52,7 @@ def test_edgenext_int8_tflite_still_fails_the_pinned_way(tmp_path):
     assert pinned_limit(artifact) is not None, (artifact.status, artifact.reason)
 
 
+@pytest.mark.slow
 def test_convnext_tiny_int8_tflite_still_fails_the_pinned_way(tmp_path):
     """Only the full-size model shows it (a 1-block-per-stage ConvNeXt at 16-128 channels gets
     the same 1x1x1xC bias but quantizes), so this exports convnext_tiny itself."""

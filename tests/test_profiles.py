@@ -32,6 +32,7 @@ SLOW = f"{TESTS / 'tiny_models.py'}:slow_convnet"
 FAST = ["--warmup", "2", "--iterations", "20", "--min-time", "0.2"]
 
 
+@pytest.mark.slow
 def test_host_run_stores_an_operator_table_that_adds_up_to_the_timed_median(tmp_results):
     out = CliRunner().invoke(main, ["run", "--models", SLOW, "--formats", "executorch,tflite",
                                     "--trials", "2", "--profile", *FAST], catch_exceptions=False)
@@ -211,6 +212,7 @@ def test_benchmark_model_without_op_profiling_says_so():
         "--enable_op_profiling=true"]
 
 
+@pytest.mark.slow
 def test_an_etdump_written_on_a_phone_is_pulled_back_and_read(tmp_path):
     """The Android half: the native runner's ETDump (made here by the host build, as the
     simulated phone would run it) lies in the phone's trial directory; it crosses the cable

@@ -1,3 +1,4 @@
+import pytest
 """`harness run` end to end on this host, with the real exporters and runtimes."""
 
 import os
@@ -62,6 +63,7 @@ def test_run_tiny_model_stores_records_and_a_second_run_exports_nothing(tmp_resu
     assert report.exit_code == 0 and (tmp_results / "board.md").exists()
 
 
+@pytest.mark.slow
 def test_a_model_that_cannot_export_is_a_row_and_the_run_goes_on(tmp_results):
     bad = f"{TESTS / 'tiny_models.py'}:unexportable"
     out = _run(["run", "--models", f"{bad},{TINY}", "--formats", "executorch", *FAST])
@@ -95,6 +97,7 @@ def test_unknown_format_lists_the_known_ones(tmp_results):
     assert "Unknown format 'tensorrt'" in out.output and "executorch" in out.output
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_records_and_marks_the_run_interrupted(tmp_path):
     db = tmp_path / "harness.db"
     env = dict(os.environ, HARNESS_DB=str(db), HARNESS_CACHE=str(tmp_path / "cache"))
@@ -125,6 +128,7 @@ def test_ctrl_c_keeps_finished_records_and_marks_the_run_interrupted(tmp_path):
         assert record.model == "tiny_models_tiny_convnet" and record.status == "ok"
 
 
+@pytest.mark.slow
 def test_run_calibrates_int8_on_the_images_it_is_given(tmp_results):
     from PIL import Image
 

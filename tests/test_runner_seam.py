@@ -42,6 +42,7 @@ def with_loopback(monkeypatch):
     monkeypatch.setattr(devices, "KINDS", [*devices.KINDS, loopback_kind.KIND])
 
 
+@pytest.mark.slow
 def test_a_kind_added_to_the_list_is_listed_and_measures(tmp_results, with_loopback):
     listed = CliRunner().invoke(main, ["devices"], catch_exceptions=False)
     assert listed.exit_code == 0, listed.output
@@ -173,6 +174,7 @@ def partial_install(tmp_path_factory):
     return python_without
 
 
+@pytest.mark.slow
 def test_without_the_tflite_and_onnx_extras_their_cells_say_what_to_install(partial_install, tmp_path):
     from harness.export.base import get_format
     from harness.export.cache import ArtifactCache

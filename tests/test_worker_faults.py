@@ -271,6 +271,7 @@ def test_the_fake_adb_does_catch_adbutils_starting_a_server(fake_adb):
     assert "start-server" in log.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.needs(sandbox_unavailable_reason())
 def test_an_adb_server_that_stops_mid_trial_is_named_and_no_server_is_started(
     tmp_path, shared_cache, fake_adb
