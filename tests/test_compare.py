@@ -1,5 +1,6 @@
-"""`harness compare`: the Mann-Whitney U test against scipy, the ratio CI, the verdict rule, the
-rule for cells of too few samples (one per trial), and real stored runs."""
+"""`harness compare`: decided on the trials (harness/bench/sessions.py): the verdict rule, cells of
+one sample per trial, synthetic sessions through the store for every verdict, the Mann-Whitney
+U test (a within-session figure) against scipy, and real stored runs."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from click.testing import CliRunner
 
 from tests.support.paths import TESTS, TINY
 from device_runners.contract import DeviceInfo, RunResult
-from harness.bench.stats import summarize
 from harness.bench.trials import combine_trials
 from harness.cli import main
+from harness.bench.stats import summarize_trials
+from harness.bench.within import mann_whitney_u, smallest_p
 from harness.report.compare import (
     ALPHA,
     BROKEN,
@@ -24,12 +26,10 @@ from harness.report.compare import (
     ONLY_B,
     SLOWER,
     THRESHOLD,
+    UNDECIDED,
     classify,
-    classify_by_ranges,
     compare_records,
-    mann_whitney_u,
-    median_ratio_ci,
-    smallest_p,
+    compare_runs,
 )
 from harness.store import BenchmarkRecord, Store
 
@@ -77,92 +77,101 @@ def test_the_smallest_p_a_sample_size_allows():
 
 
 # ----------------------------------------------------------------------------------------------
-# Ratio CI and the verdict rule
-
-
-def test_ratio_ci_covers_a_known_ratio_and_is_reproducible():
-    rng = np.random.default_rng(1)
-    a = rng.lognormal(0.0, 0.05, 2000)
-    b = 1.2 * rng.lognormal(0.0, 0.05, 2000)
-    ratio, low, high = median_ratio_ci(a, b)
-    assert low < 1.2 < high and high - low < 0.02
-    assert ratio == pytest.approx(np.median(b) / np.median(a))
-    assert median_ratio_ci(a, b) == (ratio, low, high)
+# The verdict rule
 
 
 @pytest.mark.parametrize("low, high, p, verdict", [
     (1.10, 1.20, 1e-9, SLOWER),
-    (1.04, 1.20, 1e-9, NO_CHANGE),  # could be only 4% slower: not beyond the threshold
-    (1.10, 1.20, 0.02, NO_CHANGE),  # not significant at alpha = 0.01
+    (1.04, 1.20, 1e-9, UNDECIDED),  # could be only 4% slower: the trials cannot tell
+    (1.10, 1.20, 0.02, UNDECIDED),  # not significant at alpha = 0.01
     (0.80, 0.90, 1e-9, FASTER),
-    (0.90, 0.96, 1e-9, NO_CHANGE),
+    (0.90, 0.96, 1e-9, UNDECIDED),
     (0.99, 1.01, 0.5, NO_CHANGE),
+    (0.96, 1.04, 0.5, NO_CHANGE),  # whatever changed, it is within the threshold
 ])
 def test_the_rule(low, high, p, verdict):
     assert (THRESHOLD, ALPHA) == (0.05, 0.01)
     assert classify(low, high, p) == verdict
 
 
-def _record(model, samples, status="ok", sha="a"):
-    result = None
-    if samples is not None:
-        result = RunResult(model=model, format="executorch", status=status,
-                           device=DeviceInfo("host", "linux"), samples_ms=tuple(samples))
-    return BenchmarkRecord(run_id="r", model=model, format="executorch", device_id="host",
-                           status=status, reason="" if status == "ok" else "worker died",
-                           artifact={"sha256": sha}, model_info={}, result=result,
-                           stats=summarize(samples) if samples is not None and status == "ok" else None)
+def _record(model, trials, status="ok", sha="a", fmt="executorch", device="host", run_id="r"):
+    """A cell of `trials` (each a list of samples), stored as harness.run stores one."""
+    results = tuple(RunResult(model=model, format=fmt, status=status, device=DeviceInfo(device, "linux"),
+                              load_ms=3.0, first_inference_ms=1.0, samples_ms=tuple(samples))
+                    for samples in trials)
+    measured = status == "ok" and all(len(s) for s in trials)
+    return BenchmarkRecord(run_id=run_id, model=model, format=fmt, device_id=device, status=status,
+                           reason="" if status == "ok" else "worker died", artifact={"sha256": sha},
+                           model_info={}, result=combine_trials(list(results)) if results else None,
+                           trials=results, stats=summarize_trials(trials) if measured else None)
 
 
-def _one_sample_per_trial(model, means, run_id="r"):
-    """A cell as LiteRT's benchmark_model on a phone stores it: each trial one sample, its mean."""
-    trials = tuple(RunResult(model=model, format="tflite", status="ok",
-                             device=DeviceInfo("phone", "android"), load_ms=3.0,
-                             first_inference_ms=12.0, samples_ms=(m,)) for m in means)
-    return BenchmarkRecord(run_id=run_id, model=model, format="tflite", device_id="phone",
-                           status="ok", reason="", artifact={"sha256": "a"}, model_info={},
-                           result=combine_trials(list(trials)), trials=trials,
-                           stats=summarize(means))
+def _sessions(rng, latency, trials=3, offset=0.02, samples=200):
+    return [list(latency * np.exp(rng.normal(0, offset) + rng.normal(0, 0.03, samples)))
+            for _ in range(trials)]
 
 
-def test_one_sample_per_trial_is_judged_by_its_ranges_and_says_so():
-    a = _one_sample_per_trial("m", [10.0, 10.2, 9.9])
-    # 3 against 3 cannot reach p < 0.01 (0.1 is the least), so the test alone would never call
-    # a 2x slowdown slower.
-    slowed = _one_sample_per_trial("m", [20.1, 19.8, 20.4])
-    assert mann_whitney_u([10.0, 10.2, 9.9], [20.1, 19.8, 20.4]).p_value == pytest.approx(0.1)
+def test_one_sample_per_trial_is_judged_on_its_trials():
+    """A cell as LiteRT's benchmark_model on a phone stores it: each trial one sample, its mean.
+    Its trials are what the comparison is made of, so three a side can call a 2x slowdown."""
+    a = _record("m", [[10.0], [10.2], [9.9]], fmt="tflite", device="phone")
+    slowed = _record("m", [[20.1], [19.8], [20.4]], fmt="tflite", device="phone")
     [cell] = compare_records([a], [slowed])
-    assert cell.verdict == SLOWER and cell.ratio == pytest.approx(2.0, rel=0.01)
-    assert cell.notes[0] == ("judged by ranges: 3 vs 3 samples cannot reach p < 0.01 (smallest p "
-                             "0.1); B/A of the samples 1.941 to 2.061")
+    assert cell.verdict == SLOWER and cell.ratio == pytest.approx(2.0, rel=0.02)
+    assert cell.trials == (3, 3) and cell.spread["source"] == "trials"
     [cell] = compare_records([slowed], [a])
-    assert cell.verdict == FASTER and cell.notes[0].startswith("judged by ranges")
-    # Ranges that overlap, or apart by less than the threshold, are no change.
-    for means in ([10.1, 9.8, 10.3], [10.3, 10.4, 10.5], [11.0, 9.9, 11.2]):
-        [cell] = compare_records([a], [_one_sample_per_trial("m", means)])
-        assert cell.verdict == NO_CHANGE and cell.notes[0].startswith("judged by ranges"), means
-    # Ten trials a side can reach the test's p: the usual rule, no such note.
-    [cell] = compare_records([_one_sample_per_trial("m", [10.0 + i / 100 for i in range(10)])],
-                             [_one_sample_per_trial("m", [20.0 + i / 100 for i in range(10)])])
-    assert cell.verdict == SLOWER and not cell.notes
+    assert cell.verdict == FASTER
+    [cell] = compare_records([a], [_record("m", [[10.0], [10.1], [10.05]], fmt="tflite", device="phone")])
+    assert cell.verdict == NO_CHANGE, cell
+    # 3% slower with 1.5% between sessions: the trials cannot tell a 5% change apart from it.
+    [cell] = compare_records([a], [_record("m", [[10.3], [10.4], [10.6]], fmt="tflite", device="phone")])
+    assert cell.verdict == UNDECIDED and cell.trials_needed >= 3
+    assert cell.notes[0].startswith("undecided: the trials spread") and "trials per side" in cell.notes[0]
 
 
-@pytest.mark.parametrize("a, b, verdict", [
-    ([10.0, 10.2, 9.9], [10.8, 11.0, 11.5], SLOWER),  # fastest B 5.9% above slowest A
-    ([10.0, 10.2, 9.9], [10.6, 11.0, 11.5], NO_CHANGE),  # 3.9%: apart, but not by 5%
-    ([10.0, 10.2, 9.9], [9.0, 9.2, 9.3], FASTER),
-    ([5.0], [20.0], SLOWER),  # one trial a side: the ranges are the samples
-])
-def test_the_range_rule(a, b, verdict):
-    assert classify_by_ranges(a, b) == verdict
+def test_one_trial_a_side_cannot_decide_and_says_why():
+    rng = np.random.default_rng(5)
+    a, b = _record("m", _sessions(rng, 1.0, trials=1, offset=0)), _record("m", _sessions(rng, 1.5, trials=1, offset=0))
+    [cell] = compare_records([a], [b])
+    assert cell.verdict == UNDECIDED and cell.ratio == pytest.approx(1.5, rel=0.02)
+    assert "1 trial a side and no other cell of the device" in cell.notes[0]
+    assert cell.within_p < 1e-6  # thousands of samples: "significant" within a session, and no verdict
 
 
 def test_records_read_without_samples_need_a_source_of_samples():
-    record = dataclasses.replace(_one_sample_per_trial("m", [1.0, 1.1, 1.2]), samples_loaded=False)
+    record = dataclasses.replace(_record("m", [[1.0], [1.1], [1.2]]), samples_loaded=False)
     with pytest.raises(ValueError, match="read without its samples"):
         compare_records([record], [record])
     [cell] = compare_records([record], [record], samples=lambda r: [[1.0], [1.1], [1.2]])
-    assert cell.verdict == NO_CHANGE
+    assert cell.verdict in (NO_CHANGE, UNDECIDED) and cell.ratio == 1.0
+
+
+def test_every_verdict_on_synthetic_sessions_through_the_store(tmp_path):
+    """Two runs of a phone, sessions 2% apart: each kind of cell gets its verdict, decided on the
+    trials, with the device's spread learnt from the cells stored before."""
+    rng = np.random.default_rng(11)
+    changes = {"same": 1.0, "slowed": 1.3, "sped_up": 0.7, "slightly": 1.03}
+    with Store(tmp_path / "h.db") as store:
+        runs = []
+        for side in ("A", "B"):
+            run = store.begin_run({"device_id": "phone", "platform": "android"}, {}, "x", None, "0")
+            for model, change in changes.items():
+                trials = _sessions(rng, 5.0 * (change if side == "B" else 1.0))
+                prior = store.session_prior("phone", 1, None)
+                record = _record(model, trials, run_id=run, device="phone", sha=side)
+                store.add_record(dataclasses.replace(record, stats=summarize_trials(trials, prior=prior)))
+            status = "run_failed" if side == "B" else "ok"
+            store.add_record(_record("broke", _sessions(rng, 5.0) if side == "A" else [[]], status=status,
+                                     run_id=run, device="phone"))
+            store.finish_run(run)
+            runs.append(run)
+        comparison = compare_runs(store, *runs)
+    verdicts = {c.model: c for c in comparison.cells}
+    assert {m: c.verdict for m, c in verdicts.items()} == {
+        "same": NO_CHANGE, "slowed": SLOWER, "sped_up": FASTER, "slightly": UNDECIDED, "broke": BROKEN}
+    assert verdicts["slowed"].spread["source"] == "trials+device" and verdicts["slowed"].trials == (3, 3)
+    assert "artifact changed" in verdicts["slowed"].notes
+    assert verdicts["broke"].notes == ("B: run_failed: worker died",)
 
 
 def test_compare_of_stored_runs_on_a_phone_finds_the_2x_slowdown(tmp_path):
@@ -172,30 +181,29 @@ def test_compare_of_stored_runs_on_a_phone_finds_the_2x_slowdown(tmp_path):
         runs = []
         for means in ([10.0, 10.2, 9.9], [20.1, 19.8, 20.4]):
             run_id = store.begin_run(phone, {}, "harness run", None, "0.1")
-            store.add_record(_one_sample_per_trial("mobilenet", means, run_id))
+            store.add_record(_record("mobilenet", [[m] for m in means], fmt="tflite", device="phone",
+                                     run_id=run_id))
             store.finish_run(run_id)
             runs.append(run_id)
     out = CliRunner().invoke(main, ["compare", *runs, "--db", str(db)])
     assert out.exit_code == 3, out.output  # harness.exit_codes.SOME_FAILED
     assert "1 slower" in out.output and "Regressions: mobilenet/tflite" in out.output
-    assert "judged by ranges" in out.output
+    assert "decided on the trials" in out.output
     same = CliRunner().invoke(main, ["compare", runs[0], runs[0], "--db", str(db)])
     assert same.exit_code == 0 and "1 no change" in same.output
 
 
 def test_cells_are_matched_by_device_model_and_format():
     rng = np.random.default_rng(3)
-    base = lambda scale=1.0: scale * rng.lognormal(0.0, 0.03, 400)  # noqa: E731
-    a = [_record("same", base()), _record("slowed", base()), _record("sped_up", base()),
-         _record("broke", base()), _record("dropped", base())]
-    b = [_record("same", base()), _record("slowed", base(1.3), sha="b"),
-         _record("sped_up", base(0.7)), _record("broke", [], status="run_failed"),
-         _record("added", base())]
+    a = [_record(m, _sessions(rng, 1.0)) for m in ("same", "slowed", "sped_up", "broke", "dropped")]
+    b = [_record("same", _sessions(rng, 1.0)), _record("slowed", _sessions(rng, 1.3), sha="b"),
+         _record("sped_up", _sessions(rng, 0.7)), _record("broke", [[]], status="run_failed"),
+         _record("added", _sessions(rng, 1.0))]
     verdicts = {c.model: c for c in compare_records(a, b)}
-    assert {m: c.verdict for m, c in verdicts.items()} == {
-        "same": NO_CHANGE, "slowed": SLOWER, "sped_up": FASTER, "broke": BROKEN,
-        "dropped": ONLY_A, "added": ONLY_B}
-    assert verdicts["slowed"].ratio == pytest.approx(1.3, rel=0.02)
+    assert {m: c.verdict for m, c in verdicts.items() if m != "same"} == {
+        "slowed": SLOWER, "sped_up": FASTER, "broke": BROKEN, "dropped": ONLY_A, "added": ONLY_B}
+    assert verdicts["same"].verdict in (NO_CHANGE, UNDECIDED)  # 3 trials, 2% apart, no prior
+    assert verdicts["slowed"].ratio == pytest.approx(1.3, rel=0.05)
     assert "artifact changed" in verdicts["slowed"].notes
     assert "B: run_failed: worker died" in verdicts["broke"].notes
 
@@ -254,7 +262,7 @@ def test_the_mann_whitney_p_is_scipy_s_in_every_branch():
     import numpy as np
     from scipy.stats import mannwhitneyu
 
-    from harness.report.compare import mann_whitney_u
+    from harness.bench.within import mann_whitney_u
 
     rng = np.random.default_rng(7)
     cases = [(3, 3, 0), (8, 7, 0), (9, 9, 0), (50, 60, 0), (20, 20, 1), (5, 5, 1), (2000, 1800, 2)]

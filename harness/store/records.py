@@ -159,10 +159,15 @@ def stored_prior(stats_json) -> dict | None:
         return None
 
 
+# The figures of SampleStats that are always numbers (the others may be absent: None).
+_FIGURES = frozenset(("median", "mean", "std", "cv", "p90", "p99", "min", "max", "trimmed_mean",
+                      "ci_low", "ci_high", "ci_level"))
+
+
 def stats_from_json(text) -> SampleStats:
     # A figure stored as null was not finite when written (strict_json); NaN keeps it a float,
     # so the stability checks compare it (false) instead of failing on None.
-    data = {k: math.nan if v is None else v for k, v in loads(text).items()}
+    data = {k: math.nan if v is None and k in _FIGURES else v for k, v in loads(text).items()}
     data["trial_medians"] = [math.nan if v is None else v for v in data.get("trial_medians") or ()]
     return SampleStats.from_dict(data)
 
