@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Mapping
 
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
+from harness.bench.stats import one_session_note
 from harness.bench.validity import validity
 from harness.export.index import table_order
 from harness.report.export_matrix import coverage_text
@@ -139,9 +140,10 @@ def flag_text(record: BenchmarkRecord, notes: Notes, run: RunInfo | None = None,
     reason = record.reason
     if partial and reason and "interrupted after" in reason:
         reason = ""  # the partial note says it
+    one_session = one_session_note(record.stats) if record.stats is not None else ""
     refs = notes.refs([reason, *record.warnings, *(f"not valid: {why}" for why in invalid
                                                     if not any(why in w for w in record.warnings)),
-                       partial, run_note(record, run)])
+                       one_session, partial, run_note(record, run)])
     return " ".join(words + ([f"[{refs}]"] if refs else []))
 
 
