@@ -69,6 +69,33 @@ def _schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text())
 
 
+def wire_types(schema: dict | None = None) -> list[str]:
+    """The object $defs that travel between harness and runner: RunRequest, RunResult and what
+    they reference. ResultContext is not among them: context stays an open map on the wire (a
+    runner adds keys of its own), and the harness checks the keys it reads separately.
+    The generated Kotlin and Swift contracts cover exactly these."""
+    defs = (schema or _schema())["$defs"]
+    seen: list[str] = []
+    todo = ["RunRequest", "RunResult"]
+    while todo:
+        name = todo.pop(0)
+        if name in seen:
+            continue
+        seen.append(name)
+        for ref in _refs(defs[name]):
+            todo.append(ref.rsplit("/", 1)[-1])
+    return [name for name in seen if defs[name].get("type") == "object"]
+
+
+def _refs(spec) -> list[str]:
+    if isinstance(spec, dict):
+        found = [spec["$ref"]] if isinstance(spec.get("$ref"), str) else []
+        return found + [ref for value in spec.values() for ref in _refs(value)]
+    if isinstance(spec, list):
+        return [ref for value in spec for ref in _refs(value)]
+    return []
+
+
 def validate(kind: str, data: dict) -> None:
     """Validate `data` against the schema's definition `kind` ("RunRequest" or "RunResult")."""
     import jsonschema

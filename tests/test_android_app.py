@@ -26,7 +26,7 @@ import pytest
 from tests.support.ci import unavailable
 from device_runners import timing
 from device_runners.android import app_protocol
-from device_runners.contract import RunRequest, RunResult
+from device_runners.contract import RunRequest, RunResult, wire_types
 from tests.support.loop_cases import LOOP_CASES, case_durations, loop_request, timing_py_loops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,9 +110,9 @@ def test_contract_kt_is_what_quicktype_generates_from_the_schema(tmp_path):
 
 def test_contract_json_names_every_schema_property():
     text = (CORE / "ContractJson.kt").read_text()
-    defs = json.loads(SCHEMA.read_text())["$defs"]
-    unnamed = [f"{name}.{prop}" for name, spec in defs.items() if spec.get("type") == "object"
-               for prop in spec.get("properties", {}) if f'"{prop}"' not in text]
+    schema = json.loads(SCHEMA.read_text())
+    unnamed = [f"{name}.{prop}" for name in wire_types(schema)
+               for prop in schema["$defs"][name].get("properties", {}) if f'"{prop}"' not in text]
     assert not unnamed, f"ContractJson.kt never reads or writes {', '.join(unnamed)}"
 
 

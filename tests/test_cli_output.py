@@ -305,10 +305,10 @@ def test_models_and_formats_say_what_they_take(fresh, tmp_path):
     assert "path/to/net.py:factory" in help_text
     line = _one_line(harness(["run", "--models", str(TESTS / "tiny_models.py")], fresh, check=2))
     assert "tiny_models.py:FUNCTION" in line
-    line = _one_line(harness(["run", "--models", TINY, "--formats", "tflite_int8"], fresh, check=1))
+    line = _one_line(harness(["run", "--models", TINY, "--formats", "tflite_int8"], fresh, check=2))
     assert "Did you mean tflite-int8" in line
     line = _one_line(harness(["run", "--models", "repvit_m0_9", "--input-shape", "1,3,128,128"],
-                             fresh, check=1))
+                             fresh, check=2))
     assert "does not apply to zoo model repvit_m0_9, which is built for 1,3,224,224" in line
     assert not (tmp_path / "cache").exists()
 

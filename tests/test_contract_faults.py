@@ -66,7 +66,10 @@ def test_nan_and_infinity_are_refused_on_reading_with_the_place_named(token, sho
     assert str(caught.value) == f"RunResult is invalid: {caught.value.detail}"
 
     # Anywhere, not only in the samples: a request's numbers, a result's context.
-    request = _request().to_json().replace('"min_duration_s": 2.0', f'"min_duration_s": {token}')
+    plain = _request().to_json()
+    given = f'"min_duration_s": {_request().min_duration_s!r}'
+    assert given in plain
+    request = plain.replace(given, f'"min_duration_s": {token}')
     with pytest.raises(ContractError, match=f"min_duration_s is {shown}"):
         RunRequest.from_json(request)
     context = json.dumps(_ok().to_dict()).replace('"context": {}', f'"context": {{"x": [{token}]}}')
@@ -241,7 +244,7 @@ def test_a_native_runner_printing_no_measurement_gives_a_failed_trial_with_its_l
     result = runner.run(request)
     assert result.status == "run_failed"
     assert result.error == reason
-    assert "stand-in runner: this result is canned" in result.context["runner_log"]
+    assert "stand-in runner: this result is canned" in (result.log or "")
     assert result.context["android"]["serial"] == SERIAL  # the session context is still there
 
 
@@ -279,4 +282,4 @@ def test_benchmark_model_printing_nan_gives_a_failed_trial_with_its_log(phone_ru
     result = runner.run(_phone_request(tmp_path, format="tflite", runtime="litert"))
     assert result.status == "run_failed"
     assert result.error == "benchmark_model's figures are invalid: timed sample 1 is NaN"
-    assert "Inference (avg): nan" in result.context["runner_log"]
+    assert "Inference (avg): nan" in (result.log or "")

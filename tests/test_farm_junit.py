@@ -83,7 +83,7 @@ def test_a_cell_failing_on_its_first_night_is_new_and_failed_not_broken():
     tonight = BenchmarkRecord(run_id="r", model="m", format="tflite", device_id="host",
                               status="export_failed", reason="op not supported", artifact={},
                               model_info={})
-    verdict = _verdict(None, tonight, [], config)  # no earlier measured record: a first night
+    verdict = _verdict(None, None, tonight, [], config)  # no earlier measured record: a first night
     assert verdict.verdict == NEW_FAILED and verdict.notes == ("export_failed: op not supported",)
     outcome = FarmOutcome("nightly", "n1", [DeviceOutcome("host", "r", verdicts=[verdict])])
     assert outcome.failed and summary(outcome, 3)["counts"]["new and failed"] == 1

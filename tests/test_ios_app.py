@@ -23,7 +23,7 @@ import yaml
 from tests.support.ci import unavailable
 from device_runners import timing
 from device_runners.android.litert_benchmark import DELEGATE_FLAGS
-from device_runners.contract import RunRequest
+from device_runners.contract import RunRequest, wire_types
 from device_runners.ios import protocol, swift_contract
 from device_runners.ios.runner import APP_RUNTIMES
 from device_runners.ios.xctest import CLOCK_NAME, PEAK_MEMORY_NAME, XCTestMode
@@ -77,9 +77,9 @@ def coding_keys(struct: str) -> dict[str, str]:
 
 
 def test_contract_swift_is_what_quicktype_generates_from_the_schema(tmp_path):
-    defs = json.loads((swift_contract.REPO / swift_contract.SCHEMA).read_text())["$defs"]
-    objects = {name for name, spec in defs.items() if spec.get("type") == "object"}
-    assert set(swift_contract.TYPES) == objects, "swift_contract.TYPES must list every object $def"
+    schema = json.loads((swift_contract.REPO / swift_contract.SCHEMA).read_text())
+    assert set(swift_contract.TYPES) == set(wire_types(schema)), \
+        "swift_contract.TYPES must list every object $def the request and result reference"
     try:
         generated = swift_contract.generate()
     except swift_contract.QuicktypeMissing as exc:

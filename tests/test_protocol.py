@@ -364,10 +364,11 @@ def test_ctrl_c_between_trials_stores_the_finished_trials_and_says_how_many(tmp_
     )
     seen: set[int] = set()
 
-    def second_trial_started() -> bool:  # a second worker: trial 1 is done and stored in memory
+    def second_trial_started() -> bool:  # a second worker, the first gone: trial 1 is done
         assert proc.poll() is None, proc.communicate()
-        seen.update(processes(parent=proc.pid))
-        return len(seen) >= 2
+        live = processes(parent=proc.pid)
+        seen.update(live)
+        return len(seen) >= 2 and min(seen) not in live
 
     wait_until(second_trial_started, 300, poll_s=0.05, what="the second trial")
     os.killpg(proc.pid, signal.SIGINT)

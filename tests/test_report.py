@@ -107,8 +107,10 @@ def _wide(records):
 def test_markdown_and_show_print_the_same_columns(tmp_path):
     text = render_markdown([_record("cool", [1.0] * 50, RAPL, WARM)])
     assert "energy mJ/inference" in text and "| 12.3 ± 0.4 |" in text and "| 22 / 52 |" in text
-    rows, notes = _wide([_record("cool", [1.0] * 50, RAPL, WARM), _failed("broken")])
+    rows, notes = _wide([_record("cool", [1.0] * 50, RAPL, WARM, trials=3), _failed("broken")])
     assert rows[1]["flag"] == "[1]" and notes.texts == ["unsupported op"]
+    rows, notes = _wide([_record("cool", [1.0] * 50, RAPL, WARM, trials=1)])  # one session
+    assert rows[0]["flag"] == "invalid [1]" and "one trial" in notes.texts[0]
 
     db = tmp_path / "db.sqlite"
     with Store(db) as store:

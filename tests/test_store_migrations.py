@@ -100,7 +100,11 @@ def _assert_migrated(store, trials):
     stats, warnings = figures(combine_trials(trials), trials)
     assert measured.stats == stats and measured.warnings == warnings
     low, high, _ = median_ci([v for t in trials for v in t.samples_ms])
-    assert (measured.stats.ci_low, measured.stats.ci_high) == (low, high)  # not the old 0.5, 9.5
+    # the within-session interval of the pooled samples, not the old 0.5, 9.5; the interval between
+    # sessions (from the three trial medians) is wider
+    assert (measured.stats.within_ci_low, measured.stats.within_ci_high) == (low, high)
+    assert measured.stats.ci_low <= low and measured.stats.ci_high >= high
+    assert measured.stats.between_sessions
     assert any("trials spread over" in w for w in measured.warnings)
     assert failed.stats is None and failed.result is None and failed.warnings == ()
     assert store.records("r1", recompute=True)[0].stats == stats

@@ -331,6 +331,19 @@ def _cli(args, env, expect=(0,)):
     return proc
 
 
+def _trials_record(run_id, model, trials):
+    """A cell measured in several trials (sessions), as `harness run` stores it."""
+    from harness.bench.stats import summarize_trials
+    from harness.bench.trials import combine_trials
+    from harness.store import BenchmarkRecord
+
+    results = tuple(_record(run_id, model, samples).result for samples in trials)
+    return BenchmarkRecord(run_id=run_id, model=model, format="executorch", device_id="host",
+                           status="ok", reason="", artifact={"sha256": "abc"}, model_info={},
+                           result=combine_trials(list(results)), trials=results,
+                           stats=summarize_trials([t.samples_ms for t in results]))
+
+
 def test_show_report_and_compare_read_a_postgresql_database(pg_server, pg_url, tmp_path):
     rng = np.random.default_rng(1)
     with Store(pg_url) as store:
@@ -339,7 +352,8 @@ def test_show_report_and_compare_read_a_postgresql_database(pg_server, pg_url, t
             run_id = store.begin_run(DEVICE, {"bench": {"threads": 1}}, "harness run", None, "0.1")
             for model in ("alpha_net", "beta_net"):
                 scale = slower if model == "beta_net" else 1.0
-                store.add_record(_record(run_id, model, (rng.normal(10, 0.1, 200) * scale).tolist()))
+                sessions = [rng.normal(10 * (1 + rng.normal(0, 0.01)), 0.1, 200) * scale for _ in range(3)]
+                store.add_record(_trials_record(run_id, model, [s.tolist() for s in sessions]))
             store.finish_run(run_id)
             ids.append(run_id)
     env = {**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}

@@ -3,7 +3,7 @@ under its worker, a crashing runtime, a damaged artifact, and an adb server that
 
 - A worker's death by signal is named ("killed by SIGKILL (signal 9; ...)"), and what it last
   wrote to stderr (the traceback, a runtime's abort message) stays with the failed result in
-  context["worker_log"].
+  its log (RunResult.log).
 - Killing the process that runs a HostRunner kills its worker within moments (PDEATHSIG on
   Linux; the parent-watching thread elsewhere, tested here on its own), and the temporary
   directory it left is removed by the next HostRunner, never one of a live process.
@@ -204,7 +204,7 @@ def test_leftovers_of_dead_processes_only_are_removed(private_tmp):
 def test_a_python_failure_in_the_worker_keeps_its_traceback(tmp_path, private_tmp):
     result = HostRunner().run(_damaged(tmp_path / "damaged.pt2", "torch", "eager"))
     assert result.status == "run_failed"
-    log = result.context["worker_log"]
+    log = result.log
     assert "Traceback (most recent call last)" in log and "torch.export.load" in log
     assert len(log.splitlines()) <= 60
     assert result.error.splitlines() == [result.error]
@@ -216,7 +216,7 @@ def test_a_runtime_that_aborts_on_a_damaged_pte_is_named_with_its_last_words(tmp
     result = runner.run(_damaged(tmp_path / "damaged.pte", "executorch", "executorch"))
     assert result.status == "run_failed"
     assert result.error.startswith("worker died (")
-    assert result.context["worker_log"].splitlines()[-1].strip() in result.error
+    assert result.log.splitlines()[-1].strip() in result.error
     if "SIGABRT" in result.error:  # as ExecuTorch 1.x does; a later one may raise instead
         assert result.error.startswith(
             "worker died (killed by SIGABRT (signal 6: the runtime aborted, after a failed "
@@ -227,8 +227,8 @@ def test_a_worker_under_a_memory_limit_fails_with_its_reason_kept(tiny_eager, pr
     runner = HostRunner(memory_limit_bytes=256 << 20)
     result = runner.run(_long_request(tiny_eager, min_duration_s=0.0))
     assert result.status == "run_failed"
-    assert "worker_log" in result.context
-    assert any(word in result.context["worker_log"] for word in ("MemoryError", "map segment",
+    assert result.log
+    assert any(word in result.log for word in ("MemoryError", "map segment",
                                                                  "memory", "Cannot allocate"))
 
 

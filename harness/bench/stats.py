@@ -267,16 +267,6 @@ def summarize(samples) -> SampleStats:
     )
 
 
-def one_session_note(stats: SampleStats) -> str:
-    """What a cell's notes say when its interval covers only one session (not a reason to
-    distrust its figure, but a limit of what it can say); "" otherwise."""
-    if stats.between_sessions:
-        return ""
-    return (f"its interval covers only one session ({stats.trials} trial"
-            f"{'s' if stats.trials != 1 else ''}, and no other cell of the device to learn the "
-            "spread between sessions from): another run may land outside it; run --trials 3 or more")
-
-
 def narrow_enough(trials, target: float, prior=None) -> bool:
     """Whether the trials' interval between sessions is at most `target` of their median
     (--trials auto stops adding trials then); never with fewer than two trials."""

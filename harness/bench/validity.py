@@ -30,6 +30,9 @@ class Check:
     name: str
     passed: bool
     text: str
+    # A phrase of the record's own warning about the same finding (harness.bench.stats), so a
+    # table's notes say it once.
+    warned_as: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,20 @@ def validity(record, bench: dict | None = None) -> Validity | None:
                             if short else f"every trial timed {want_n} iterations or more"))
     want_s = bench.get("min_duration_s")
     if want_s:
+        cap = bench.get("max_iterations")
         timed = [t.context.get("timed_duration_s") or sum(t.samples_ms) / 1000.0 for t in trials]
         short = [i + 1 for i, s in enumerate(timed) if s and s < want_s * DURATION_SLACK]
-        checks.append(Check("duration", not short,
-                            f"trial {', '.join(map(str, short))} timed less than {want_s:g} s"
-                            if short else f"every trial timed {want_s:g} s or more"))
+        # A trial that reached --max-iterations stopped where it was asked to, not short.
+        capped = [i for i in short if cap and len(trials[i - 1].samples_ms) >= cap]
+        short = [i for i in short if i not in capped]
+        text = (f"trial {', '.join(map(str, short))} timed less than {want_s:g} s" if short
+                else f"every trial timed {want_s:g} s or more")
+        if capped and not short:
+            text = (f"trial {', '.join(map(str, capped))} reached --max-iterations {cap} before "
+                    f"{want_s:g} s (as asked); the others timed {want_s:g} s or more"
+                    if len(capped) < len(trials) else
+                    f"every trial reached --max-iterations {cap} before {want_s:g} s (as asked)")
+        checks.append(Check("duration", not short, text))
     spread = stats.trial_spread
     if spread is None:
         checks.append(Check("replication", False, "one trial: nothing shows another session would "
@@ -87,12 +99,23 @@ def validity(record, bench: dict | None = None) -> Validity | None:
     checks.append(Check("thermal", not throttled and not gate_failed,
                         "the device throttled during a trial" if throttled else
                         "the thermal gate timed out before a trial" if gate_failed else
-                        "no trial throttled; the thermal gate passed"))
+                        "no trial throttled; the thermal gate passed",
+                        warned_as="the device was throttling" if throttled else ""))
     if any(t.samples_ms for t in trials):
         shift = level_shift([t.samples_ms for t in trials])
         found = None if shift is None else (f"the latency ran at two levels ({shift.fast_ms:.3g} and "
                                             f"{shift.slow_ms:.3g} ms)")
     else:  # read without its samples: the warning stored with it says so
         found = next((w.split(";")[0] for w in record.warnings if "ran at two levels" in w), None)
-    checks.append(Check("level shift", found is None, found or "no level shift"))
+    checks.append(Check("level shift", found is None, found or "no level shift",
+                        warned_as="the latency ran at two levels"))
     return Validity(tuple(checks))
+
+
+def invalid_notes(verdict: Validity | None, warnings=()) -> list[str]:
+    """A verdict's "not valid: ..." notes for a table's footnotes, leaving out a finding one of
+    `warnings` (the record's own) already states, as the level shift's warning does."""
+    if verdict is None or verdict.valid:
+        return []
+    return [f"not valid: {c.text}" for c in verdict.checks if not c.passed
+            and not (c.warned_as and any(c.warned_as in w for w in warnings))]

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.bench.validity import validity
 from harness.farm.nights import MIN_NIGHTS, SERIES_NIGHTS, judge_night, night_noise, series_trend
 from harness.report.compare import (
     BROKEN,
@@ -104,7 +105,11 @@ def check_run(store, config, device: str, run_id: str) -> tuple[Baseline, list[C
             history.setdefault(_key(record), []).append((night, record))
     verdicts = []
     for tonight in store.records(run_id):
-        verdicts.append(_verdict(store, run, tonight, history.get(_key(tonight), []), config))
+        verdict = _verdict(store, run, tonight, history.get(_key(tonight), []), config)
+        judged = validity(tonight, run.config.get("bench"))
+        if judged is not None and not judged.valid:
+            verdict = dataclasses.replace(verdict, invalid=tuple(judged.reasons))
+        verdicts.append(verdict)
     return baseline, verdicts
 
 

@@ -154,6 +154,7 @@ def summary(outcome: FarmOutcome, exit_code: int) -> dict:
                 "baseline_median_ms": v.a_median, "median_ms": v.b_median,
                 "ratio": v.ratio, "ratio_ci": list(v.ratio_ci) if v.ratio_ci else None,
                 "p_value": v.p_value, "notes": list(v.notes), "trend": v.trend or None,
+                "valid": not v.invalid, "invalid_reasons": list(v.invalid),
                 "status": d.statuses.get((v.model, v.format), ("", ""))[0],
                 "reason": d.statuses.get((v.model, v.format), ("", ""))[1],
             } for v in d.verdicts],
@@ -193,6 +194,11 @@ def digest(outcome: FarmOutcome) -> str:
                 notes = "; ".join(n for n in v.notes if n).replace("|", "\\|")
                 lines.append(f"| {v.model} | {v.format} | **{v.verdict}** | {fmt_ms(v.a_median)} | "
                              f"{fmt_ms(v.b_median)} | {ratio_text(v)} | {p} | {notes} |")
+            lines.append("")
+        invalid = [v for v in d.verdicts if v.invalid]
+        if invalid:  # measured, but not as the protocol asks: its figure is not to be quoted
+            lines += [f"Not valid tonight ({len(invalid)}):", ""]
+            lines += [f"- {v.model} / {v.format}: {'; '.join(v.invalid)}" for v in invalid]
             lines.append("")
         same = sum(v.verdict == NO_CHANGE and not v.trend for v in d.verdicts)
         undecided = sum(v.verdict == UNDECIDED for v in d.verdicts)

@@ -99,6 +99,7 @@ class CellComparison:
     spread: dict | None = None  # harness.bench.sessions.SessionSpread.to_dict(), as used
     trials_needed: int | None = None  # per side, to resolve a 5% change (undecided cells)
     trend: str = ""  # a farm cell's series: "step", "creep", "blip" (harness.farm.nights)
+    invalid: tuple[str, ...] = ()  # why tonight's measurement is not valid (harness.bench.validity)
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Mapping
 
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
-from harness.bench.stats import one_session_note
-from harness.bench.validity import validity
+from harness.bench.validity import invalid_notes, validity
 from harness.export.index import table_order
 from harness.report.export_matrix import coverage_text
 from harness.report.figures import (
@@ -134,16 +133,13 @@ def flag_text(record: BenchmarkRecord, notes: Notes, run: RunInfo | None = None,
     if run is not None and origin_text(run.config):
         words.append("imported")
     verdict = validity(record, bench if bench is not None else (run.config.get("bench") if run else None))
-    invalid = verdict.reasons if verdict is not None and not verdict.valid else []
-    if invalid:
+    invalid = invalid_notes(verdict, record.warnings)
+    if verdict is not None and not verdict.valid:
         words.append("invalid")
     reason = record.reason
     if partial and reason and "interrupted after" in reason:
         reason = ""  # the partial note says it
-    one_session = one_session_note(record.stats) if record.stats is not None else ""
-    refs = notes.refs([reason, *record.warnings, *(f"not valid: {why}" for why in invalid
-                                                    if not any(why in w for w in record.warnings)),
-                       one_session, partial, run_note(record, run)])
+    refs = notes.refs([reason, *record.warnings, *invalid, partial, run_note(record, run)])
     return " ".join(words + ([f"[{refs}]"] if refs else []))
 
 

@@ -30,6 +30,7 @@ from harness.report.figures import (
     model_memory_kb,
     origin_text,
 )
+from harness.bench.validity import invalid_notes, validity
 from harness.report.leaderboard import partial_note, run_note
 from harness.site.plots import ParetoPoint
 from harness.site.svg import HistoryPoint, history_svg, samples_svg
@@ -162,13 +163,19 @@ def delegated_fig(record: BenchmarkRecord) -> Fig:
     return Fig(text, None if text == "n/a" else text, text)
 
 
+def _validity(record: BenchmarkRecord, run: RunInfo | None):
+    return validity(record, run.config.get("bench") if run else None)
+
+
 def _why(record: BenchmarkRecord, run: RunInfo | None) -> list[str]:
-    """The texts a record's flags point to: its reason, warnings, and partial or run notes."""
+    """The texts a record's flags point to: its reason, warnings, why it is not valid, and
+    partial or run notes."""
     partial = partial_note(record)
     reason = record.reason
     if partial and reason and "interrupted after" in reason:
         reason = ""
-    return [t for t in (reason, *record.warnings, partial, run_note(record, run)) if t]
+    invalid = invalid_notes(_validity(record, run), record.warnings)
+    return [t for t in (reason, *record.warnings, *invalid, partial, run_note(record, run)) if t]
 
 
 class NoteBook:
@@ -228,6 +235,9 @@ def index_row(model: str, fmt: str, record: BenchmarkRecord | None, info: dict, 
         words.append("partial")
     if run is not None and origin_text(run.config):
         words.append("imported")
+    verdict = _validity(record, run)
+    if verdict is not None and not verdict.valid:
+        words.append("invalid")
     flag_text = " ".join(words + ([_refs_text(refs)] if refs else []))
     energy = fmt_energy_mj(res.energy if res else None)
     memory = model_memory_kb(res)
@@ -380,6 +390,14 @@ def _figures(record: BenchmarkRecord) -> tuple[tuple[str, str], ...]:
     )
 
 
+def _validity_row(record: BenchmarkRecord, run: RunInfo | None) -> tuple[tuple[str, str], ...]:
+    verdict = _validity(record, run)
+    if verdict is None:
+        return ()
+    return (("validity", "valid: " + "; ".join(c.text for c in verdict.checks) if verdict.valid
+             else "not valid: " + "; ".join(verdict.reasons)),)
+
+
 def _export_row(record: BenchmarkRecord) -> tuple[tuple[str, str], ...]:
     a = artifact_of(record)
     row = [("artifact", status_text(a)), ("size", fmt_size(a.size_bytes)),
@@ -450,7 +468,7 @@ def model_cell(record: BenchmarkRecord, run: RunInfo | None, history: list[Bench
         else FAILED,
         status=record.status,
         reason=record.reason,
-        figures=_figures(record),
+        figures=_figures(record) + _validity_row(record, run),
         export=_export_row(record),
         provenance=_provenance(record, run),
         warnings=tuple(_why(record, run)),

@@ -28,6 +28,7 @@ def gone(pid: int) -> bool:
 def processes(*markers: bytes, parent: int | None = None) -> set[int]:
     """Live processes whose command line holds one of `markers` (default: a trial's), and
     whose parent is `parent` when given."""
+    trials_only = not markers
     markers = markers or TRIAL_PROCESSES
     found = set()
     for entry in Path("/proc").glob("[0-9]*"):
@@ -36,6 +37,8 @@ def processes(*markers: bytes, parent: int | None = None) -> set[int]:
         except OSError:
             continue
         if not any(m in cmdline for m in markers):
+            continue
+        if trials_only and b"--request" not in cmdline:  # a build of the runner, a version probe
             continue
         stat = _stat(int(entry.name))
         if stat is None or stat[0] in ("Z", "X"):

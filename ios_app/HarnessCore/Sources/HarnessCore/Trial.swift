@@ -6,6 +6,9 @@
 
 import Foundation
 
+/// What the harness records as the program that measured (RunResult.measured_by).
+let measuredBy = "benchmark app"
+
 /// Everything a trial measured, ok or not (the native runner's `Measurement`).
 private struct Measurement {
     var status: Status = .ok
@@ -181,7 +184,7 @@ struct Trial {
             device: device,
             energy: EnergyInfo(source: Source.none),  // the harness reads the battery around the app
             energySamples: [:], error: m.error, firstInferenceMs: m.firstInferenceMs,
-            format: request.format, loadMs: m.loadMs, model: request.model,
+            format: request.format, loadMs: m.loadMs, measuredBy: measuredBy, model: request.model,
             peakRssInferenceKb: m.peakInferenceKb, peakRssLoadKb: m.peakLoadKb,
             precision: request.precision ?? "fp32", runtime: request.runtime,
             runtimeVersions: m.versions, samplesMs: m.samplesMs,
@@ -197,7 +200,8 @@ struct Trial {
         let fields = object as? [String: Any] ?? [:]
         return RunResult(
             device: device, error: "the benchmark app cannot read the request: \(why)",
-            format: fields["format"] as? String ?? "", model: fields["model"] as? String ?? "",
+            format: fields["format"] as? String ?? "", measuredBy: measuredBy,
+            model: fields["model"] as? String ?? "",
             runtime: fields["runtime"] as? String, samplesMs: [],
             schemaVersion: .integer(contractSchemaVersion), status: .runFailed)
     }

@@ -98,6 +98,9 @@ object ContractJson {
         result.thermal?.let { out["thermal"] = thermal(it) }
         result.context?.let { out["context"] = it }
         result.error?.let { out["error"] = it }
+        result.measuredBy?.let { out["measured_by"] = it }
+        result.log?.let { out["log"] = it }
+        result.warnings?.let { out["warnings"] = it }
         result.checkOutputs?.let { outputs ->
             out["check_outputs"] = outputs.map { mapOf("shape" to it.shape, "values" to it.values) }
         }

@@ -7,6 +7,9 @@ package org.harnessbench.core
 
 import java.io.File
 
+/** What the harness records as the program that measured (RunResult.measured_by). */
+const val MEASURED_BY = "benchmark app"
+
 /** Why a trial ended early: `unsupported` becomes the status "unsupported", the rest "run_failed";
  *  the message is the result's `error`, one line the user can act on. */
 class BenchError(message: String, val unsupported: Boolean = false) : Exception(message)
@@ -221,6 +224,7 @@ class Trial(
         energySamples = emptyMap(),
         thermal = ThermalInfo(before = m.thermalBefore, after = m.thermalAfter),
         context = m.context, error = m.error, checkOutputs = m.checkOutputs,
+        measuredBy = MEASURED_BY,
     )
 
     /** A request the app cannot read still gets an answer, naming what it could read of it, so
@@ -231,7 +235,7 @@ class Trial(
             schemaVersion = SchemaVersion.IntegerValue(CONTRACT_SCHEMA_VERSION.toLong()),
             model = identity["model"] ?: "", format = identity["format"] ?: "", runtime = identity["runtime"],
             status = Status.RunFailed, device = probe.device(), samplesMs = emptyList(),
-            error = "the benchmark app cannot read the request: $why",
+            error = "the benchmark app cannot read the request: $why", measuredBy = MEASURED_BY,
         )
     }
 }
