@@ -221,6 +221,7 @@ def test_a_phone_run_stores_the_rails_energy_waits_for_the_heat_and_pushes_only_
     assert phone.host_path(RUNNER_ON_PHONE).exists()
 
 
+@pytest.mark.slow  # a lost adb server stays in the default tier through test_worker_faults
 def test_a_phone_unplugged_mid_trial_fails_that_cell_and_the_run_goes_on(
     phone, odpm, server, harness_env, native_runner
 ):

@@ -192,6 +192,7 @@ def test_an_unavailable_device_is_skipped_rows_and_the_others_measure(tmp_path, 
     assert "**Unavailable**: No device matches 'pixel7'" in out.output
 
 
+@pytest.mark.slow  # the farm on a device stays in the default tier through the resume and unavailable tests
 def test_a_device_failing_cell_after_cell_is_quarantined_for_the_night(tmp_path, shared_cache):
     """A locked iPhone: every trial fails to run (and is retried once); after two cells in a
     row the rest of its cells are skipped, not tried, and the night says why."""

@@ -200,6 +200,7 @@ def test_harness_devices_lists_the_iphone(sim):
     assert UDID in out.output and "iPhone 12" in out.output
 
 
+@pytest.mark.slow  # iPhone energy stays in the default tier through test_harness_run_on_an_iphone_stores_real_samples
 def test_a_charging_iphone_gives_no_energy_and_says_how_to_get_it(sim, tmp_path, shared_cache):
     sim.set(UDID, charging=True)
     out = harness_run(tmp_path, shared_cache, "pymobiledevice3", formats="executorch")
@@ -250,6 +251,7 @@ def test_xctest_mode_reads_every_iteration(sim, tmp_path, shared_cache):
     assert context["not_measured"]["load_ms"] == "XCTest reports no load time"
 
 
+@pytest.mark.slow  # the paper check stays in the default tier through test_results_io and test_site
 def test_repvit_on_an_iphone_12_stands_beside_its_paper_latency(sim, tmp_path, shared_cache):
     """The claim the project checks: RepViT on an iPhone 12. The leaderboard's iPhone 12 table
     holds the measured cell and, beside it, the paper's latency with the device it names.
@@ -265,7 +267,8 @@ def test_repvit_on_an_iphone_12_stands_beside_its_paper_latency(sim, tmp_path, s
     assert "ms on iPhone 12" in row  # the published figure, with the device it was measured on
 
 
-@pytest.mark.parametrize("transport, hottest", [("pymobiledevice3", 41.0), ("devicectl", None)])
+@pytest.mark.parametrize("transport, hottest", [pytest.param("pymobiledevice3", 41.0, marks=pytest.mark.slow),
+                                               ("devicectl", None)])
 def test_the_thermal_gate_reads_the_battery_where_the_transport_can(sim, tmp_path, shared_cache,
                                                                     transport, hottest):
     """iOS gives apps only a thermal word; pymobiledevice3 adds the battery's temperature, and
@@ -317,6 +320,7 @@ def test_the_install_is_confirmed_by_devicectl_s_record(sim, tmp_path, shared_ca
     assert "reported com.example.Other installed, not org.harnessbench.HarnessBench" in record.reason
 
 
+@pytest.mark.slow  # the launch path stays in the default tier through test_harness_run_on_an_iphone_stores_real_samples
 def test_an_app_that_dies_at_launch_fails_at_once_not_at_the_timeout(sim, tmp_path, shared_cache):
     """devicectl reports the launched pid; when that process is gone and no result came, the
     wait ends there, naming the pid, instead of polling until the trial's timeout."""

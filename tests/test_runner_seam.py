@@ -206,6 +206,7 @@ def test_without_the_tflite_and_onnx_extras_their_cells_say_what_to_install(part
     assert "cannot tell: the onnx exporter needs onnxscript" in " ".join(listing.stdout.split())
 
 
+@pytest.mark.slow  # the runner seam stays in the default tier through its option and device tests
 def test_an_artifact_exported_where_its_runtime_is_missing_is_checked_where_it_is(
         partial_install, tmp_path):
     """As a Core ML package built on Linux and copied to a Mac: here, ONNX exported without
