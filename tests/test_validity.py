@@ -56,7 +56,14 @@ def test_three_agreeing_trials_that_met_the_minimums_are_valid():
 def test_one_trial_shows_nothing_about_the_next_session():
     verdict = validity(_cell(_sessions(n=1)), BENCH)
     assert not verdict.valid
-    assert verdict.reasons == ["one trial: nothing shows another session would agree (--trials 3 or more)"]
+    assert verdict.reasons == ["one trial: its interval covers only one session; nothing shows "
+                               "another session would agree (--trials 3 or more)"]
+    # With the device's spread between sessions from its other cells, the interval covers it.
+    record = _cell(_sessions(n=1))
+    lent = summarize_trials([record.trials[0].samples_ms], prior={"sd": 0.05, "df": 12, "source": "4 cells"})
+    verdict = validity(dataclasses.replace(record, stats=lent), BENCH)
+    assert verdict.reasons[0].startswith("one trial: its interval takes the spread between "
+                                         "sessions from the device's other cells")
 
 
 def test_trials_that_disagree_are_not_valid():

@@ -97,11 +97,13 @@ def pooled_spread(cells, source: str = "device") -> SessionSpread | None:
     return SessionSpread(math.sqrt(squares / df), df, source)
 
 
-def combine(cell: SessionSpread | None, prior: SessionSpread | None) -> SessionSpread | None:
-    """The cell's spread and the device's, weighted by degrees of freedom (the prior's capped)."""
+def combine(cell: SessionSpread | None, prior: SessionSpread | None,
+            cap: int = PRIOR_DF_CAP) -> SessionSpread | None:
+    """The cell's spread and the device's, weighted by degrees of freedom (the prior's capped
+    at `cap`)."""
     if prior is None or prior.df == 0:
         return cell
-    weight = min(prior.df, PRIOR_DF_CAP)
+    weight = min(prior.df, cap)
     if cell is None:
         return SessionSpread(prior.sd, weight, prior.source)
     df = cell.df + weight

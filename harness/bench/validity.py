@@ -88,8 +88,13 @@ def validity(record, bench: dict | None = None) -> Validity | None:
         checks.append(Check("duration", not short, text))
     spread = stats.trial_spread
     if spread is None:
-        checks.append(Check("replication", False, "one trial: nothing shows another session would "
-                                                  "agree (--trials 3 or more)"))
+        # Fewer than two trials: the interval covers one session, unless the device's other
+        # cells lent it their spread between sessions (harness.bench.sessions); either way
+        # nothing shows this cell's next session would agree.
+        where = ("its interval takes the spread between sessions from the device's other cells"
+                 if stats.between_sessions else "its interval covers only one session")
+        checks.append(Check("replication", False, f"one trial: {where}; nothing shows another "
+                                                  "session would agree (--trials 3 or more)"))
     else:
         checks.append(Check("replication", spread <= MAX_TRIAL_SPREAD,
                             f"the {stats.trials} trials' medians spread over {spread:.1%} of the "

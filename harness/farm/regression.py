@@ -30,7 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.bench.validity import validity
-from harness.farm.nights import MIN_NIGHTS, SERIES_NIGHTS, judge_night, night_noise, series_trend
+from harness.farm.nights import (
+    MIN_NIGHTS,
+    SERIES_NIGHTS,
+    judge_night,
+    night_log,
+    night_noise,
+    night_spread,
+    series_trend,
+)
 from harness.report.compare import (
     BROKEN,
     FASTER,
@@ -154,13 +162,13 @@ def _by_trials(store, tonight: BenchmarkRecord, measured: list[BenchmarkRecord],
 def _by_nights(run: RunInfo, tonight: BenchmarkRecord, recent, measured, config) -> CellComparison:
     """Tonight against the cell's own night-to-night noise, and its series' trend."""
     where = dict(device_id=tonight.device_id, model=tonight.model, format=tonight.format)
-    logs = [math.log(r.stats.median) for _, r in reversed(recent)]  # oldest first
-    tonight_log = math.log(tonight.stats.median)
-    noise = night_noise(logs, tonight.stats.session, tonight.stats.trials)
+    logs = [night_log(r.stats) for _, r in reversed(recent)]  # oldest first
+    tonight_log = night_log(tonight.stats)
+    noise = night_noise(logs, night_spread(tonight.stats), tonight.stats.trials)
     judged = judge_night(logs, tonight_log, noise, config.threshold, config.alpha)
     verdict = SLOWER if judged.direction > 0 else FASTER if judged.direction < 0 else NO_CHANGE
     series = list(reversed(measured))  # oldest first
-    trend = series_trend([math.log(r.stats.median) for _, r in series] + [tonight_log], noise.sd,
+    trend = series_trend([night_log(r.stats) for _, r in series] + [tonight_log], noise.sd,
                          config.threshold, config.alpha,
                          [_night_label(n) for n, _ in series] + [_night_label(run)],
                          [n.git_sha for n, _ in series] + [run.git_sha], noise.df)
@@ -168,8 +176,9 @@ def _by_nights(run: RunInfo, tonight: BenchmarkRecord, recent, measured, config)
              f"(the threshold, or {noise.sd:.1%} a night of noise from {noise.sources})"]
     if trend.text:
         notes.append(trend.text)
+    # Both medians as the rule sees nights (night_log), so that the digest's ratio is theirs.
     return CellComparison(**where, verdict=verdict, a_median=math.exp(float(np.median(logs))),
-                          b_median=tonight.stats.median, ratio=judged.ratio,
+                          b_median=math.exp(tonight_log), ratio=judged.ratio,
                           notes=(*notes, *_notes(recent[0][1], tonight)), trend=trend.kind)
 
 
