@@ -6,6 +6,9 @@
     measure.py           one trial as one shell script, and what its output means
     adb.py               adbutils with a timeout on every call, and a phone that may leave
     probe.py             properties, CPU clusters, battery and thermal state of a phone
+    cores.py             the phone's clusters and what --cores prime|big|little|all means
+    health.py            the phone's state around every trial, and over a long one
+    frequencies.py       --pin-frequencies: fixed clocks on a rooted phone, put back after
     catalog.py           devices.yaml: phones and SoCs the harness knows by name
     litert_benchmark.py  TensorFlow's benchmark_model: its command line and its output
     providers/           services that lend phones: DeviceFarmer STF, AWS Device Farm
@@ -16,6 +19,7 @@ the `harness run` options only a phone takes (docs/android.md).
 
 from __future__ import annotations
 
+from device_runners.android.cores import CORE_CHOICES
 from device_runners.android.providers import PROVIDERS
 from device_runners.phones import PHONE_OPTIONS
 from device_runners.runner import DeviceKind, DeviceOption, KindSetup
@@ -28,7 +32,11 @@ def _list_devices():
 
 
 def _no_devices_hint() -> str:
-    from device_runners.android.adb import adb_server_address, adb_server_reachable, start_server_hint
+    from device_runners.android.adb import (
+        adb_server_address,
+        adb_server_reachable,
+        start_server_hint,
+    )
 
     host, port = adb_server_address()
     if not adb_server_reachable(host, port):
@@ -61,6 +69,12 @@ OPTIONS = (
                       "(tflite@gpu): gpu, nnapi."),
     DeviceOption("--cleanup", "cleanup", type="flag",
                  help="Android: remove everything pushed to the phone when the run ends."),
+    DeviceOption("--cores", "cores", type="choice", choices=CORE_CHOICES,
+                 help="Android: run on the prime, big or little cores (or all), found from the "
+                      "phone's own topology; default the fastest cores the threads need."),
+    DeviceOption("--pin-frequencies", "pin_frequencies", type="flag",
+                 help="Android, rooted phones: fix each cluster's clock for the run and put it "
+                      "back after (others: record the clocks found)."),
     *PHONE_OPTIONS,  # shared with the iOS kind
     DeviceOption("--reconnect-timeout", "reconnect_timeout_s", minimum=0,
                  help="Android: how long to wait for a phone that left, s [60]."),

@@ -12,6 +12,9 @@ sensor readings. The script (`measurement_script`):
     7. prints the start and end readings, the thermal state again, the command's log and its
        result file.
 
+Around the command it prints the phone's health (health.py): a snapshot before and after, and
+for a long trial a tick every few seconds from a second background loop.
+
 Every part of the output starts with a `@@harness:<name>` line. The sampler is the only writer
 while it runs; the foreground keeps its own readings in files and prints them once the sampler
 has stopped (it stops on its own after finishing a reading, so no reading is cut in two).
@@ -32,9 +35,10 @@ import dataclasses
 import json
 import math
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
+from device_runners.android import health
 from device_runners.android.probe import MARKER, Section, split_sections
 from device_runners.contract import RunResult
 from device_runners.sensors import (
@@ -120,6 +124,7 @@ def measurement_script(
     thermal_command: str,
     request_json: str | None = None,
     result_file: str | None = None,
+    tick_s: float | None = None,
 ) -> str:
     """The shell script of one trial (see the module docstring). `command` runs in the trial
     directory `<workdir>/trial/<trial>`, where `request.json` holds `request_json`; `timeout`
@@ -138,7 +143,10 @@ def measurement_script(
         if _HEREDOC_END in request_json:
             raise ValueError("The request contains the here-document terminator.")
         lines += [f"cat > request.json <<'{_HEREDOC_END}'", request_json, _HEREDOC_END]
-    lines += [f"echo {MARKER}thermal_before", f"{thermal_command} 2>/dev/null"]
+    lines += [f"echo {MARKER}thermal_before", f"{thermal_command} 2>/dev/null",
+              *health.snapshot_lines("before")]
+    if tick_s:  # a long trial: the phone's state over time
+        lines += [health.tick_loop(tick_s, thermal_command), "ticker=$!"]
     sampling = sensor.source is not None
     if sampling:
         lines += [
@@ -150,7 +158,10 @@ def measurement_script(
             f"{sensor.command} > start.txt 2>/dev/null",
         ]
     bounded = f"timeout -s KILL {math.ceil(timeout_s)} " if timeout_s is not None else ""
-    lines += [f"{bounded}{run} > runner.log 2>&1", "rc=$?"]
+    lines += [f"{bounded}{run} > runner.log 2>&1", "rc=$?",
+              "clock=$(cut -d' ' -f1 /proc/uptime)"]
+    if tick_s:
+        lines += [": > stop_ticks", "wait $ticker"]
     if sampling:
         lines += [
             f"{sensor.command} > end.txt 2>/dev/null",
@@ -162,8 +173,10 @@ def measurement_script(
     else:
         lines.append(f"echo {MARKER}end $rc")
     lines += [
+        f"echo {MARKER}clock $clock",
         f"echo {MARKER}thermal_after",
         f"{thermal_command} 2>/dev/null",
+        *health.snapshot_lines("after"),
         f"echo {MARKER}log",
         "tail -c 16000 runner.log",
     ]
@@ -182,6 +195,9 @@ class MeasurementOutput:
     thermal_after: str = ""
     log: str = ""
     result: str = ""
+    health: dict[str, dict[str, str]] = field(default_factory=lambda: {"before": {}, "after": {}})
+    ticks: list[tuple[str, str]] = field(default_factory=list)  # (clock, text) of a long trial
+    clock_s: float | None = None  # the phone's boot clock when the command ended
 
     @property
     def timed_out(self) -> bool:
@@ -204,6 +220,15 @@ def _take(parsed: MeasurementOutput, section: Section) -> None:
             parsed.readings.append(("end", section.text))
     elif section.name in ("thermal_before", "thermal_after", "log", "result"):
         setattr(parsed, section.name, section.text)
+    elif section.name in ("health_before", "health_after"):
+        parsed.health[section.name.removeprefix("health_")][section.argument.strip()] = section.text
+    elif section.name == "tick":
+        parsed.ticks.append((section.argument, section.text))
+    elif section.name == "clock":
+        try:
+            parsed.clock_s = float(section.argument.split()[0])
+        except (ValueError, IndexError):
+            parsed.clock_s = None
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ PROBE_SHELL = (
     "getprop; "
     f"echo {MARKER}cpus; "
     "for c in /sys/devices/system/cpu/cpu[0-9]*; do "
-    'echo "${c##*/} $(cat $c/cpufreq/cpuinfo_max_freq 2>/dev/null)"; done; '
+    'echo "${c##*/} $(cat $c/cpufreq/cpuinfo_max_freq 2>/dev/null) $(cat $c/cpu_capacity 2>/dev/null)"; done; '
     f"echo {MARKER}battery; dumpsys battery 2>/dev/null; "
     f"echo {MARKER}battery_sysfs; "
     "cat /sys/class/power_supply/battery/capacity /sys/class/power_supply/battery/status "
@@ -81,17 +81,17 @@ def parse_getprop(text: str) -> dict[str, str]:
     return props
 
 
-def parse_cpu_freqs(text: str) -> dict[int, int | None]:
-    """Lines `cpu<N> <cpuinfo_max_freq kHz>` -> {N: kHz}; None for a core without cpufreq
-    (offline, or hidden from the shell user)."""
-    freqs: dict[int, int | None] = {}
+def parse_cpu_freqs(text: str, column: int = 1) -> dict[int, int | None]:
+    """Lines `cpu<N> <cpuinfo_max_freq kHz> [<cpu_capacity>]` -> {N: kHz} (column 2: {N:
+    capacity}); None for a core without the file (offline, or hidden from the shell user)."""
+    values: dict[int, int | None] = {}
     for line in text.splitlines():
         parts = line.split()
         if not parts or not parts[0].startswith("cpu") or not parts[0][3:].isdigit():
             continue
-        value = parts[1] if len(parts) > 1 else ""
-        freqs[int(parts[0][3:])] = int(value) if value.isdigit() else None
-    return dict(sorted(freqs.items()))
+        value = parts[column] if len(parts) > column else ""
+        values[int(parts[0][3:])] = int(value) if value.isdigit() else None
+    return dict(sorted(values.items()))
 
 
 def clusters(freqs: dict[int, int | None]) -> list[tuple[int, tuple[int, ...]]]:
@@ -183,6 +183,7 @@ class PhoneProbe:
     thermal: ThermalReading
     thermal_text: str = field(default="", repr=False)
     app_version: int | None = None  # the benchmark app's versionCode; None: not installed
+    cpu_capacities: dict[int, int | None] = field(default_factory=dict)  # the scheduler's, of 1024
 
     @property
     def model(self) -> str:
@@ -211,6 +212,7 @@ def parse_probe(output: str) -> PhoneProbe:
     return PhoneProbe(
         props=parse_getprop(preamble),
         cpu_freqs=parse_cpu_freqs(parts.get("cpus", "")),
+        cpu_capacities=parse_cpu_freqs(parts.get("cpus", ""), column=2),
         battery=parse_battery_state(parts.get("battery", ""), parts.get("battery_sysfs", "")),
         thermal=parse_thermalservice(thermal_text),
         thermal_text=thermal_text,
@@ -233,9 +235,21 @@ def describe_soc(probe: PhoneProbe, catalog: Catalog) -> str:
     return f"{manufacturer} {reported}".strip()
 
 
+def phone_topology(probe: PhoneProbe, catalog: Catalog):
+    """The phone's clusters with their roles (device_runners/android/cores.py)."""
+    from device_runners.android.cores import topology
+
+    soc = catalog.soc_for(probe.model, probe.soc_reports)
+    return topology(probe.cpu_freqs, probe.cpu_capacities, soc.clusters if soc else ())
+
+
 def device_info(serial: str, probe: PhoneProbe, catalog: Catalog) -> DeviceInfo:
     soc = catalog.soc_for(probe.model, probe.soc_reports)
-    layout = describe_clusters(probe.cpu_freqs)
+    clusters = phone_topology(probe, catalog)
+    layout = " + ".join(f"{len(c.cpus)} {c.role} {c.max_khz / 1e6:.2f}" for c in clusters
+                        if c.max_khz) + " GHz" if any(c.max_khz for c in clusters) else ""
+    if not layout:
+        layout = describe_clusters(probe.cpu_freqs)
     if not layout and soc is not None:  # cpufreq hidden: the catalog's nominal layout
         layout = describe_catalog_clusters(soc.clusters)
     return DeviceInfo(

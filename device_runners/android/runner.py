@@ -6,9 +6,11 @@
 What one run does on the phone (all under /data/local/tmp/harness, the shell user's own space):
 
 open       (discovery.py probed the properties: model, SoC, SDK, build fingerprint, every core's
-           cpuinfo_max_freq.) Refuse a battery below `min_battery_pct` unless it is charging;
+           cpuinfo_max_freq and cpu_capacity: its clusters, cores.py; `--cores` is resolved, or
+           refused, from them.) Refuse a battery below `min_battery_pct` unless it is charging;
            create the work directory; find the energy source (ODPM rail counters, else the
-           battery's current x voltage) and the tools the phone has (taskset, timeout).
+           battery's current x voltage) and the tools the phone has (taskset, timeout); with
+           `--pin-frequencies`, fix the clocks on a rooted phone (frequencies.py).
 prepare    push the runtime's tool and the artifact only when `sha256sum` on the phone does not
            already show them (staging.py); a fault here is left for the trial to report.
 gate       before each model: a fixed pause (between models only), then the thermal gate, which
@@ -22,8 +24,10 @@ run        one shell script per trial (measure.py): the idle baseline, the measu
            `litert` runs in TensorFlow's `benchmark_model` when its path is given
            (litert_benchmark.py), on the CPU and on each delegate `litert_delegates` names
            (gpu, nnapi: one cell each, `tflite@gpu`); `--runner app` runs either runtime in
-           the benchmark app instead (app.py), installed or upgraded on first use.
-close      remove the trial files, or with `cleanup` everything the harness pushed.
+           the benchmark app instead (app.py), installed or upgraded on first use. Around
+           each trial, the phone's health (health.py): battery, screen, clocks, other load.
+close      put pinned clocks back; remove the trial files, or with `cleanup` everything the
+           harness pushed.
 
 Faults: every adb call has a timeout (adb.py). A phone that leaves mid-trial gives that trial a
 `run_failed` result naming the disconnect (or the adb server, when it is the server that stopped
@@ -39,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +55,12 @@ from device_runners.android.adb import (
     DeviceCallFailed,
     DeviceGone,
 )
-from device_runners.android.catalog import load_catalog
-from device_runners.android.etdump_profile import etdump_flags, pull_etdump_profile
-from device_runners.android.litert_profile import parse_op_profile, profiling_flags
 from device_runners.android.app import AppTrials, BenchmarkApp, parse_runner_choice
+from device_runners.android.catalog import load_catalog
+from device_runners.android.cores import Placement
+from device_runners.android.etdump_profile import etdump_flags, pull_etdump_profile
+from device_runners.android.frequencies import FrequencyPin
+from device_runners.android.health import tick_interval, trial_health
 from device_runners.android.litert_benchmark import (
     benchmark_model_argv,
     delegate_note,
@@ -63,14 +68,17 @@ from device_runners.android.litert_benchmark import (
     parse_delegates,
     result_from_report,
 )
+from device_runners.android.litert_profile import parse_op_profile, profiling_flags
 from device_runners.android.probe import (
     MARKER,
     PhoneProbe,
     cpu_mask,
     device_info,
     fastest_cores,
+    phone_topology,
     split_sections,
 )
+from device_runners.android.reconnect import Reconnecting
 from device_runners.android.session import (
     MIN_BATTERY_PCT,
     SENSOR_PROBE,
@@ -88,7 +96,13 @@ from device_runners.contract import (
     ThermalInfo,
     result_problems,
 )
-from device_runners.runner import ArtifactFile, GateReport, Runner, RuntimeSupport, pass_gate
+from device_runners.runner import (
+    ArtifactFile,
+    GateReport,
+    Runner,
+    RuntimeSupport,
+    pass_gate,
+)
 from device_runners.sensors import (
     THERMAL_SHELL,
     THERMALSERVICE_SHELL,
@@ -134,7 +148,7 @@ class _Trial:
     idle_s: float
 
 
-class AndroidRunner(AppTrials, Runner):
+class AndroidRunner(Reconnecting, AppTrials, Runner):
     """Runs artifacts on one phone (see the module docstring); `open()` before the first use."""
 
     def __init__(
@@ -154,6 +168,8 @@ class AndroidRunner(AppTrials, Runner):
         runner: str | None = None,
         app_apk: str | Path | None = None,
         litert_delegates: str | None = None,
+        cores: str | None = None,
+        pin_frequencies: bool = False,
     ):
         if min(cooldown_s, gate_timeout_s, reconnect_timeout_s) < 0 or interval_s <= 0:
             raise AndroidDeviceError("Cooldown and timeouts cannot be negative, the interval "
@@ -163,6 +179,10 @@ class AndroidRunner(AppTrials, Runner):
         self.probe = probe
         self.catalog_entry = load_catalog().phone_for_model(probe.model)
         self.device = device_info(link.serial, probe, load_catalog())
+        # --cores: refused in one line here, before any work, on a phone without that cluster.
+        self.placement = Placement.choose(cores, phone_topology(probe, load_catalog()),
+                                          f"{link.serial} ({probe.model})")
+        self.frequencies = FrequencyPin(link, WORKDIR, self.placement.topology) if pin_frequencies else None
         self.cooldown_s = cooldown_s
         self.native_runner = Path(native_runner) if native_runner else None
         self.benchmark_model = Path(benchmark_model) if benchmark_model else None
@@ -211,6 +231,9 @@ class AndroidRunner(AppTrials, Runner):
             self._notes += notes
             if "Thermal Status" not in self.probe.thermal_text:
                 self._thermal_command = THERMAL_SHELL  # Android 9 and older: kernel zones
+            if self.frequencies is not None:
+                self.frequencies.pin()
+                self._notes += self.frequencies.notes
         except DeviceGone as exc:
             raise AndroidDeviceError(f"Phone {exc}; reconnect it and run again.") from None
         except DeviceCallFailed as exc:
@@ -381,7 +404,8 @@ class AndroidRunner(AppTrials, Runner):
 
     def _measure(self, request: RunRequest, command: list[str], pin: bool = True, **files) -> _Trial:
         """Run one trial's script (see measure.py)."""
-        cores = request.cpu_affinity or fastest_cores(self.probe.cpu_freqs, request.threads)
+        cores = request.cpu_affinity or self.placement.cpus or fastest_cores(self.probe.cpu_freqs,
+                                                                            request.threads)
         if "taskset" not in self._tools or not pin:
             cores = ()
         idle_s = 0.0
@@ -399,6 +423,7 @@ class AndroidRunner(AppTrials, Runner):
             timeout_s=request.timeout_s if "timeout" in self._tools else None,
             cpu_mask=cpu_mask(cores) if cores else None,
             thermal_command=self._thermal_command,
+            tick_s=tick_interval(request.min_duration_s),
             **files,
         )
         output = self.link.shell(script, timeout_s=idle_s + request.timeout_s + SCRIPT_SLACK_S,
@@ -421,13 +446,15 @@ class AndroidRunner(AppTrials, Runner):
             "before": self._parse_thermal(output.thermal_before).to_dict(),
             "after": self._parse_thermal(output.thermal_after).to_dict(),
         }
+        state, warnings = trial_health(output, self._parse_thermal, timed_s, trial.cores)
         return dataclasses.replace(
             result,
             device=self.device,
             cpu_affinity=trial.cores or result.cpu_affinity,
             energy_samples=samples,
+            warnings=(*result.warnings, *warnings),
             context={**result.context, **context, "thermal_readings": readings,
-                     "energy_window": window},
+                     "energy_window": window, **state, **self.placement.context(trial.cores)},
         )
 
     # -- staging --------------------------------------------------------------------------------
@@ -444,41 +471,8 @@ class AndroidRunner(AppTrials, Runner):
 
     # -- faults and bookkeeping -----------------------------------------------------------------
 
-    def _attached(self) -> bool:
-        """Whether the phone is attached; after an outage, only a quick look, no waiting."""
-        if self.link.state() == "device":
-            if self._gone_since is not None:
-                self._gone_since = None
-                self.staging.forget()
-            return True
-        if self._gone_since is None:
-            self._await_reconnect()
-            return self._gone_since is None
-        return False
-
-    def _await_reconnect(self, what: str = "it") -> str:
-        """Wait up to reconnect_timeout_s for the phone; says how that went, for the reason."""
-        start = time.monotonic()
-        back = self.link.wait_until_attached(self.reconnect_timeout_s)
-        waited = time.monotonic() - start
-        self.staging.forget()
-        if back:
-            self._gone_since = None
-            return f"{what} came back after {waited:.1f} s and the run goes on"
-        self._gone_since = time.monotonic()
-        return f"{what} did not come back within {self.reconnect_timeout_s:.0f} s"
-
     def _failed(self, request: RunRequest, why: str, log: str = "") -> RunResult:
         return measure.with_log(RunResult.failed(request, self.device, STATUS_RUN_FAILED, why), log)
-
-    def _no_result(self, request: RunRequest, why: str, log: str = "") -> RunResult:
-        """A program's shell ended without its result. When the adb server went away meanwhile
-        (its shell then ends as if the program had), that is raised, for `run` to wait for it
-        and say so, rather than blaming the program."""
-        gone = self.link.server_gone()
-        if gone is not None:
-            raise gone
-        return self._failed(request, why, log)
 
     def _unsupported(self, request: RunRequest, why: str) -> RunResult:
         return RunResult.failed(request, self.device, STATUS_UNSUPPORTED, why)
@@ -486,14 +480,18 @@ class AndroidRunner(AppTrials, Runner):
     def _with_session_context(self, result: RunResult) -> RunResult:
         android = session_context(self.serial, self.probe, self.catalog_entry, self.sensor,
                                   self._notes)
+        pins = self.frequencies.context() if self.frequencies is not None else {}
         # The thermal block is the harness's to fill from the readings and the gate's wait.
-        return dataclasses.replace(result, context={**result.context, "android": android},
+        return dataclasses.replace(result, context={**result.context, "android": android, **pins},
                                    thermal=ThermalInfo())
 
     # -- close ----------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Remove the trial files; with `cleanup`, everything the harness put on the phone."""
+        """Put pinned clocks back; remove the trial files (with `cleanup`, everything the
+        harness put on the phone)."""
+        if self.frequencies is not None:
+            self.frequencies.restore()
         target = WORKDIR if self.cleanup else f"{WORKDIR}/trial"
         try:
             self.link.shell(f"rm -rf {target}", timeout_s=PROBE_TIMEOUT_S)

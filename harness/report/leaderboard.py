@@ -65,7 +65,10 @@ def group_text(key: CellKey) -> str:
     """What every record of one table shares: `1 thread, any CPU`; `threads n/a, CPUs n/a` for
     another tool's measurement that does not say."""
     cpus = fmt_affinity(key.placement) if key.placement_known else "CPUs n/a"
-    return f"{fmt_threads(key.threads)}, {cpus}"
+    if key.cores:  # the cluster the run asked for (--cores), whichever CPUs it has there
+        cpus = "all cores" if key.cores == "all" else f"{key.cores} cores"
+    mode = f", {key.mode}" if key.mode else ""
+    return f"{fmt_threads(key.threads)}, {cpus}{mode}"
 
 
 def partial_note(record: BenchmarkRecord) -> str:

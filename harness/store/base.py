@@ -426,6 +426,8 @@ class StoreBase:
             f" {j('r.result_json', 'precision')} AS result_precision,"
             f" {j('r.result_json', 'context', 'input')} AS context_input,"
             f" {j('r.result_json', 'context', 'imported')} AS imported,"
+            f" {j('r.result_json', 'context', 'cores', 'asked')} AS cores_asked,"
+            f" {j('r.result_json', 'context', 'sustained', 'seconds')} AS sustained_s,"
             f" {j('r.model_json', 'input_size')} AS input_size,"
             f" {j('r.artifact_json', 'backend')} AS backend,"
             f" {j('r.artifact_json', 'precision')} AS artifact_precision,"
@@ -445,7 +447,10 @@ class StoreBase:
                 input_size=row["input_size"],
                 artifact={"backend": row["backend"], "precision": row["artifact_precision"],
                           "details": {"input_shape": given_shape} if given_shape else {}},
-                result_backend=row["result_backend"] or "", result_precision=row["result_precision"] or "")
+                result_backend=row["result_backend"] or "", result_precision=row["result_precision"] or "",
+                # strings and numbers come as they are from either database, not as JSON text
+                context_cores={"asked": row["cores_asked"]} if row["cores_asked"] else None,
+                context_sustained={"seconds": float(row["sustained_s"])} if row["sustained_s"] else None)
             trials, planned = row["trials"], row["planned"]
             whole = not (row["status"] == "ok" and trials is not None and planned is not None
                          and trials < planned)

@@ -8,7 +8,10 @@ everything that changes its latency.
     backend     what the artifact was built for (its delegate), and `precision`
     threads     the runtime threads the run asked for (else what the result says)
     placement   the CPUs the run pinned to (None: any CPU)
+    cores       the cluster a phone run asked for (`--cores prime`; "" for the default)
     input       the input shape
+    mode        "" for a burst of trials, "sustained 600 s" for one long trial: a cell of its
+                own (part of `identity`), never compared with the burst
 
 The leaderboard keeps the newest record of each cell (`Store.latest_records`) and groups the
 tables by device and placement; `compare` and the farm match a cell across runs by
@@ -52,6 +55,8 @@ class CellKey:
     threads: int | None = None
     placement: tuple[int, ...] | None = None
     input: tuple[int, ...] | None = None
+    cores: str = ""
+    mode: str = ""
     # False for an imported record whose file never said which CPUs ran it; not part of the
     # cell (a file's record is its own cell already, by its device).
     placement_known: bool = field(default=True, compare=False)
@@ -62,18 +67,19 @@ class CellKey:
 
     @property
     def identity(self) -> tuple[str, str, str]:
-        """(device, model, format label): how a cell is matched from one run to another."""
-        return (self.device, self.model, self.label)
+        """(device, model, format label, with the mode when not a burst): how a cell is matched
+        from one run to another."""
+        return (self.device, self.model, f"{self.label} ({self.mode})" if self.mode else self.label)
 
     @property
     def settings(self) -> tuple:
         """Everything but device, model and format: what `differences` compares."""
-        return (self.backend, self.precision, self.threads, self.placement, self.input)
+        return (self.backend, self.precision, self.threads, self.placement, self.input, self.cores)
 
     def differences(self, other: "CellKey") -> list[str]:
         """What differs between two keys of one identity, as `threads 1 -> 2`."""
         changed = []
-        for name in ("backend", "precision", "threads", "placement", "input"):
+        for name in ("backend", "precision", "threads", "placement", "input", "cores"):
             a, b = getattr(self, name), getattr(other, name)
             if a != b:
                 changed.append(f"{name} {_text(a)} -> {_text(b)}")
@@ -92,6 +98,7 @@ class CellKey:
             result_threads=result.threads if result else None,
             result_cpus=result.cpu_affinity if result else None,
             context_input=context.get("input"), imported=context.get("imported") or {},
+            context_cores=context.get("cores"), context_sustained=context.get("sustained"),
             input_size=record.model_info.get("input_size"),
             artifact=record.artifact or {},
             result_backend=result.backend if result else "",
@@ -100,7 +107,8 @@ class CellKey:
 
 def key_from(*, device: str, model: str, label: str, bench: Mapping[str, Any], cli: Mapping[str, Any],
              result_threads, result_cpus, context_input, imported: Mapping[str, Any], input_size,
-             artifact: Mapping[str, Any], result_backend: str = "", result_precision: str = "") -> CellKey:
+             artifact: Mapping[str, Any], result_backend: str = "", result_precision: str = "",
+             context_cores=None, context_sustained=None) -> CellKey:
     """The key from the stored parts it is made of (`Store.latest_records` reads only these)."""
     threads = bench.get("threads", result_threads)
     cpus = bench.get("cpu_affinity") if "cpu_affinity" in bench else result_cpus
@@ -119,7 +127,16 @@ def key_from(*, device: str, model: str, label: str, bench: Mapping[str, Any], c
                    precision=artifact.get("precision") or result_precision or "",
                    threads=threads, placement=tuple(cpus) if cpus else None,
                    input=tuple(int(v) for v in shape) if shape else None,
+                   cores=str(context_cores.get("asked") or "") if isinstance(context_cores, dict) else "",
+                   mode=sustained_mode(context_sustained),
                    placement_known=not imported)
+
+
+def sustained_mode(sustained) -> str:
+    """A sustained cell's mode, "sustained 600 s", from its context (harness.bench.sustained)."""
+    if isinstance(sustained, dict) and sustained.get("seconds"):
+        return f"sustained {float(sustained['seconds']):g} s"
+    return ""
 
 
 def _text(value) -> str:
