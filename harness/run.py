@@ -32,6 +32,7 @@ from device_runners.contract import (
 )
 from device_runners.runner import ArtifactFile, GateReport, Runner, RuntimeSupport, attach_gate
 from harness.bench.protocol import trial_order
+from harness.bench.sustained import sustained_context
 from harness.bench.settings import MeasurementSettings
 from harness.bench.stats import measurement_warnings, narrow_enough, summarize_trials
 from harness.bench.trials import combine_trials, trials_that_belong
@@ -433,7 +434,11 @@ def run_benchmarks(
             if not result.ok:
                 log.warning("%s/%s trial %d: %s: %s\n%s", cell.spec.name, cell.label, trial + 1,
                             result.status, result.error, result.log)
-            cell.trials.append(interpret_sensors(result))
+            result = interpret_sensors(result)
+            if config.sustained_s and result.ok:  # one long trial, read in windows
+                result = dataclasses.replace(result, context={
+                    **result.context, "sustained": sustained_context(result, config.sustained_s)})
+            cell.trials.append(result)
             gate, last_model = None, cell.spec.name
             if not more_trials(cell):
                 if options.profile and not cell.failed:

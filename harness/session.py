@@ -115,11 +115,19 @@ class RunSession:
         options = RunOptions(
             calibration_dir=cells.calibration_dir, limits=self.settings.child_limits(cells.jobs),
             jobs=cells.jobs, log_path=log_path, resume=cells.resume, run_id=run_id,
-            extra_config=cells.extra_config, retries=cells.retries, skip_cell=cells.skip_cell,
+            extra_config={"device_options": _jsonable_options(self.device_options),
+                          **cells.extra_config},
+            retries=cells.retries, skip_cell=cells.skip_cell,
             profile=cells.profile)
         with log_to(log_path):
             return run_benchmarks(specs, formats, self.runner, store, cache, self.settings,
                                   argv=cells.argv, observer=observer, options=options)
+
+
+def _jsonable_options(options: Mapping[str, Any]) -> dict:
+    """The device options given (None and False left out), as stored with the run."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in options.items()
+            if v is not None and v is not False}
 
 
 def run_log_path(store, run_id: str) -> Path:

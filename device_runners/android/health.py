@@ -51,11 +51,12 @@ def tick_interval(seconds: float) -> float | None:
 
 
 def tick_loop(interval_s: float, thermal_command: str) -> str:
-    """A background loop printing a tick every `interval_s` until the file `stop_ticks` exists."""
-    return ("( while [ ! -e stop_ticks ]; do "
+    """A background loop appending a tick to `ticks.txt` every `interval_s` until the file
+    `stop_ticks` exists (a file, not stdout: the energy sampler writes there meanwhile)."""
+    return ("( while [ ! -e stop_ticks ]; do { "
             f"echo \"{MARKER}tick $(cut -d' ' -f1 /proc/uptime)\"; {thermal_command} 2>/dev/null; "
             "echo freqs $(cat /sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq 2>/dev/null); "
-            f"sleep {interval_s:g}; done ) &")
+            f"}} >> ticks.txt; sleep {interval_s:g}; done ) &")
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -137,14 +138,16 @@ def throttled(snapshot: dict, cores: tuple[int, ...]) -> str:
     return "; ".join(capped)
 
 
-def health_warnings(before: dict, after: dict, cores: tuple[int, ...]) -> list[str]:
-    """Sentences for a trial whose figures the phone's state casts doubt on."""
+def health_warnings(before: dict, after: dict, cores: tuple[int, ...],
+                    long_trial: bool = False) -> list[str]:
+    """Sentences for a trial whose figures the phone's state casts doubt on (a long trial's
+    throttling is what its ticks record, not a doubt)."""
     warnings = []
     if before.get("charging") or after.get("charging"):
         warnings.append("measured while charging: the charger heats the phone and may change "
                         "its clocks; unplug it (ODPM rails still measure energy on a Pixel)")
     hot = throttled(before, cores) or throttled(after, cores)
-    if hot:
+    if hot and not long_trial:
         warnings.append(f"measured while the phone throttled ({hot}): let it cool (--cooldown, "
                         "--thermal-gate) or run --sustained to measure throttling on purpose")
     others = max(before.get("others_pct") or 0.0, after.get("others_pct") or 0.0)
@@ -167,4 +170,5 @@ def trial_health(output, parse_thermal, timed_s: float | None,
         # The timed loop ended moments before the command did: its start is timed_s earlier.
         start = output.clock_s - timed_s if output.clock_s is not None and timed_s else None
         context["health_series"] = parse_ticks(output.ticks, parse_thermal, start)
-    return context, health_warnings(before, after, cores)
+        context["health_series_start_s"] = start  # the timed loop's start, the phone's boot clock
+    return context, health_warnings(before, after, cores, long_trial=bool(output.ticks))

@@ -180,6 +180,8 @@ def measurement_script(
         f"echo {MARKER}log",
         "tail -c 16000 runner.log",
     ]
+    if tick_s:
+        lines.append("cat ticks.txt 2>/dev/null")
     if result_file:
         lines += [f"echo {MARKER}result", f"cat {shlex.quote(result_file)} 2>/dev/null"]
     return "\n".join(lines) + "\n"

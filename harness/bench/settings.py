@@ -24,8 +24,9 @@ def setting(default, *, help: str, cli: str | None = None, farm: str | None = No
             kind: str = "", minimum: float | None = None, request: str | None = None):
     """A field of MeasurementSettings with what the CLI, farm.yaml and the request call it.
 
-    `kind` is "int", "float", "flag" or "cpus" (a list of CPU numbers), from the default's
-    type when not given; `request` names the RunRequest field it becomes."""
+    `kind` is "int", "float", "flag", "cpus" (a list of CPU numbers) or "duration" (seconds,
+    or 10m, 90s, 1h), from the default's type when not given; `request` names the RunRequest
+    field it becomes."""
     if not kind:
         kind = {bool: "flag", int: "int", float: "float"}[type(default)]
     return field(default=default, metadata={"help": help, "cli": cli, "farm": farm, "kind": kind,
@@ -84,6 +85,11 @@ class MeasurementSettings:
     export_timeout_s: float = setting(
         3600.0, cli="--export-timeout", farm="export_timeout", minimum=1,
         help="Seconds before one format's export (and numerics check) is stopped.")
+    sustained_s: float | None = setting(
+        None, cli="--sustained", farm="sustained", kind="duration", minimum=1,
+        help="Measure each cell in one long trial of this long (10m, 90s, 600), in windows: "
+             "time to the first throttle, steady-state against burst, energy in each "
+             "(harness.bench.sustained). A cell of its own beside the burst one.")
     memory_limit_gib: float | None = setting(
         None, cli="--memory-limit", farm="memory_limit", kind="float", minimum=0,
         help="Memory one export process or one trial may map, GiB (default 80% of this "
@@ -133,17 +139,25 @@ class MeasurementSettings:
     @property
     def adaptive(self) -> bool:
         """--trials auto: as many trials as the cell's spread asks for (harness.run)."""
-        return self.trials == "auto"
+        return self.trials == "auto" and not self.sustained_s
 
     @property
     def first_trials(self) -> int:
-        """The trials every cell gets; with --trials auto, 3 (or --max-trials, if fewer)."""
+        """The trials every cell gets; with --trials auto, 3 (or --max-trials, if fewer); one
+        long one with --sustained."""
+        if self.sustained_s:
+            return 1
         return min(3, self.max_trials) if self.adaptive else self.trials
 
     @property
     def trial_budget(self) -> int:
         """The most trials a cell can get: what timeouts and estimates plan for."""
-        return max(self.max_trials, self.first_trials) if self.adaptive else self.trials
+        return max(self.max_trials, self.first_trials) if self.adaptive else self.first_trials
+
+    @property
+    def trial_seconds(self) -> float:
+        """The timed seconds one trial asks for at least."""
+        return self.sustained_s or self.min_duration_s
 
     @property
     def memory_limit_bytes(self) -> int | None:
@@ -170,6 +184,10 @@ class MeasurementSettings:
         """The request of one trial: the cell's facts, and every setting a request carries."""
         carried = {f.metadata["request"]: getattr(self, f.name) for f in fields(self)
                    if f.metadata["request"]}
+        if self.sustained_s:  # one trial of exactly that long, however fast the model
+            carried.update(min_duration_s=self.sustained_s, max_duration_s=self.sustained_s,
+                           max_iterations=SUSTAINED_MAX_ITERATIONS,
+                           timeout_s=max(self.timeout_s, self.sustained_s * 1.2 + 120.0))
         return RunRequest(model=model, format=format, runtime=runtime, artifact_path=artifact_path,
                           artifact_sha256=artifact_sha256, input_shape=tuple(input_shape),
                           backend=backend, precision=precision, check_inputs_path=check_inputs_path,
@@ -200,11 +218,34 @@ def parse_cpus(text) -> tuple[int, ...] | None:
     return cpus
 
 
+DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+# A sustained trial is bounded by its duration, not a count: this is only a backstop.
+SUSTAINED_MAX_ITERATIONS = 50_000_000
+
+
+def parse_duration(text) -> float | None:
+    """Seconds from 600, "600", "90s", "10m" or "1h"; None for none. ValueError with a sentence."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, bool):
+        raise ValueError("give a duration such as 10m, 90s or 600")
+    if isinstance(text, (int, float)):
+        return float(text)
+    spoken = str(text).strip().lower()
+    unit = DURATION_UNITS.get(spoken[-1:], None)
+    try:
+        return float(spoken[:-1] if unit else spoken) * (unit or 1.0)
+    except ValueError:
+        raise ValueError("give a duration such as 10m, 90s or 600") from None
+
+
 def _coerce(f, value, label: str):
     kind = f.metadata["kind"]
     try:
         if kind == "cpus":
             return parse_cpus(value)
+        if kind == "duration":
+            return parse_duration(value)
         if kind == "trials":
             if isinstance(value, str) and value.strip().lower() == "auto":
                 return "auto"
@@ -256,7 +297,8 @@ def cli_fields():
 
 def farm_settings_schema() -> dict:
     """The JSON schema of farm.yaml's measurement keys under `settings:`."""
-    types = {"int": "integer", "float": "number", "flag": "boolean", "trials": "integer"}
+    types = {"int": "integer", "float": "number", "flag": "boolean", "trials": "integer",
+             "duration": "number"}
     properties = {}
     for f in fields(MeasurementSettings):
         key, kind = f.metadata["farm"], f.metadata["kind"]
@@ -271,6 +313,11 @@ def farm_settings_schema() -> dict:
             schema["minimum"] = f.metadata["minimum"]
         if kind == "trials":
             schema = {"oneOf": [schema, {"const": "auto"}], "description": f.metadata["help"]}
+        if kind == "duration":
+            schema = {"oneOf": [{"type": "number", "minimum": f.metadata["minimum"]},
+                                {"type": "string", "pattern": r"^\s*[0-9.]+\s*[smhSMH]?\s*$"},
+                                {"type": "null"}],
+                      "description": f.metadata["help"]}
         if kind == "float" and f.default is None:
             schema = {"type": ["number", "null"], **{k: v for k, v in schema.items() if k != "type"}}
         properties[key] = schema

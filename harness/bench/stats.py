@@ -414,7 +414,11 @@ def result_warnings(result, trials=()) -> list[str]:
 
 
 def measurement_warnings(stats: SampleStats | None, result=None, trials=()) -> list[str]:
-    """Every reason a stored cell should not be trusted: its samples' and its run's."""
+    """Every reason a stored cell should not be trusted: its samples' and its run's. A
+    sustained cell (harness.bench.sustained) throttles and slows down on purpose: its spread,
+    its levels and its heat are what it measures, shown in its windows, not warned about."""
+    if result is not None and result.context.get("sustained"):
+        return [w for w in result_warnings(result, trials) if "throttling" not in w]
     warnings = stability_warnings(stats) if stats is not None else []
     if result is not None:
         shift = level_shift_warning([t.samples_ms for t in (tuple(trials) or (result,))])

@@ -86,8 +86,11 @@ def validity(record, bench: dict | None = None) -> Validity | None:
                     if len(capped) < len(trials) else
                     f"every trial reached --max-iterations {cap} before {want_s:g} s (as asked)")
         checks.append(Check("duration", not short, text))
+    sustained = bool(result.context.get("sustained"))
     spread = stats.trial_spread
-    if spread is None:
+    if sustained:  # one long trial by design, throttling and all (harness.bench.sustained)
+        checks.append(Check("replication", True, "one sustained trial: its windows are the figures"))
+    elif spread is None:
         # Fewer than two trials: the interval covers one session, unless the device's other
         # cells lent it their spread between sessions (harness.bench.sessions); either way
         # nothing shows this cell's next session would agree.
@@ -99,14 +102,16 @@ def validity(record, bench: dict | None = None) -> Validity | None:
         checks.append(Check("replication", spread <= MAX_TRIAL_SPREAD,
                             f"the {stats.trials} trials' medians spread over {spread:.1%} of the "
                             f"median (limit {MAX_TRIAL_SPREAD:.0%})"))
-    throttled = result.thermal.throttled
+    throttled = result.thermal.throttled and not sustained
     gate_failed = [t for t in trials if (t.context.get("thermal_gate") or {}).get("timed_out")]
     checks.append(Check("thermal", not throttled and not gate_failed,
                         "the device throttled during a trial" if throttled else
                         "the thermal gate timed out before a trial" if gate_failed else
                         "no trial throttled; the thermal gate passed",
                         warned_as="the device was throttling" if throttled else ""))
-    if any(t.samples_ms for t in trials):
+    if sustained:
+        found = None
+    elif any(t.samples_ms for t in trials):
         shift = level_shift([t.samples_ms for t in trials])
         found = None if shift is None else (f"the latency ran at two levels ({shift.fast_ms:.3g} and "
                                             f"{shift.slow_ms:.3g} ms)")

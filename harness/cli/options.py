@@ -230,6 +230,17 @@ def _setting_option(f) -> click.Option:
 
         return click.Option(decls, default=str(f.default), show_default=True, callback=trials,
                             metavar="N|auto", help=meta["help"])
+    if meta["kind"] == "duration":
+        def duration(ctx, param, text):
+            from harness.bench.settings import MeasurementSettings
+
+            try:
+                return getattr(MeasurementSettings.from_values({f.name: text}), f.name)
+            except Exception as exc:  # UsageError: the sentence says what to give
+                raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+
+        return click.Option(decls, default=None, callback=duration, metavar="DURATION",
+                            help=meta["help"])
     if meta["kind"] == "cpus":
         def cpus(ctx, param, text):
             try:

@@ -73,8 +73,23 @@ def print_run(info, records, wide: bool = False) -> None:
         side = side_by_side_text_table(columns, rows, side_by_side_title(records) + ":")
         marked = any(UNSTABLE_MARK in cell for row in rows for cell in row[1:])
         echo_table(side, wide=wide, after=[UNSTABLE_LEGEND if marked else ""])
+    _print_sustained(records, wide)
     if notes.texts:
         echo_notes(notes)
+
+
+def _print_sustained(records, wide: bool) -> None:
+    """Each sustained cell's summary and windows (harness.bench.sustained)."""
+    from harness.report.sustained_table import summary_line, sustained_cells, window_rows
+    from harness.report.text import Column, TextTable
+
+    for record in sustained_cells(records):
+        echo()
+        echo_prose(summary_line(record) + ":")
+        headers, rows = window_rows(record)
+        if rows:
+            columns = [Column(h, align="left" if h == "thermal" else "right") for h in headers]
+            echo_table(TextTable(columns, rows), wide=wide)
 
 
 @click.command("runs", short_help="The stored runs, newest first.")

@@ -141,7 +141,7 @@ def estimate_run(specs, formats, cache, config, jobs: int = 1, calibration_dir=N
                 models_to_build.add(spec.name)
             if hit is not None:
                 median_s = previous_medians.get(cell, 0.0) / 1000.0  # stored medians are in ms
-                timed = max(config.min_duration_s, config.min_iterations * median_s)
+                timed = config.sustained_s or max(config.min_duration_s, config.min_iterations * median_s)
                 warmup = config.warmup_iterations * median_s
                 trial_units[cell] = (TRIAL_START_S.get(fmt.runtime, FALLBACK_TRIAL_START_S)
                                      + warmup + timed)

@@ -273,7 +273,12 @@ def fmt_run_settings(config: dict) -> str:
         trials_text = f"{trials} trial{'s' if trials != 1 else ''} per cell"
     warmup = ("until settled, at least " if bench.get("warmup_until_settled") else "") + \
         str(bench.get("warmup_iterations"))
-    return (f"{fmt_threads(bench.get('threads'))}, {fmt_affinity(bench.get('cpu_affinity'))}; "
+    cores = (config.get("device_options") or {}).get("cores")
+    where = f"{cores} cores" if cores else fmt_affinity(bench.get("cpu_affinity"))
+    if bench.get("sustained_s"):
+        return (f"{fmt_threads(bench.get('threads'))}, {where}; one sustained trial per cell of "
+                f"{bench['sustained_s']:g} s after a warm-up of {warmup}, read in windows")
+    return (f"{fmt_threads(bench.get('threads'))}, {where}; "
             f"{trials_text}"
             f"{' (interleaved)' if bench.get('interleave') else ''}, warm-up {warmup}, then at "
             f"least {bench.get('min_iterations')} iterations and {bench.get('min_duration_s')} s")
