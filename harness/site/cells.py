@@ -108,7 +108,8 @@ def _num(value: float | None, text: str | None = None) -> Fig:
     return Fig(text if text is not None else fmt_ms(value), value)
 
 
-def _text(value: str) -> Fig:
+def _text(value) -> Fig:
+    value = str(value)  # a name; a run an older harness imported may hold a number there
     return Fig(value, value.lower() if value not in ("", "n/a") else None)
 
 

@@ -181,7 +181,7 @@ class DeviceFarm:
             raise DeviceFarmError(f"Downloading the results of {run_arn} failed ({exc}).") from None
         if len(data) > MAX_ARTIFACTS_BYTES:
             raise DeviceFarmError(f"The results of {run_arn} are larger than "
-                                  f"{MAX_ARTIFACTS_BYTES // 2**20} MB; a trial's are a few KB: not read.")
+                                  f"{_size(MAX_ARTIFACTS_BYTES)}; a trial's are a few KB: not read.")
         return job, data
 
 
@@ -258,6 +258,10 @@ class DeviceFarmRunner(Runner):
         return dataclasses.replace(result, device=device, context=context)
 
 
+def _size(n: int) -> str:
+    return f"{n // 2**20} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
 def _unzipped(data: bytes | None) -> dict[str, bytes]:
     """result.json and runner.log of the customer artifacts zip, by base name (Device Farm nests
     them), each read up to its limit (WANTED), whatever the zip declares; DeviceFarmError for a
@@ -280,7 +284,7 @@ def _unzipped(data: bytes | None) -> dict[str, bytes]:
                     content = handle.read(limit + 1)
                 if len(content) > limit:
                     if name == "result.json":
-                        raise DeviceFarmError(f"its result.json is larger than {limit // 2**20} MB; "
+                        raise DeviceFarmError(f"its result.json is larger than {_size(limit)}; "
                                               "a result is a few KB: not read")
                     content = content[:limit]  # the log's head is enough to say what happened
                 files[name] = content
