@@ -17,7 +17,7 @@ from device_runners.native.build import build_native_runner
 from harness.cli import main
 from harness.devices import open_provided_runner
 from harness.store import Store
-from tests.support.device_farm_sim import PresignedUrls, device_farm_runner
+from tests.support.device_farm_sim import PresignedUrls, device_farm_runner, one_trial
 from tests.support.stf_sim import StfDevice, StfSim
 
 TINY = f"{TESTS / 'tiny_models.py'}:tiny_convnet"
@@ -150,13 +150,7 @@ def request_for(entry):
 
 
 def test_a_trial_on_aws_device_farm_goes_up_as_a_test_package_and_comes_back_measured(tmp_path, native_runner, tiny_pte):
-    urls = PresignedUrls(tmp_path)
-    try:
-        runner, stubber = device_farm_runner(tmp_path, native_runner, urls)
-        result = runner.run(request_for(tiny_pte))
-        stubber.assert_no_pending_responses()
-    finally:
-        urls.close()
+    result, urls = one_trial(tmp_path, native_runner, request_for(tiny_pte))
     assert result.status == "ok", result.error
     assert len(result.samples_ms) >= 5 and result.device.product_model == "Pixel 7"
     assert result.context["aws_device_farm"]["run_arn"].endswith("run:p/r1")

@@ -23,9 +23,13 @@ from device_runners.android.providers import aws_device_farm as adf
 from device_runners.contract import RunRequest
 from harness.cli import main
 from harness.store import Store
-from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.adb_sim import (
+    AdbSimServer,
+    SimulatedPhone,
+    sandbox_unavailable_reason,
+)
 from tests.support.cli import harness_cli, one_line
-from tests.support.device_farm_sim import PresignedUrls, device_farm_runner
+from tests.support.device_farm_sim import one_trial
 
 TERMINATOR = "HARNESS_REQUEST_EOF"
 
@@ -49,14 +53,7 @@ def _request(tmp_path) -> RunRequest:
 def _trial_with_artifacts(tmp_path, served: bytes):
     runner_file = tmp_path / "harness_runner"
     runner_file.write_bytes(b"#!/bin/sh\n")
-    urls = PresignedUrls(tmp_path, served=served)
-    try:
-        runner, stubber = device_farm_runner(tmp_path, runner_file, urls)
-        result = runner.run(_request(tmp_path))
-        stubber.assert_no_pending_responses()
-    finally:
-        urls.close()
-    return result
+    return one_trial(tmp_path, runner_file, _request(tmp_path), served=served)[0]
 
 
 RESULT = b'{"not": "read"}'

@@ -52,9 +52,9 @@ XCTEST = ("Test Case '-[M.C test_a]' measured [Clock Monotonic Time, s] average:
 
 HOSTILE = [
     # Figures (point 7): parsed by Python's json as it reads JSON's NaN and Infinity.
-    ("nan.json", "[%s]" % json.dumps(_v3([1.0, float("nan")])),
+    ("nan.json", f"[{json.dumps(_v3([1.0, float('nan')]))}]",
      "at [0].metric.benchmark_values[1]: expected a finite number, not nan"),
-    ("inf.json", "[%s]" % json.dumps(_v3([float("inf")])),
+    ("inf.json", f"[{json.dumps(_v3([float('inf')]))}]",
      "at [0].metric.benchmark_values[0]: expected a finite number, not inf"),
     ("negative.json", json.dumps([_v3([1.0, -2.0])]),
      "at [0].metric.benchmark_values[1]: expected a number of at least 0, not -2.0"),
@@ -84,7 +84,7 @@ HOSTILE = [
      "expected data nested at most 64 deep"),
     ("digits.json", json.dumps([_v3([1.0, 2.5])]).replace("2.5", "9" * 5000),
      "line 1: expected numbers of at most 4300 digits"),
-    ("digits.yaml", _aihub("          dev: {tflite: {inference_time_milliseconds: %s}}\n" % ("9" * 5000)),
+    ("digits.yaml", _aihub(f"          dev: {{tflite: {{inference_time_milliseconds: {'9' * 5000}}}}}\n"),
      "line 6: expected numbers of at most 4300 digits"),
     ("not_a_number.log", XCTEST.format(values="0.005, abc"), "line 1: expected XCTest's"),
     ("summary.json", json.dumps([_v3(benchmark={"name": "harness"}, metric={

@@ -17,8 +17,10 @@ import os
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from device_runners.android.providers.stf import StfError
+from harness.cli import main
 from harness.devices import open_provided_runner
 from harness.store import BenchmarkRecord, Store
 from tests.support.cli import harness_cli, one_line
@@ -33,17 +35,18 @@ FAST = ["--warmup", "1", "--iterations", "5", "--min-time", "0.05", "--trials", 
 SECRET = "s3cret-Pa55"
 
 
-def _everything_shown(db, tmp_path, env) -> str:
+def _everything_shown(db, tmp_path) -> str:
     """What every command that shows a stored run prints or writes, as one text."""
     texts = []
+    site = tmp_path / "site"
     for args in (["show", "latest"], ["show", "latest", "--json"], ["runs"], ["runs", "--json"],
                  ["results", "export", "--format", "jsonl"], ["results", "export", "--format", "csv"],
-                 ["results", "export", "--format", "hud-v3"]):
-        out = harness_cli(*args, "--db", db, env=env, cwd=tmp_path, check=0)
-        texts += [out.stdout, out.stderr]
-    site = tmp_path / "site"
-    out = harness_cli("site", "--db", db, "--out", site, env=env, cwd=tmp_path, check=0)
-    texts += [out.stdout, out.stderr] + [p.read_text() for p in site.rglob("*") if p.is_file()]
+                 ["results", "export", "--format", "hud-v3"], ["site", "--out", str(site)],
+                 ["report", "--out", str(tmp_path / "report.md")]):
+        out = CliRunner().invoke(main, [*args, "--db", str(db)])
+        assert out.exit_code == 0, (args, out.output)
+        texts.append(out.output)
+    texts += [p.read_text() for p in [*site.rglob("*"), tmp_path / "report.md"] if p.is_file()]
     return "\n".join(texts)
 
 
@@ -60,7 +63,7 @@ def test_a_password_in_a_stored_command_line_is_shown_nowhere(tmp_path):
         store.finish_run(fresh)
     assert SECRET not in repr(sql(db, "SELECT argv, config_json FROM runs"))  # never stored
     sql(db, "UPDATE runs SET argv=?", (argv,))  # as an older harness stored it
-    shown = _everything_shown(db, tmp_path, {})
+    shown = _everything_shown(db, tmp_path)
     assert SECRET not in shown
     assert "postgresql://farm@db.lab:5432/results" in shown  # the rest of the URL still says where
 
@@ -75,7 +78,7 @@ def test_harness_run_on_postgresql_shows_its_password_nowhere(pg_server, pg_url,
                       "--leaderboard", tmp_path / "lb.md", env=env, cwd=tmp_path, check=0)
     assert PW_PASSWORD not in run.stdout + run.stderr
     assert PW_PASSWORD not in repr(sql(pg_url, "SELECT argv, config_json, device_json FROM runs"))
-    shown = _everything_shown(url, tmp_path, env)
+    shown = _everything_shown(url, tmp_path)
     assert PW_PASSWORD not in shown and f"postgresql://{PW_USER}@127.0.0.1" in shown
     logs = [p.read_text() for p in (tmp_path / "results" / "logs").glob("*.log")]
     assert logs and not any(PW_PASSWORD in text for text in logs)
@@ -110,12 +113,10 @@ def test_a_wrong_broker_password_is_one_line_before_any_work(tmp_path, guarded_b
     assert "refused the password" in line and "--broker" in line and SECRET not in line
     assert not (tmp_path / "cache").exists()  # nothing was exported first
     Store(tmp_path / "h.db").close()  # the farm's database, to read beside the broker
-    status = harness_cli("farm", "status", farm, "--run", "sec-1", "--broker", wrong, cwd=tmp_path,
-                         check=1)
-    assert "refused the password" in one_line(status.stderr) and SECRET not in status.stderr
-    none = harness_cli("farm", "status", farm, "--run", "sec-1", "--broker",
-                       guarded_broker.url.replace(f":{SECRET}@", ""), cwd=tmp_path, check=1)
-    assert "refused the password" in one_line(none.stderr)
+    for url in (wrong, guarded_broker.url.replace(f":{SECRET}@", "")):  # a wrong one, none
+        status = CliRunner().invoke(main, ["farm", "status", farm, "--run", "sec-1", "--broker", url])
+        assert status.exit_code == 1 and SECRET not in status.output
+        assert "refused the password" in one_line(status.output)
 
 
 @pytest.mark.slow  # the broker's password stays in the default tier through the test above
@@ -138,9 +139,10 @@ def test_farm_submit_and_status_print_the_broker_without_its_password(tmp_path, 
 def test_the_stf_token_never_follows_a_redirect_to_another_origin(monkeypatch):
     token = "stf-" + SECRET
     monkeypatch.setenv("STF_TOKEN", token)
-    with Recorder() as elsewhere, Recorder(lambda r: (302, {"Location": elsewhere.url(r.path)}, b"")) as stf:
-        with pytest.raises(StfError) as refused:
-            open_provided_runner("stf", {"url": stf.origin, "serial": "PIXEL"})
+    with Recorder() as elsewhere, \
+            Recorder(lambda r: (302, {"Location": elsewhere.url(r.path)}, b"")) as stf, \
+            pytest.raises(StfError) as refused:
+        open_provided_runner("stf", {"url": stf.origin, "serial": "PIXEL"})
     line = str(refused.value)
     assert "\n" not in line and "another origin" in line and token not in line
     assert [r.headers.get("Authorization") for r in stf.requests] == [f"Bearer {token}"]
@@ -158,8 +160,8 @@ def test_a_serial_is_one_escaped_path_segment(monkeypatch):
 def test_the_environment_s_tokens_stay_out_of_a_failed_stf_line(monkeypatch):
     """An STF that answers 401 is named by its URL; the token is not repeated."""
     monkeypatch.setenv("STF_TOKEN", "tok-" + SECRET)
-    with StfSim([StfDevice("PIXEL", "127.0.0.1:9")], token="another") as stf:
-        with pytest.raises(StfError) as refused:
-            open_provided_runner("stf", {"url": stf.url, "serial": "PIXEL"})
+    with StfSim([StfDevice("PIXEL", "127.0.0.1:9")], token="another") as stf, \
+            pytest.raises(StfError) as refused:
+        open_provided_runner("stf", {"url": stf.url, "serial": "PIXEL"})
     assert "HTTP 401" in str(refused.value) and SECRET not in str(refused.value)
     assert os.environ["STF_TOKEN"].endswith(SECRET)

@@ -75,7 +75,7 @@ def hostile(tmp_path_factory):
     site = where / "site"
     out = harness_cli("site", "--db", db, "--out", site, cwd=where, check=0)
     assert out.stderr == "", out.stderr
-    return dict(db=db, site=site, where=where)
+    return {"db": db, "site": site, "where": where}
 
 
 def test_one_hostile_record_does_not_stop_the_site_and_every_name_is_text(hostile):

@@ -13,12 +13,12 @@ import pytest
 
 from harness.errors import StoreError
 from harness.store import BenchmarkRecord, Store
+from tests.support.ci import unavailable
 from tests.support.cli import harness_cli, one_line
 from tests.support.paths import TESTS, TINY
 from tests.support.pg_server import PgServer, PgServerError
 from tests.support.store_backends import sql
 from tests.support.tcp_proxy import TcpProxy
-from tests.support.ci import unavailable
 from tests.support.wait import wait_until
 
 SLOW = f"{TESTS / 'tiny_models.py'}:slow_convnet"

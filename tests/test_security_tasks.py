@@ -182,12 +182,12 @@ def test_farm_check_refuses_a_matrix_no_broker_holds_comfortably(tmp_path):
 def test_a_worker_refuses_forged_messages_and_measures_the_genuine_cell(tmp_path, shared_cache):
     with RedisServer(tmp_path / "redis") as broker, Recorder() as stf:
         farm = _farm(tmp_path, shared_cache, broker=broker.url)
-        log = open(tmp_path / "worker.log", "w")
         env = {**os.environ, "PYTHONPATH": str(ROOT), "AWS_SECRET_ACCESS_KEY": SECRET,
                "PYTHONUNBUFFERED": "1"}
-        worker = subprocess.Popen([sys.executable, "-m", "harness.cli", "farm", "worker", farm,
-                                   "--device", "host"], env=env, cwd=tmp_path, stdout=log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        with open(tmp_path / "worker.log", "w") as log:
+            worker = subprocess.Popen([sys.executable, "-m", "harness.cli", "farm", "worker", farm,
+                                       "--device", "host"], env=env, cwd=tmp_path, stdout=log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
         try:
             from harness.farm.queue import TASK_NAME, make_app
 

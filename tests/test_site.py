@@ -282,7 +282,7 @@ def _rows(driver, table_id: str) -> list[tuple[str, str, str]]:
 
 
 def test_in_chromium_the_index_loads_nothing_else_sorts_and_tells_the_states_apart(
-        served, browser, tmp_path):
+        served, browser, tmp_path):  # noqa: F811 - the fixture imported from tests/support
     from selenium.webdriver.common.by import By
 
     origin = served["origin"]

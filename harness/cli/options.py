@@ -59,13 +59,13 @@ class Number(click.ParamType):
         import math
 
         flag = param.opts[0] if param is not None and param.opts else "the number"
+        wanted = f"give {'a whole number' if self.kind is int else 'a number'}{self._bounds()}."
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise BadOption(f"{flag} {value!r}: {wanted}")
         try:
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value) if not isinstance(value, (int, float)) else value
-        except (TypeError, ValueError):
-            raise BadOption(f"{flag} {value!r}: give {'a whole number' if self.kind is int else 'a number'}"
-                            f"{self._bounds()}.") from None
+            number = float(value) if isinstance(value, str) else value
+        except ValueError:
+            raise BadOption(f"{flag} {value!r}: {wanted}") from None
         if not math.isfinite(number):
             raise BadOption(f"{flag} {value}: give a finite number{self._bounds()}.")
         if self.kind is int:

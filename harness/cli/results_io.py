@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from harness.cli.options import Number, db_option, translate_errors
-from harness.results_io.cells import ImportLimits
 from harness.cli.output import echo, echo_prose, echo_raw, pipe_closed
+from harness.results_io.cells import ImportLimits
 
 
 @click.group("results", short_help="Results in and out: CSV, JSONL, v3 records; other tools' files.")

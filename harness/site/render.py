@@ -104,7 +104,7 @@ def environment():
 
 # The Content-Security-Policy lets a page run only the scripts whose hashes it names (the
 # template's own, hashed as rendered), never an inline script or handler that came from data.
-_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 _HASHES = "__script_hashes__"
 
 

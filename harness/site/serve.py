@@ -53,9 +53,8 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
         self.path = "/" + "/".join(urllib.parse.quote(p) for p in target.relative_to(root).parts)
         return super().send_head()
 
-    def list_directory(self, path):
+    def list_directory(self, path):  # never reached (send_head); if it were: no listing
         self.send_error(HTTPStatus.NOT_FOUND, "No such page of the site")
-        return None
 
 
 def site_server(directory: str | Path, port: int = 0) -> http.server.ThreadingHTTPServer:

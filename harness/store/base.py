@@ -13,18 +13,19 @@ import time
 from pathlib import Path
 
 from device_runners.process import pid_alive
-from harness.bench.stats import STATS_VERSION, SampleStats, measurement_warnings
+from harness.bench.stats import STATS_VERSION, measurement_warnings
 from harness.errors import NoSuchRun, StoreError
 from harness.redact import redact_data, redact_text
 from harness.store import samples as stored_samples
 from harness.store import schema
-from harness.store.cell_key import CellKey, key_from
+from harness.store.cell_key import newest_per_cell
 from harness.store.errors import strict_json, translated
 from harness.store.heartbeat import Heartbeat
 from harness.store.location import DEFAULT_DB
 from harness.store.records import (
     BenchmarkRecord,
     RunInfo,
+    figure_columns,
     figures,
     loads,
     stored_prior,
@@ -185,15 +186,7 @@ class StoreBase:
             self._execute(
                 "UPDATE records SET median_ms=?, ci_low_ms=?, ci_high_ms=?, unstable=?,"
                 " stats_json=?, stats_version=?, warnings_json=? WHERE id=?",
-                (*self._figure_columns(stats, warnings), row["id"]))
-
-    @staticmethod
-    def _figure_columns(stats: SampleStats | None, warnings) -> tuple:
-        """median_ms, ci_low_ms, ci_high_ms, unstable, stats_json, stats_version, warnings_json."""
-        if stats is None:
-            return None, None, None, None, None, None, strict_json([])
-        return (stats.median, stats.ci_low, stats.ci_high, int(bool(warnings)),
-                strict_json(stats.to_dict()), STATS_VERSION, strict_json(list(warnings)))
+                (*figure_columns(stats, warnings), row["id"]))
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -352,7 +345,7 @@ class StoreBase:
                     strict_json(without_samples(result)) if result else None,
                     strict_json(record.model_info),
                     strict_json([without_samples(t) for t in trials]) if trials else None,
-                    *self._figure_columns(stats, warnings),
+                    *figure_columns(stats, warnings),
                 ),
             ).fetchone()["id"]
             stored_samples.insert_samples(self._executemany,
@@ -465,25 +458,7 @@ class StoreBase:
             f" {j('r.result_json', 'context', 'trials_planned')} AS planned"
             " FROM records r LEFT JOIN runs ON runs.id = r.run_id"
         ).fetchall()
-        chosen: dict[CellKey, tuple[bool, int]] = {}
-        for row in rows:
-            cli_shape, given_shape = loads(row["cli_shape"]), loads(row["given_shape"])
-            key = key_from(
-                device=row["device_id"], model=row["model"], label=row["format"],
-                bench=loads(row["bench"]) or {}, cli={"input_shape": cli_shape} if cli_shape else {},
-                result_threads=row["result_threads"], result_cpus=loads(row["result_cpus"]),
-                context_input=loads(row["context_input"]), imported=loads(row["imported"]) or {},
-                input_size=row["input_size"],
-                artifact={"backend": row["backend"], "precision": row["artifact_precision"],
-                          "details": {"input_shape": given_shape} if given_shape else {}},
-                result_backend=row["result_backend"] or "", result_precision=row["result_precision"] or "")
-            trials, planned = row["trials"], row["planned"]
-            whole = not (row["status"] == "ok" and trials is not None and planned is not None
-                         and trials < planned)
-            rank = (whole, row["id"])  # a whole record first, then the newest
-            if key not in chosen or rank > chosen[key]:
-                chosen[key] = rank
-        return sorted(record_id for _, record_id in chosen.values())
+        return newest_per_cell(rows, loads)
 
     @translated
     def records_by_id(self, ids, samples: bool = False) -> list[BenchmarkRecord]:

@@ -18,7 +18,8 @@ def harness_cli(*args, env: dict | None = None, cwd=None, timeout: float = 600,
     code it must end with."""
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], env=full_env,
-                         cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout)
+                         cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout,
+                         check=False)
     if check is not None:
         assert out.returncode == check, (args, out.returncode, out.stdout[-3000:], out.stderr[-3000:])
     return out

@@ -121,3 +121,16 @@ def device_farm_runner(tmp_path, native_runner, urls, **stubs):
     adf.POLL_S = 0.0
     return adf.DeviceFarmRunner(adf.DeviceFarm(client, project), pool_arn=pool, app=apk,
                                 native_runner=native_runner), stubber
+
+
+def one_trial(tmp_path: Path, native_runner: Path, request, **urls):
+    """One trial on the stubbed Device Farm, every stubbed call made: (its result, the presigned
+    URLs, holding what was uploaded). `urls`: PresignedUrls' options (`served`, `run_package`)."""
+    presigned = PresignedUrls(tmp_path, **urls)
+    try:
+        runner, stubber = device_farm_runner(tmp_path, native_runner, presigned)
+        result = runner.run(request)
+        stubber.assert_no_pending_responses()
+    finally:
+        presigned.close()
+    return result, presigned

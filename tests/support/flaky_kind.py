@@ -12,7 +12,13 @@ import sys
 
 from device_runners.contract import DeviceInfo, RunRequest, RunResult
 from device_runners.host.runner import HostRunner
-from device_runners.runner import AttachedDevice, DeviceKind, GateReport, Runner, RuntimeSupport
+from device_runners.runner import (
+    AttachedDevice,
+    DeviceKind,
+    GateReport,
+    Runner,
+    RuntimeSupport,
+)
 
 NAMES = ("flaky-open", "flaky-run")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import http.server
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Self
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class Recorder:
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
 
     @property
     def origin(self) -> str:
@@ -63,7 +65,7 @@ class Recorder:
     def url(self, path: str = "/") -> str:
         return self.origin + path
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Self
 
 
 class TcpProxy:
@@ -29,7 +30,7 @@ class TcpProxy:
         with self._lock:
             self._marker = marker
 
-    def __enter__(self) -> "TcpProxy":
+    def __enter__(self) -> Self:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
