@@ -70,6 +70,7 @@ def _forged(tmp_path, stf_url: str) -> list:
         {**cell, "device": "someone-else"},
         {**cell, "model": ["not", "a", "name"]},
         "not a task",
+        {**cell, **{f"key-{i}" * 20: "x" * 1000 for i in range(1000)}},
     ]
 
 
@@ -88,13 +89,15 @@ def test_a_worker_takes_only_the_names_of_a_cell_of_its_own_farm_yaml(tmp_path, 
                 accept_task(payload, config.devices[0], matrix)
             refusals.append(refused.value)
     lines = [str(r) for r in refusals]
-    assert all("\n" not in line and line.startswith("task refused: ") for line in lines), lines
+    assert all("\n" not in line and line.startswith("task refused: ") and len(line) < 500
+               for line in lines), lines
     assert "carries device_options, device_slug, provider, settings" in lines[0]
     assert "which" in lines[1] and "does not list" in lines[1]
     assert "a farm run's name" in lines[2] and "serves 'host'" in lines[3]
     # Only the first names a cell of this farm (its own device, model and format, a run name):
     # its refusal is stored as that cell's failed row; the others name none.
-    assert [r.cell is not None for r in refusals] == [True, False, False, False, False, False]
+    assert [r.cell is not None for r in refusals] == [True, False, False, False, False, False, True]
+    assert "and 995 more" in lines[-1]
     assert stf.requests == [] and not (tmp_path / "RAN").exists()
 
 

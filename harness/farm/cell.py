@@ -111,11 +111,12 @@ class Matrix:
                 for fmt in self.formats]
 
 
-def _describe(payload) -> str:
-    """A message's content for a refusal line: short and printable."""
-    text = " ".join(repr(payload).split())
+def _describe(payload, limit: int = 120) -> str:
+    """A message's content (or a key of it) for a refusal line: short and printable."""
+    text = payload if isinstance(payload, str) else repr(payload)
+    text = " ".join(text.split())
     text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def accept_task(payload, device: FarmDevice, matrix: Matrix) -> FarmCell:
@@ -136,15 +137,16 @@ def accept_task(payload, device: FarmDevice, matrix: Matrix) -> FarmCell:
         except HarnessError:
             cell = None
     where = cell.key if cell else _describe({k: v for k, v in names.items() if v is not None})
-    extra = sorted(str(k) for k in payload if k not in TASK_FIELDS)
+    extra = sorted(_describe(k, 30) for k in payload if k not in TASK_FIELDS)
     if extra:
-        raise TaskRefused(f"{REFUSED}{where} carries {', '.join(extra)}: a worker takes the "
-                          "settings, devices, providers and model sources from its own farm.yaml, "
-                          "never from a task", cell)
+        listed = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        raise TaskRefused(f"{REFUSED}{where} carries {listed}: a worker takes the settings, "
+                          "devices, providers and model sources from its own farm.yaml, never "
+                          "from a task", cell)
     missing = [k for k in TASK_FIELDS if not isinstance(payload.get(k), str) or not payload[k]]
     if missing:
-        raise TaskRefused(f"{REFUSED}{where} lacks {', '.join(missing)} (names of at most "
-                          f"{MAX_FIELD_CHARS} characters)", cell)
+        raise TaskRefused(f"{REFUSED}{where}: {', '.join(missing)} must be given as names (text "
+                          f"of 1 to {MAX_FIELD_CHARS} characters)", cell)
     if cell is not None:
         return cell
     if names["farm"] != config.name:
