@@ -10,10 +10,12 @@ import yaml
 from click.testing import CliRunner
 
 from harness.cli import main
+from harness.export.base import resolve_formats
 from harness.export.cache import ArtifactCache
-from harness.farm.cell import CellTask, measure_cell
+from harness.farm.cell import Matrix, accept_task, measure_cell
 from harness.farm.config import load_farm
 from harness.store import Store
+from harness.zoo import resolve_models
 from tests.support.paths import TINY
 
 SETTINGS = {"warmup": 2, "warmup_until_settled": True, "iterations": 5, "min_time": 0.05,
@@ -41,10 +43,11 @@ def test_run_farm_run_and_the_worker_store_the_same_settings(tmp_path, shared_ca
     by_farm = CliRunner().invoke(main, ["farm", "run", str(farm), "--run", "same-1"])
     assert by_farm.exit_code == 0, by_farm.output
     config = load_farm(farm)
-    task = CellTask(farm="same", farm_run="same-2", device="host", device_slug="host", model=TINY,
-                    format="eager", settings=config.settings.to_dict(), retries=0)
+    matrix = Matrix(config, resolve_models(config.models), resolve_formats(config.formats))
+    [task] = matrix.tasks("same-2")  # names only: the worker's farm.yaml gives the settings
+    cell = accept_task(task.to_dict(), config.devices[0], matrix)
     with Store(db) as store:
-        assert measure_cell(task, store, ArtifactCache(shared_cache)) == "ok"
+        assert measure_cell(cell, store, ArtifactCache(shared_cache)) == "ok"
 
     with Store(db, readonly=True) as store:
         stored = [(run.config["bench"], run.config["limits"], store.records(run.id)) for run in store.runs()]

@@ -31,6 +31,7 @@ from urllib.request import urlopen
 import pytest
 from click.testing import CliRunner
 
+from tests.support.browser import browser  # noqa: F401 - the fixture
 from tests.support.paths import TESTS, TINY
 from device_runners.contract import DeviceInfo, RunResult
 from harness.bench.stats import SampleStats
@@ -50,8 +51,6 @@ from harness.store import BenchmarkRecord, Store
 FAST = ["--warmup", "1", "--iterations", "5", "--min-time", "0.05", "--trials", "1"]
 SLOW = f"{TESTS / 'tiny_models.py'}:slow_convnet"
 FAILING = f"{TESTS / 'tiny_models.py'}:failing_forward"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
 
 def harness(args, env, check):
@@ -260,33 +259,6 @@ def served(site):
         server.server_close()
 
 
-@pytest.fixture
-def browser(tmp_path, monkeypatch):
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail("headless Chromium is missing: apt-get install chromium chromium-driver",
-                    pytrace=False)
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.options import Options
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        pytest.fail("selenium is missing: pip install -e '.[test]'", pytrace=False)
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must not download anything
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-extensions",
-                "--window-size=1400,1800", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def _network_urls(driver, origin: str) -> list[str]:
     """Every URL requested since the last call: by the site's pages (whatever the URL), and any
     http(s) URL at all. Chromium's own new-tab page keeps loading chrome:// resources in the
@@ -310,7 +282,7 @@ def _rows(driver, table_id: str) -> list[tuple[str, str, str]]:
 
 
 def test_in_chromium_the_index_loads_nothing_else_sorts_and_tells_the_states_apart(
-        served, browser, tmp_path):
+        served, browser, tmp_path):  # noqa: F811 - the fixture imported from tests/support
     from selenium.webdriver.common.by import By
 
     origin = served["origin"]

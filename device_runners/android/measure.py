@@ -140,9 +140,8 @@ def measurement_script(
         f"mkdir -p {shlex.quote(trial_dir)} && cd {shlex.quote(trial_dir)} || exit 90",
     ]
     if request_json is not None:
-        if _HEREDOC_END in request_json:
-            raise ValueError("The request contains the here-document terminator.")
-        lines += [f"cat > request.json <<'{_HEREDOC_END}'", request_json, _HEREDOC_END]
+        end = heredoc_delimiter(request_json)
+        lines += [f"cat > request.json <<'{end}'", request_json, end]
     lines += [f"echo {MARKER}thermal_before", f"{thermal_command} 2>/dev/null",
               *health.snapshot_lines("before")]
     if tick_s:  # a long trial: the phone's state over time
@@ -185,6 +184,18 @@ def measurement_script(
     if result_file:
         lines += [f"echo {MARKER}result", f"cat {shlex.quote(result_file)} 2>/dev/null"]
     return "\n".join(lines) + "\n"
+
+
+def heredoc_delimiter(text: str) -> str:
+    """A here-document terminator that is no line of `text`: the request's JSON holds model
+    names, which may hold anything, so the terminator gets a suffix until no line equals it
+    (a line must equal it whole to end the document)."""
+    lines = set(text.splitlines())
+    end, n = _HEREDOC_END, 0
+    while end in lines:
+        n += 1
+        end = f"{_HEREDOC_END}_{n}"
+    return end
 
 
 @dataclass

@@ -90,13 +90,13 @@ def parse_metric_runs(data: list) -> list[TestRunMetrics]:
             for metric in run.get("metrics") or []:
                 values = tuple(float(v) for v in metric.get("measurements") or ())
                 if values:
-                    name = metric.get("displayName") or metric.get("identifier", "")
-                    metrics[name] = Metric(name, metric.get("unitOfMeasurement", ""), values,
+                    name = metric.get("displayName") or metric.get("identifier") or ""
+                    metrics[name] = Metric(name, metric.get("unitOfMeasurement") or "", values,
                                            metric.get("identifier") or "")
             if metrics:
                 device = run.get("device") or {}
                 config = run.get("testPlanConfiguration") or {}
-                runs.append(TestRunMetrics(test.get("testIdentifier", ""),
+                runs.append(TestRunMetrics(test.get("testIdentifier") or "",
                                            device.get("deviceName") or "",
                                            device.get("deviceId") or "",
                                            config.get("configurationName") or "", metrics))

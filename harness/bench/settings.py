@@ -252,7 +252,7 @@ def _coerce(f, value, label: str):
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError("give a whole number, or auto")
             number = float(value)
-            if number != int(number):
+            if not math.isfinite(number) or number != int(number):
                 raise ValueError("give a whole number, or auto")
             return int(number)
         if kind == "flag":
@@ -262,6 +262,8 @@ def _coerce(f, value, label: str):
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ValueError("give a number")
         number = float(value)
+        if not math.isfinite(number):
+            raise ValueError("give a finite number")
         if kind == "int":
             if number != int(number):
                 raise ValueError("give a whole number")

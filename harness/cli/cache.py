@@ -6,7 +6,7 @@ import time
 
 import click
 
-from harness.cli.options import cache_option, translate_errors
+from harness.cli.options import Number, cache_option, translate_errors
 from harness.cli.output import echo, echo_table
 
 
@@ -79,7 +79,7 @@ def cache_verify(ctx, cache_dir):
 @click.option("--stale", is_flag=True, help="Entries of other model sources or exporter versions than the current ones.")
 @click.option("--failed", is_flag=True, help="Failed exports, so the next export retries them.")
 @click.option("--damaged", is_flag=True, help="Entries that fail `harness cache verify`.")
-@click.option("--older-than", type=click.FloatRange(0), default=None, metavar="DAYS",
+@click.option("--older-than", type=Number(float, 0), default=None, metavar="DAYS",
               help="Entries not used for this many days.")
 @click.option("--all", "everything", is_flag=True, help="Everything in the cache.")
 @cache_option

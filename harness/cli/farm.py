@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from harness import exit_codes
-from harness.cli.options import BadOption, err_console, translate_errors
+from harness.cli.options import BadOption, Number, err_console, translate_errors
 from harness.cli.output import echo, echo_prose
 from harness.errors import HarnessError
 from harness.logs import log_to
@@ -41,6 +41,15 @@ def _matrix(config):
         return resolve_models(config.models), resolve_formats(config.formats)
     except HarnessError as exc:
         raise BadOption(f"{config.source}: {exc}") from None
+
+
+def _run_name(config, farm_run: str | None) -> str:
+    """--run, or NAME-YYYYMMDD; a name that is not a plain name is a usage error (it becomes
+    directories and run ids)."""
+    from harness.farm.config import check_run_name
+    from harness.farm.local import farm_run_name
+
+    return check_run_name(farm_run or farm_run_name(config))
 
 
 # The farm's settings come from the command line, then farm.yaml, then the environment
@@ -74,12 +83,12 @@ def farm_run(farm_yaml, farm_run, db, cache_dir, out):
     baseline, write the reports and POST the digest. Running the same farm run again continues
     it."""
     from harness.export.cache import ArtifactCache, default_cache_dir
-    from harness.farm.local import farm_run_name, run_farm
+    from harness.farm.local import run_farm
     from harness.store import Store
 
     config = _load(farm_yaml)
+    farm_run = _run_name(config, farm_run)
     _matrix(config)  # a misspelt model is a usage error now, not after the exports
-    farm_run = farm_run or farm_run_name(config)
     cache = ArtifactCache(cache_dir or config.cache or default_cache_dir())
     out_dir = (out or Path(config.out)) / farm_run
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop: finished cells stay stored
@@ -104,8 +113,12 @@ def farm_run(farm_yaml, farm_run, db, cache_dir, out):
 @translate_errors
 def farm_check(farm_yaml):
     """Read a farm.yaml and say what it would run, or the first problem with its key path."""
+    from harness.farm.cell import Matrix
+    from harness.farm.queue import check_matrix
+
     config = _load(farm_yaml)
     specs, formats = _matrix(config)
+    check_matrix(Matrix(config, specs, formats), _run_name(config, None))
     cells = len(specs) * len(formats) * len(config.devices)
     echo_prose(f"farm {config.name}: {len(config.devices)} device(s) x {len(specs)} model(s) x "
                f"{len(formats)} format(s) = {cells} cells; baseline "
@@ -134,7 +147,7 @@ def _write_and_print(config, outcome, out: Path | None) -> int:
         problem = post_webhook(config.webhook, outcome, code, config.webhook_timeout_s)
         if problem:
             err_console.print(f"warning: {problem}; the reports are written all the same",
-                              markup=False, highlight=False)
+                              markup=False, highlight=False, soft_wrap=True)
     return code
 
 
@@ -144,7 +157,8 @@ def _write_and_print(config, outcome, out: Path | None) -> int:
 @broker_option
 @farm_cache_option
 @click.option("--wait", is_flag=True, help="Wait until every cell is stored, then write the reports.")
-@click.option("--timeout", "wait_timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@click.option("--timeout", "wait_timeout", type=Number(float, 0, min_open=True), default=None,
+              help="With --wait: give up after this many seconds.")
 @db_url_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With --wait: where the reports go [farm.yaml's results.out]/RUN.")
@@ -154,20 +168,24 @@ def farm_submit(farm_yaml, farm_run, broker, cache_dir, wait, wait_timeout, db, 
     device's queue. Each device's `harness farm worker` measures them."""
     from harness.export.cache import ArtifactCache, default_cache_dir
     from harness.export.isolated import default_jobs, export_all
-    from harness.farm.local import farm_run_name
-    from harness.farm.queue import broker_url, cell_tasks, submit
+    from harness.farm.cell import Matrix
+    from harness.farm.queue import broker_url, check_broker, check_matrix, submit
+    from harness.redact import redact_url
 
     config = _load(farm_yaml)
+    farm_run = _run_name(config, farm_run)
     specs, formats = _matrix(config)
     url = broker_url(config, broker)
-    farm_run = farm_run or farm_run_name(config)
+    tasks = check_matrix(Matrix(config, specs, formats), farm_run)
+    check_broker(url)  # a wrong password is one line now, not after the exports
     cache = ArtifactCache(cache_dir or config.cache or default_cache_dir())
     jobs = config.jobs or default_jobs()
     export_all(specs, lambda spec: formats, cache, jobs=jobs, seed=config.settings.seed,
                limits=config.settings.child_limits(jobs))
-    count = submit(config, farm_run, cell_tasks(config, farm_run, specs, formats), url)
+    count = submit(config, farm_run, tasks, url)
     err_console.print(f"farm {config.name}, run {farm_run}: {count} cells queued for "
-                      f"{len(config.devices)} device(s) on {url}", markup=False, highlight=False, soft_wrap=True)
+                      f"{len(config.devices)} device(s) on {redact_url(url)}", markup=False,
+                      highlight=False, soft_wrap=True)
     if not wait:
         return
     from harness.farm.status import wait_for_cells
@@ -190,6 +208,7 @@ def farm_submit(farm_yaml, farm_run, broker, cache_dir, wait, wait_timeout, db, 
 def farm_worker(farm_yaml, device_name, broker, cache_dir, db):
     """A Celery worker for one device: one cell at a time, acknowledged only once stored; a cell
     lost with its worker is delivered again. Stop it with Ctrl-C or SIGTERM."""
+    from harness.farm.cell import Matrix
     from harness.farm.queue import broker_url, run_worker
 
     config = _load(farm_yaml)
@@ -197,8 +216,9 @@ def farm_worker(farm_yaml, device_name, broker, cache_dir, db):
     if device is None:
         raise BadOption(f"{config.source} lists no device {device_name!r}; its devices: "
                          + ", ".join(d.name for d in config.devices) + ".")
+    matrix = Matrix(config, *_matrix(config))  # the only cells this worker measures
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_worker(config, device, broker_url(config, broker), db or config.db,
+    run_worker(config, device, matrix, broker_url(config, broker), db or config.db,
                str(cache_dir) if cache_dir else None, log_dir=Path(config.out) / "logs")
 
 
@@ -211,13 +231,12 @@ def farm_worker(farm_yaml, device_name, broker, cache_dir, db):
 def farm_status(farm_yaml, farm_run, broker, db):
     """Per device: cells queued on the broker, the one running (and on which host), and those
     stored done or failed."""
-    from harness.farm.local import farm_run_name
     from harness.farm.queue import broker_url
     from harness.farm.status import farm_status_rows, status_table
     from harness.store import Store
 
     config = _load(farm_yaml)
-    farm_run = farm_run or farm_run_name(config)
+    farm_run = _run_name(config, farm_run)
     with Store(db or config.db, readonly=True) as store:
         rows = farm_status_rows(config, farm_run, store, broker_url(config, broker))
     echo(status_table(farm_run, rows))
@@ -233,10 +252,11 @@ def farm_status(farm_yaml, farm_run, broker, db):
 def farm_report(farm_yaml, farm_run, db, out):
     """The JUnit XML, summary and digest of a stored farm run (a farm across hosts writes them
     with `submit --wait`, or with this once its workers are done)."""
-    from harness.farm.local import farm_run_name, report_farm
+    from harness.farm.local import report_farm
     from harness.store import Store
 
     config = _load(farm_yaml)
+    farm_run = _run_name(config, farm_run)
     with Store(db or config.db, readonly=True) as store:
-        outcome = report_farm(config, store, farm_run or farm_run_name(config))
+        outcome = report_farm(config, store, farm_run)
     raise click.exceptions.Exit(_write_and_print(config, outcome, out))

@@ -43,6 +43,50 @@ def translate_errors(fn):
     return wrapper
 
 
+class Number(click.ParamType):
+    """A number option (every one the commands take): a whole number or a float, finite, within
+    its bounds; anything else is one line, exit 2, when the command line is read, before any
+    work. click's own FloatRange lets nan through every bound (a comparison with nan is false)
+    and takes inf; this takes neither."""
+
+    def __init__(self, kind: type = float, minimum: float | None = None,
+                 maximum: float | None = None, min_open: bool = False, max_open: bool = False):
+        self.kind, self.minimum, self.maximum = kind, minimum, maximum
+        self.min_open, self.max_open = min_open, max_open
+        self.name = "integer" if kind is int else "number"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        flag = param.opts[0] if param is not None and param.opts else "the number"
+        wanted = f"give {'a whole number' if self.kind is int else 'a number'}{self._bounds()}."
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise BadOption(f"{flag} {value!r}: {wanted}")
+        try:
+            number = float(value) if isinstance(value, str) else value
+        except ValueError:
+            raise BadOption(f"{flag} {value!r}: {wanted}") from None
+        if not math.isfinite(number):
+            raise BadOption(f"{flag} {value}: give a finite number{self._bounds()}.")
+        if self.kind is int:
+            if number != int(number):
+                raise BadOption(f"{flag} {value}: give a whole number{self._bounds()}.")
+            number = int(number)
+        low = self.minimum is not None and (number <= self.minimum if self.min_open else number < self.minimum)
+        high = self.maximum is not None and (number >= self.maximum if self.max_open else number > self.maximum)
+        if low or high:
+            raise BadOption(f"{flag} {value}: give a number{self._bounds()}.")
+        return number
+
+    def _bounds(self) -> str:
+        parts = []
+        if self.minimum is not None:
+            parts.append(f"{'above' if self.min_open else 'at least'} {self.minimum:g}")
+        if self.maximum is not None:
+            parts.append(f"{'below' if self.max_open else 'at most'} {self.maximum:g}")
+        return (" " + " and ".join(parts)) if parts else ""
+
+
 def _parse_shape(ctx, param, text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
@@ -161,10 +205,8 @@ def _click_option(option) -> click.Option:
         kind = click.Choice(option.choices)
     elif option.type == "text":
         kind = str
-    elif option.minimum is not None or option.maximum is not None:
-        kind = click.FloatRange(option.minimum, option.maximum)
     else:
-        kind = float
+        kind = Number(float, option.minimum, option.maximum)
     return click.Option([option.flag, option.dest], type=kind, default=None, help=option.help)
 
 
@@ -197,7 +239,7 @@ class DeviceOptionsCommand(click.Command):
 
 
 jobs_option = click.option(
-    "--jobs", type=click.IntRange(1), default=None,
+    "--jobs", type=Number(int, 1), default=None,
     help="Models exported at once, each in a process of its own [the number of cores]; "
          "measurements always run alone, after the exports.")
 
@@ -226,7 +268,7 @@ def _setting_option(f) -> click.Option:
             try:
                 return MeasurementSettings.from_values({"trials": text}).trials
             except Exception as exc:  # UsageError: the sentence says what to give
-                raise click.BadParameter(str(exc).split(": ", 1)[-1]) from None
+                raise BadOption(str(exc)) from None
 
         return click.Option(decls, default=str(f.default), show_default=True, callback=trials,
                             metavar="N|auto", help=meta["help"])
@@ -246,24 +288,12 @@ def _setting_option(f) -> click.Option:
             try:
                 return parse_cpus(text)
             except ValueError as exc:
-                raise click.BadParameter(str(exc)) from None
+                raise BadOption(f"{meta['cli']} {text}: {exc}.") from None
 
         return click.Option(decls, default=None, callback=cpus, help=meta["help"])
-    if meta["minimum"] is None:
-        number = click.INT if meta["kind"] == "int" else click.FLOAT
-    else:
-        number = click.IntRange(meta["minimum"]) if meta["kind"] == "int" else click.FloatRange(meta["minimum"])
+    number = Number(int if meta["kind"] == "int" else float, meta["minimum"])
     return click.Option(decls, type=number, default=f.default, show_default=f.default is not None,
-                        callback=_finite, help=meta["help"])
-
-
-def _finite(ctx, param, value):
-    """nan and inf pass click's ranges (every comparison with nan is false): refuse them here."""
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        raise click.BadParameter("give a finite number.")
-    return value
+                        help=meta["help"])
 
 
 def measurement_options(*names: str):

@@ -44,11 +44,17 @@ def pipe_closed() -> bool:
 
 def echo(text: str = "") -> None:
     """One line (or several) to stdout; after the reader has gone, nothing."""
+    echo_raw(text + "\n")
+
+
+def echo_raw(text: str) -> None:
+    """`text` to stdout as it is (a piece of a file being exported); after the reader has gone,
+    nothing."""
     global _closed
     if _closed:
         return
     try:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
         _closed = True

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import db_option, translate_errors
+from harness.cli.options import Number, db_option, translate_errors
 from harness.cli.output import (
     echo,
     echo_json,
@@ -93,7 +93,7 @@ def _print_sustained(records, wide: bool) -> None:
 
 
 @click.command("runs", short_help="The stored runs, newest first.")
-@click.option("--limit", type=click.IntRange(1), default=None, help="Only the newest N runs.")
+@click.option("--limit", type=Number(int, 1), default=None, help="Only the newest N runs.")
 @json_option
 @db_option
 @translate_errors
@@ -152,7 +152,7 @@ def print_ops(records, top: int, wide: bool = False) -> None:
                    "(after a header line).")
 @click.option("--ops", is_flag=True,
               help="Print only the top operators of each profiled cell (`harness run --profile`).")
-@click.option("--top", type=click.IntRange(1), default=10, show_default=True,
+@click.option("--top", type=Number(int, 1), default=10, show_default=True,
               help="Operators per cell with --ops.")
 @click.option("--recompute", is_flag=True,
               help="Recompute every statistic and warning from the raw samples instead of "
@@ -205,10 +205,10 @@ def show(run_id, samples, ops, top, recompute, wide, as_json, db):
 @click.argument("run_a")
 @click.argument("run_b")
 @click.option("--threshold", default=0.05, show_default=True,
-              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              type=Number(float, 0, 1, min_open=True, max_open=True),
               help="Smallest change that counts, as a fraction of A's median.")
 @click.option("--alpha", default=0.01, show_default=True,
-              type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              type=Number(float, 0, 1, min_open=True, max_open=True),
               help="Significance level of the Mann-Whitney U test.")
 @wide_option
 @json_option
@@ -298,7 +298,7 @@ def _print_paper_check(records, runs, wide: bool) -> None:
               help="Add a comparison page of these two runs (repeatable); each run is compared "
                    "with the one before it on its device anyway.")
 @click.option("--serve", is_flag=True, help="Then serve the site on 127.0.0.1 until Ctrl-C.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+@click.option("--port", type=Number(int, 0, 65535), default=8000, show_default=True,
               help="Port of --serve (0: any free port).")
 @db_option
 @translate_errors

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import click
 
-from harness.cli.options import db_option, translate_errors
-from harness.cli.output import echo, echo_prose
+from harness.cli.options import Number, db_option, translate_errors
+from harness.cli.output import echo, echo_prose, echo_raw, pipe_closed
+from harness.results_io.cells import ImportLimits
 
 
 @click.group("results", short_help="Results in and out: CSV, JSONL, v3 records; other tools' files.")
@@ -37,18 +37,27 @@ def results_group():
 @translate_errors
 def export_command(fmt, run_id, out, db):
     """Write the newest record of every cell (or one run's) in FORMAT (docs/site.md)."""
-    from harness.results_io.export import export_text
+    from harness.results_io.export import export_chunks
     from harness.store import Store
 
     with Store(db, readonly=True) as store:
-        text, cells = export_text(store, fmt, run_id)
-    if out is None:
-        sys.stdout.write(text)
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(out)  # a reader of `out` never sees half a file
+        cells, chunks = export_chunks(store, fmt, run_id)  # written as they are made
+        if out is None:
+            for chunk in chunks:
+                echo_raw(chunk)
+                if pipe_closed():
+                    return
+            return
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                for chunk in chunks:
+                    f.write(chunk)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(out)  # a reader of `out` never sees half a file
     echo(f"{cells} cells written to {out} ({fmt})")
 
 
@@ -69,9 +78,13 @@ def export_command(fmt, run_id, out, db):
 @click.option("--runtime", default=None,
               help="The runtime that ran the measurements, when FILE does not say (XCTest suites "
                    "other than ExecuTorch's) [unknown].")
+@click.option("--max-cells", type=Number(int, 1), default=ImportLimits.cells, show_default=True,
+              help="Refuse a FILE of more cells (models x formats x devices) than this.")
+@click.option("--max-samples", type=Number(int, 1), default=ImportLimits.samples,
+              show_default=True, help="Refuse a FILE of more samples, in all, than this.")
 @db_option
 @translate_errors
-def import_command(file, tool, device_name, platform, fmt, model, runtime, db):
+def import_command(file, tool, device_name, platform, fmt, model, runtime, max_cells, max_samples, db):
     """Read FILE (a TFLite benchmark_model log, an ExecuTorch benchmark_results.json, v3
     records, an AI Hub perf.yaml, an XCTest log or `xcrun xcresulttool get test-results
     metrics` JSON) and store its measurements, one run per
@@ -81,6 +94,7 @@ def import_command(file, tool, device_name, platform, fmt, model, runtime, db):
     from harness.results_io.importer import import_file
     from harness.store import Store
 
+    limits = ImportLimits(cells=max_cells, samples=max_samples)
     device = None  # a device of the file's own (harness.results_io.importer.file_device)
     if device_name:
         device = DeviceInfo(device_id=device_name, platform=platform or "unknown",
@@ -88,7 +102,7 @@ def import_command(file, tool, device_name, platform, fmt, model, runtime, db):
     argv = shlex.join(["harness", "results", "import", str(file)])
     with Store(db) as store:
         stored = import_file(store, file, device, argv, tool=tool, fmt=fmt, model=model,
-                             runtime=runtime, platform=platform)
+                             runtime=runtime, platform=platform, limits=limits)
     for run_id, cells, measured in stored:
         echo(f"Run {run_id}: {cells} cells imported from {file.name}, {measured} measured")
     echo_prose("`harness show RUN` shows one; `harness site` and `harness report` mark them as "

@@ -9,6 +9,7 @@ shows a whole file.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,14 @@ import jsonschema
 import yaml
 
 from harness.bench.settings import MeasurementSettings, farm_settings_schema
+from harness.data_shape import ShapeProblem, check_shape
 from harness.errors import UsageError
 
 SCHEMA_PATH = Path(__file__).with_name("farm.schema.json")
 DEFAULT_FORMATS = ("executorch", "tflite")
+# A farm run's name (`--run`, or NAME-YYYYMMDD) names directories (the reports' `OUT/RUN/`) and
+# runs (`RUN-DEVICE`), and arrives in task messages: a name, never a path.
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 class FarmConfigError(UsageError):
@@ -84,6 +89,15 @@ class FarmConfig:
                 "devices": [d.name for d in self.devices], "retries": self.retries}
 
 
+def check_run_name(name: str) -> str:
+    """`name` when it can name a farm run; FarmConfigError (a usage error) otherwise."""
+    if not isinstance(name, str) or not RUN_NAME.match(name):
+        raise FarmConfigError(f"--run {name!r}: a farm run's name is up to 100 letters, digits, "
+                              "'.', '_' and '-', starting with a letter or digit (it names "
+                              "directories and runs, never a path).")
+    return name
+
+
 def _key_path(error: jsonschema.ValidationError) -> str:
     path = ""
     for part in error.absolute_path:
@@ -106,6 +120,10 @@ def farm_schema() -> dict:
 
 def parse_farm(data: Any, source: str = "farm.yaml") -> FarmConfig:
     """A FarmConfig from farm.yaml's data; FarmConfigError naming the first problem."""
+    try:
+        check_shape(data)  # text keys and finite numbers, before the schema compares them
+    except ShapeProblem as problem:
+        raise FarmConfigError(f"{source}: {problem}.") from None
     schema = farm_schema()
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data),
                     key=lambda e: (list(map(str, e.absolute_path)), e.message))

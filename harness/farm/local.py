@@ -25,7 +25,7 @@ from typing import Callable
 
 from device_runners.contract import STATUS_RUN_FAILED
 from device_runners.errors import DeviceError
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StoreError
 from harness.farm.config import FarmConfig, FarmDevice
 from harness.farm.regression import check_run
 from harness.farm.reports import DeviceOutcome, FarmOutcome
@@ -146,9 +146,9 @@ def run_device(config: FarmConfig, device: FarmDevice, farm_run: str, specs, for
         session = farm_session(config, device.name, device.provider, _device_options(device, config))
         try:
             session.open()
-        except (DeviceError, HarnessError) as exc:
-            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            log.warning("%s: %s", device.name, why)
+        except Exception as exc:  # a DeviceError, or adb's, a driver's: the device is unavailable
+            why = one_line(exc)
+            log.warning("%s: %s", device.name, why, exc_info=not isinstance(exc, (DeviceError, HarnessError)))
             if existing is None:
                 _store_unreachable(store, run_id, device, why, specs, formats, extra, argv)
         else:
@@ -157,9 +157,37 @@ def run_device(config: FarmConfig, device: FarmDevice, farm_run: str, specs, for
                                extra_config=extra, argv=argv)
             try:
                 session.run(specs, formats, store, cache, cells, observer=_FarmObserver(quarantine, observer))
+            except (StoreError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # the device failed mid-night: its cells still get a row
+                log.exception("%s: the device failed", device.name)
+                _store_unfinished(store, run_id, device, f"the device failed: {one_line(exc)}",
+                                  specs, formats)
             finally:
                 session.close()
     return device_outcome(store, config, device, run_id, time.monotonic() - started)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its own words for the harness's and devices' errors (they
+    say what to do), with its type for anything else (an adb or driver error)."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, (DeviceError, HarnessError)):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+def _store_unfinished(store: Store, run_id: str, device: FarmDevice, why: str, specs, formats) -> None:
+    """A row saying `why` for every cell of the device's run that has none (run_benchmarks
+    stored those with finished trials): a failure never loses a cell."""
+    have = {(r.model, r.format.split("@", 1)[0]) for r in store.records(run_id)}
+    for spec in specs:
+        for fmt in formats:
+            if (spec.name, fmt.name) not in have:
+                store.add_record(BenchmarkRecord(run_id=run_id, model=spec.name, format=fmt.name,
+                                                 device_id=device.name, status=STATUS_RUN_FAILED,
+                                                 reason=why, artifact={},
+                                                 model_info={"family": spec.family}))
 
 
 def device_outcome(store: Store, config: FarmConfig, device: FarmDevice, run_id: str,

@@ -17,6 +17,12 @@ append-only file (`appendonly yes`).
 
 The Celery app is made per farm.yaml (`make_app`), not at import, so that importing the harness
 never needs Celery; the task is registered under one name, `harness.farm.measure_cell`.
+
+A task message names its cell and nothing else (cell.py): whoever can write to the broker can
+make a worker measure a cell of its own farm.yaml, never run a file, reach a URL or send a
+token of the message's choosing. `check_matrix` keeps a night's queue within what a broker holds
+comfortably; `check_broker` turns a broker that refuses the password, or is not there, into one
+line before any work (no URL printed keeps its password: harness.redact).
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ import os
 import socket
 from pathlib import Path
 
+from device_runners.contract import STATUS_RUN_FAILED
 from device_runners.install_hint import pip_install_extra
-from harness.errors import HarnessError
-from harness.farm.cell import CellTask
+from harness.errors import HarnessError, UsageError
+from harness.farm.cell import CellTask, Matrix, TaskRefused, accept_task, store_outcome
 from harness.farm.config import FarmConfig, FarmDevice
+from harness.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,11 @@ PLAN_KEY = "harness:farm:{run}:plan"  # the submitted matrix, for `farm status`
 RUNNING_KEY = "harness:farm:{run}:running:{device}"  # the cell a worker measures now
 # Beyond the longest cell: exports, launching apps, copying files, the thermal gate.
 VISIBILITY_MARGIN_S = 900.0
+# A night's queue that a broker holds comfortably: its tasks, one message's size, and the plan
+# (every cell's key, one Redis string that `farm status` reads whole).
+MAX_TASKS = 100_000
+MAX_TASK_BYTES = 2048
+MAX_PLAN_BYTES = 16 * 2**20
 
 
 def queue_name(device: FarmDevice) -> str:
@@ -96,66 +109,113 @@ def redis_client(url: str):
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
-def cell_tasks(config: FarmConfig, farm_run: str, specs, formats) -> list[CellTask]:
-    from harness.farm.local import _device_options
-
-    tasks = []
-    for device in config.devices:
-        options = _device_options(device, config)
-        for spec in specs:
-            for fmt in formats:
-                tasks.append(CellTask(
-                    farm=config.name, farm_run=farm_run, device=device.name, device_slug=device.slug,
-                    model=spec.reference or spec.name, format=fmt.name,
-                    settings=config.settings.to_dict(),
-                    retries=config.retries, quarantine_after=config.quarantine_after,
-                    device_options=options, farm_config=config.to_dict(),
-                    provider=list(device.provider) if device.provider else None))
+def check_matrix(matrix: Matrix, farm_run: str) -> list[CellTask]:
+    """The night's tasks; UsageError, before any work, naming the limit a broker would not hold
+    comfortably (MAX_TASKS, MAX_TASK_BYTES, MAX_PLAN_BYTES)."""
+    config = matrix.config
+    count = len(config.devices) * len(matrix.specs) * len(matrix.formats)
+    if count > MAX_TASKS:
+        raise UsageError(f"{config.source}: {count:,} cells (devices x models x formats) are more "
+                         f"than the {MAX_TASKS:,} tasks a farm queues in one night; split the "
+                         "matrix into several farms.")
+    tasks = matrix.tasks(farm_run)
+    sizes = [len(json.dumps(t.to_dict())) for t in tasks]
+    if sizes and max(sizes) > MAX_TASK_BYTES:
+        biggest = tasks[sizes.index(max(sizes))]
+        raise UsageError(f"{config.source}: the task of {biggest.device[:40]}/{biggest.model[:40]} "
+                         f"is {max(sizes):,} bytes, more than the {MAX_TASK_BYTES:,} a task may be; "
+                         "give the device and model shorter names.")
+    plan = sum(size + 8 for size in sizes)  # each cell's key, a little shorter than its task
+    if plan > MAX_PLAN_BYTES:
+        raise UsageError(f"{config.source}: the night's plan would be {plan / 2**20:.1f} MB, more "
+                         f"than the {MAX_PLAN_BYTES // 2**20} MB the broker keeps for `farm "
+                         "status`; split the matrix into several farms.")
     return tasks
+
+
+def broker_problem(url: str, exc: Exception) -> str:
+    """One line for a broker that could not be used, its URL without the password."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    where = redact_url(url)
+    if type(exc).__name__ == "AuthenticationError" or "password" in detail.lower() \
+            or "NOAUTH" in detail or "WRONGPASS" in detail:
+        return (f"The farm's broker at {where} refused the password ({detail}); check the "
+                "password in --broker, farm.yaml's broker or HARNESS_BROKER.")
+    return (f"Cannot use the farm's broker at {where} ({detail}); is Redis running there, and "
+            "is the URL right?")
+
+
+def check_broker(url: str) -> None:
+    """The broker answers and takes our password; else HarnessError, one line."""
+    try:
+        redis_client(url).ping()
+    except Exception as exc:  # noqa: BLE001 - redis' errors, and a URL it cannot read (ValueError)
+        raise HarnessError(broker_problem(url, exc)) from None
 
 
 def submit(config: FarmConfig, farm_run: str, tasks: list[CellTask], url: str) -> int:
     """Enqueue every task on its device's queue and record the plan; returns how many."""
     app = make_app(url, visibility_timeout_s(config))
-    by_slug = {d.slug: d for d in config.devices}
+    by_name = {d.name: d for d in config.devices}
     plan = {"farm": config.name, "run": farm_run, "devices": {}}
-    with app.connection_for_write() as connection:
-        for task in tasks:
-            queue = queue_name(by_slug[task.device_slug])
-            app.send_task(TASK_NAME, args=[task.to_dict()], queue=queue, connection=connection,
-                          task_id=f"{task.key}#{os.urandom(4).hex()}")
-            plan["devices"].setdefault(task.device_slug, {"device": task.device, "queue": queue, "cells": []})
-            plan["devices"][task.device_slug]["cells"].append(task.key)
-    redis_client(url).set(PLAN_KEY.format(run=farm_run), json.dumps(plan))
+    try:
+        with app.connection_for_write() as connection:
+            for task in tasks:
+                device = by_name[task.device]
+                key = f"{farm_run}-{device.slug}/{task.model}/{task.format}"
+                app.send_task(TASK_NAME, args=[task.to_dict()], queue=queue_name(device),
+                              connection=connection, task_id=f"{key}#{os.urandom(4).hex()}")
+                plan["devices"].setdefault(device.slug, {"device": device.name,
+                                                         "queue": queue_name(device), "cells": []})
+                plan["devices"][device.slug]["cells"].append(key)
+        redis_client(url).set(PLAN_KEY.format(run=farm_run), json.dumps(plan))
+    except Exception as exc:  # kombu's and redis' errors: one line, the URL without its password
+        if isinstance(exc, HarnessError):
+            raise
+        raise HarnessError(broker_problem(url, exc)) from None
     return len(tasks)
 
 
-def run_worker(config: FarmConfig, device: FarmDevice, url: str, store_location: str | None,
-               cache_dir: str | None, log_dir: Path | None = None) -> None:
-    """A Celery worker for one device, in this process, until it is stopped."""
+def run_worker(config: FarmConfig, device: FarmDevice, matrix: Matrix, url: str,
+               store_location: str | None, cache_dir: str | None, log_dir: Path | None = None) -> None:
+    """A Celery worker for one device, in this process, until it is stopped. It measures only
+    cells of its own `matrix` (farm.yaml's), as farm.yaml says (cell.py)."""
+    try:
+        redis_client(url).ping()
+    except Exception as exc:  # noqa: BLE001 - a broker down at start is waited out by Celery ...
+        if "password" in broker_problem(url, exc):  # ... a wrong password never ends
+            raise HarnessError(broker_problem(url, exc)) from None
     app = make_app(url, visibility_timeout_s(config))
     client = redis_client(url)
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
-    def measure(self, payload: dict):
+    def measure(self, payload=None, *args, **kwargs):
         from harness.export.cache import ArtifactCache, default_cache_dir
         from harness.farm.cell import measure_cell
         from harness.store import Store
 
-        task = CellTask.from_dict(payload)
-        if task.device_slug != device.slug:  # a misrouted task: never measured on another device
-            raise HarnessError(f"task {task.key} is for {task.device}, this worker serves {device.name}")
-        running = RUNNING_KEY.format(run=task.farm_run, device=task.device_slug)
-        client.set(running, json.dumps({"cell": task.key, "host": socket.gethostname(),
+        try:
+            if args or kwargs:  # a message with more arguments than the one task
+                raise TaskRefused(f"task refused: {len(args) + 1} arguments and {sorted(kwargs)}; "
+                                  "a cell task is one object of names")
+            cell = accept_task(payload, device, matrix)
+        except TaskRefused as refused:
+            log.error("%s", refused)
+            if refused.cell is not None:
+                with Store(store_location) as store:
+                    store_outcome(store, refused.cell, STATUS_RUN_FAILED, str(refused))
+            return "refused"
+        running = RUNNING_KEY.format(run=cell.farm_run, device=device.slug)
+        client.set(running, json.dumps({"cell": cell.key, "host": socket.gethostname(),
                                         "pid": os.getpid()}), ex=int(visibility_timeout_s(config)))
         try:
             with Store(store_location) as store:
                 cache = ArtifactCache(cache_dir or config.cache or default_cache_dir())
                 log_path = (log_dir / f"worker-{device.slug}.log") if log_dir else None
-                outcome = measure_cell(task, store, cache, log_path=log_path)
+                outcome = measure_cell(cell, store, cache, log_path=log_path)
         finally:
             client.delete(running)
-        log.info("%s: %s", task.key, outcome)
+        log.info("%s: %s", cell.key, outcome)
         return outcome
 
     argv = ["worker", "--pool=solo", "--concurrency=1", "--prefetch-multiplier=1",

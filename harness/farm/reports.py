@@ -17,6 +17,7 @@ import json
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from pathlib import Path
 from harness.farm.regression import FAILING, NEW, NEW_FAILED, UNSUPPORTED, VERDICTS, Baseline
 from harness.report.compare import BROKEN, FASTER, NO_CHANGE, SLOWER, UNDECIDED, CellComparison
 from harness.report.figures import fmt_ms
+from harness.report.text import md_text
 
 
 @dataclass
@@ -169,18 +171,21 @@ ORDER = (BROKEN, NEW_FAILED, SLOWER, FASTER, NEW)
 
 
 def digest(outcome: FarmOutcome) -> str:
-    """What changed tonight, worst first; cells with no change are only counted."""
+    """What changed tonight, worst first; cells with no change are only counted. Every name and
+    reason is literal Markdown (`md_text`): a model, a device or a phone's error message holding
+    `|`, a link or an HTML tag cannot change the digest's tables or reach a renderer as markup."""
     counts = ", ".join(f"{outcome.count(v)} {v}" for v in VERDICTS if outcome.count(v))
     head = "REGRESSIONS" if outcome.failed else "no regressions"
-    lines = [f"# Farm {outcome.farm}: {outcome.run}: {head}", "", f"{len(outcome.verdicts)} cells: {counts or 'none'}.", ""]
+    lines = [f"# Farm {md_text(outcome.farm)}: {md_text(outcome.run)}: {head}", "",
+             f"{len(outcome.verdicts)} cells: {counts or 'none'}.", ""]
     for d in outcome.devices:
-        lines += [f"## {d.device}" + (f" (run {d.run_id})" if d.run_id else ""), ""]
+        lines += [f"## {md_text(d.device)}" + (f" (run {md_text(d.run_id)})" if d.run_id else ""), ""]
         if d.unavailable:
-            lines += [f"**Unavailable**: {d.unavailable}", ""]
+            lines += [f"**Unavailable**: {md_text(d.unavailable)}", ""]
         if d.quarantined:
-            lines += [f"**Quarantined for the night**: {d.quarantined}", ""]
+            lines += [f"**Quarantined for the night**: {md_text(d.quarantined)}", ""]
         if d.baseline:
-            lines += [f"Baseline: {d.baseline.description}.", ""]
+            lines += [f"Baseline: {md_text(d.baseline.description)}.", ""]
         # Every changed cell, and a cell of no change tonight whose series shows a step, a creep
         # or a blip (harness.farm.nights): a slow creep never fails one night, yet it is news.
         changed = [v for v in d.verdicts if v.verdict in ORDER or v.trend]
@@ -191,14 +196,16 @@ def digest(outcome: FarmOutcome) -> str:
                       "|---|---|---|---|---|---|---|---|"]
             for v in changed:
                 p = f"{v.p_value:.2g}" if v.p_value is not None else ""
-                notes = "; ".join(n for n in v.notes if n).replace("|", "\\|")
-                lines.append(f"| {v.model} | {v.format} | **{v.verdict}** | {fmt_ms(v.a_median)} | "
-                             f"{fmt_ms(v.b_median)} | {ratio_text(v)} | {p} | {notes} |")
+                notes = md_text("; ".join(n for n in v.notes if n))
+                lines.append(f"| {md_text(v.model)} | {md_text(v.format)} | **{v.verdict}** | "
+                             f"{fmt_ms(v.a_median)} | {fmt_ms(v.b_median)} | {ratio_text(v)} | {p} | "
+                             f"{notes} |")
             lines.append("")
         invalid = [v for v in d.verdicts if v.invalid]
         if invalid:  # measured, but not as the protocol asks: its figure is not to be quoted
             lines += [f"Not valid tonight ({len(invalid)}):", ""]
-            lines += [f"- {v.model} / {v.format}: {'; '.join(v.invalid)}" for v in invalid]
+            lines += [f"- {md_text(v.model)} / {md_text(v.format)}: {md_text('; '.join(v.invalid))}"
+                      for v in invalid]
             lines.append("")
         same = sum(v.verdict == NO_CHANGE and not v.trend for v in d.verdicts)
         undecided = sum(v.verdict == UNDECIDED for v in d.verdicts)
@@ -227,21 +234,56 @@ def write_reports(outcome: FarmOutcome, out_dir: Path, exit_code: int) -> dict[s
     return paths
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered, not followed: urllib would turn the POST into a GET and drop the
+    digest, and a Location elsewhere would receive what the webhook was not meant to."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # the 3xx reaches the caller as an HTTPError
+
+
+def _webhook_request(url: str, body: bytes) -> urllib.request.Request:
+    """The POST of `body` to `url`; a `user:password@` in the URL becomes Basic authentication
+    (urllib would take it for part of the host name)."""
+    import base64
+
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Content-Type": "application/json"}
+    if parts.username is not None or parts.password is not None:
+        userinfo = f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(userinfo.encode()).decode()
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        netloc += f":{parts.port}" if parts.port else ""
+        url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urllib.request.Request(url, data=body, method="POST", headers=headers)
+
+
 def post_webhook(url: str, outcome: FarmOutcome, exit_code: int, timeout_s: float = 10.0) -> str | None:
     """POST {"text": digest, "summary": {...}} as JSON (Slack- and Mattermost-style incoming
-    webhooks read `text`). Returns None when the server took it, else one line saying why not:
-    a notification that fails never fails the night's results."""
+    webhooks read `text`). Returns None when the server took it (a 2xx), else one line saying
+    why not: a notification that fails never fails the night's results. A redirect is not
+    followed (its status is said); the line names the webhook by its origin only, since its
+    URL (a password, a token in the path) is a secret."""
+    from harness.redact import origin
+
+    where = f"the webhook at {origin(url)}"
     body = json.dumps({"text": digest(outcome), "summary": summary(outcome, exit_code)},
                       allow_nan=False).encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+    opener = urllib.request.build_opener(_NoRedirects)
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        request = _webhook_request(url, body)
+        with opener.open(request, timeout=timeout_s) as response:
             if 200 <= response.status < 300:
                 return None
-            return f"the webhook {url} answered HTTP {response.status}"
+            return f"{where} answered HTTP {response.status}; the digest was not delivered"
     except urllib.error.HTTPError as exc:
-        return f"the webhook {url} answered HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return f"the webhook {url} could not be reached: {reason}"
+        if 300 <= exc.code < 400:
+            target = urllib.parse.urljoin(url, exc.headers.get("Location") or "")
+            return (f"{where} answered HTTP {exc.code} {exc.reason}, a redirect (to "
+                    f"{origin(target)}), which is not followed: the "
+                    "digest was not delivered; give notify.webhook the URL that takes the POST")
+        return f"{where} answered HTTP {exc.code} {exc.reason}; the digest was not delivered"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = " ".join(str(getattr(exc, "reason", exc)).split())
+        return f"{where} could not be reached: {reason}"

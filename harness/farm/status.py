@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from harness.errors import HarnessError
 from harness.farm.config import FarmConfig
 from harness.farm.local import device_run_id
+from harness.redact import redact_url
 
 WAIT_POLL_S = 2.0
 
@@ -41,24 +42,26 @@ def _stored(store, run_id: str) -> tuple[int, int]:
 
 
 def farm_status_rows(config: FarmConfig, farm_run: str, store, url: str) -> list[DeviceStatus]:
-    from harness.farm.queue import plan_of, queue_name, queued, running_cell
+    from harness.farm.queue import broker_problem, plan_of, queue_name, queued, running_cell
 
     try:
         plan = plan_of(url, farm_run)
-    except Exception as exc:  # redis' own errors: the broker is down or elsewhere
-        raise HarnessError(f"Cannot read the farm's broker at {url}: {exc}; is Redis running?") from None
-    if plan is None:
-        raise HarnessError(f"No farm run {farm_run!r} was submitted to {url}; `harness farm submit` "
-                           "queues one (--run names it).")
-    rows = []
-    for device in config.devices:
-        entry = plan["devices"].get(device.slug, {"cells": []})
-        now = running_cell(url, farm_run, device.slug)
-        done, failed = _stored(store, device_run_id(farm_run, device))
-        rows.append(DeviceStatus(
-            device=device.name, cells=len(entry["cells"]), queued=queued(url, queue_name(device)),
-            running=f"{now['cell'].split('/', 1)[1]} on {now['host']}" if now else "",
-            done=done, failed=failed))
+        if plan is None:
+            raise HarnessError(f"No farm run {farm_run!r} was submitted to {redact_url(url)}; "
+                               "`harness farm submit` queues one (--run names it).")
+        rows = []
+        for device in config.devices:
+            entry = plan["devices"].get(device.slug, {"cells": []})
+            now = running_cell(url, farm_run, device.slug)
+            done, failed = _stored(store, device_run_id(farm_run, device))
+            rows.append(DeviceStatus(
+                device=device.name, cells=len(entry["cells"]), queued=queued(url, queue_name(device)),
+                running=f"{now['cell'].split('/', 1)[1]} on {now['host']}" if now else "",
+                done=done, failed=failed))
+    except HarnessError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - redis' own: the broker is down, elsewhere, or refuses us
+        raise HarnessError(broker_problem(url, exc)) from None
     return rows
 
 

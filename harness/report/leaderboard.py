@@ -49,7 +49,7 @@ from harness.report.figures import (
     measured_by,
     origin_text,
 )
-from harness.report.text import Column, Notes, TextTable
+from harness.report.text import Column, Notes, TextTable, md_text
 from harness.store import RUN_COMPLETE, BenchmarkRecord, CellKey, RunInfo
 
 # ----------------------------------------------------------------------------------------------
@@ -394,10 +394,6 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_markdown(records: list[BenchmarkRecord], title: str = "Leaderboard",
                     runs: Mapping[str, RunInfo] | None = None) -> str:
     lines = [f"# {title}", "", f"Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from "
@@ -419,20 +415,20 @@ def render_markdown(records: list[BenchmarkRecord], title: str = "Leaderboard",
              "Every figure traces to raw samples in the database (`harness show RUN_ID "
              "--samples`).", ""]
     for device, text, group, columns, rows in side_by_side_tables(records, runs):
-        lines += [f"## {device_label(device, group)}, {text}: formats side by side", "",
+        lines += [f"## {md_text(device_label(device, group))}, {text}: formats side by side", "",
                   _sentence(side_by_side_title(group))
                   + (f" {UNSTABLE_LEGEND}" if any(UNSTABLE_MARK in c for row in rows for c in row) else ""),
                   ""]
         lines += _md_table(columns, rows)
     for device, fmt, text, group in leaderboard_groups(records, runs):
-        lines += [f"## {device_label(device, group)} / {fmt}, {text}", ""]
+        lines += [f"## {md_text(device_label(device, group))} / {md_text(fmt)}, {text}", ""]
         lines += _md_table(COLUMNS, leaderboard_rows(group, runs))
     return "\n".join(lines)
 
 
 def _md_table(columns, rows) -> list[str]:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
     return lines + [""]
 
 

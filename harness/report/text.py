@@ -14,10 +14,21 @@ prose (words are never broken) or on one line each without one.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass, field
 
 GAP = "  "
+_MARKDOWN = re.compile(r"([\\`*\[\]|])")
+
+
+def md_text(text) -> str:
+    """`text` as literal Markdown on one line, safe in a table cell: `|`, backslashes, code,
+    emphasis and link brackets escaped, HTML's `<`, `>` and `&` as entities (a renderer that
+    passes HTML through must not meet a tag from a model's or a device's name)."""
+    text = " ".join(str(text).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 @dataclass(frozen=True)

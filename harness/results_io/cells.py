@@ -31,11 +31,24 @@ UNKNOWN = "unknown"
 UNNAMED_KIND = "unnamed"
 
 
-class ImportFileError(HarnessError):
-    """A file that does not parse: `FILE, line N: expected ...`. Nothing is stored."""
+@dataclass(frozen=True)
+class ImportLimits:
+    """What one import may store (`results import --max-cells`, `--max-samples`): far more than
+    any of these tools writes for one run, far less than a hostile file could make a database
+    hold (a YAML alias bomb once wrote 287 MB from 716 bytes)."""
 
-    def __init__(self, path, line: int | None, expected: str):
+    cells: int = 10_000
+    samples: int = 10_000_000
+
+
+class ImportFileError(HarnessError):
+    """A file that cannot be imported: `FILE, line N: expected ...` or `FILE, at KEY.PATH:
+    expected ...`. Nothing is stored."""
+
+    def __init__(self, path, line: int | None, expected: str, at: str | None = None):
         where = f"{path}, line {line}" if line else str(path)
+        if at:
+            where += f", at {at}"
         super().__init__(f"{where}: expected {expected}; nothing was stored.")
 
 

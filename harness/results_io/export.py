@@ -20,6 +20,11 @@
 The records are the newest of every cell (`Store.latest_records`, what the leaderboard shows)
 or one run's. Rows are in a fixed order (device, model, format), numbers as stored, so one
 database gives the same file every time.
+
+Every format is written as it is made, record by record (`export_chunks`), one record's samples
+in memory at a time; what a JSONL line repeats of its run is bounded: the run's header (id,
+device, settings, command), never its list of models and formats, which an imported run of
+200,000 tests would repeat on each of its 200,000 lines.
 """
 
 from __future__ import annotations
@@ -59,15 +64,39 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _order(records):
-    return sorted(records, key=lambda r: (r.device_id, r.model, r.format, r.id or 0))
+BATCH = 200  # records read from the store at a time while exporting
 
 
-def csv_text(records, runs) -> str:
+def stored_records(store, run_id: str | None = None):
+    """The records an export writes, in its order (device, model, format), read from the
+    store `BATCH` at a time: what is in memory is one batch, never the whole database."""
+    if run_id is not None:
+        index = store.record_index(store.get_run(run_id).id)
+    else:
+        wanted = set(store.latest_record_ids())
+        index = [key for key in store.record_index() if key[3] in wanted]
+    index.sort()
+    for start in range(0, len(index), BATCH):
+        batch = index[start:start + BATCH]
+        by_id = {r.id: r for r in store.records_by_id([key[3] for key in batch])}
+        for key in batch:
+            yield by_id[key[3]]
+
+
+def csv_chunks(records, runs):
+    """The CSV of `records` (in the order given), a row at a time."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+
+    def flush() -> str:
+        text = out.getvalue()
+        out.seek(0)
+        out.truncate()
+        return text
+
     writer.writerow(CSV_COLUMNS)
-    for r in _order(records):
+    yield flush()
+    for r in records:
         run = runs.get(r.run_id)
         s, res = r.stats, r.result
         settings = settings_of(r, run)
@@ -108,19 +137,25 @@ def csv_text(records, runs) -> str:
         elif r.memory_only:
             row["latency_from"] = "memory only"
         writer.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
-    return out.getvalue()
+        yield flush()
 
 
-def jsonl_text(records, runs, samples_of) -> str:
-    """`samples_of(record)` gives a record's timed samples, one list per trial."""
-    lines = []
-    for r in _order(records):
+# What a JSONL line repeats of its run: its header, not the lists of everything the run measured.
+RUN_LISTS = ("models", "formats")
+
+
+def jsonl_chunks(records, runs, samples_of):
+    """One line per record (in the order given); `samples_of(record)` gives a record's timed
+    samples, one list per trial."""
+    headers = {}
+    for r in records:
         run = runs.get(r.run_id)
+        if run is not None and run.id not in headers:
+            headers[run.id] = {k: v for k, v in run_json(run).items() if k not in RUN_LISTS}
         data = record_json(r, run, samples_of(r) if r.id is not None else None)
-        data["run"] = run_json(run) if run else None
+        data["run"] = headers.get(run.id) if run else None
         data["origin"] = origin_text(run.config if run else {}) or None
-        lines.append(json.dumps(strict(data), sort_keys=True, allow_nan=False))
-    return "".join(line + "\n" for line in lines)
+        yield json.dumps(strict(data), sort_keys=True, allow_nan=False) + "\n"
 
 
 def _v3_records(r, run, samples: list[float]) -> list[dict]:
@@ -171,29 +206,35 @@ def _v3_records(r, run, samples: list[float]) -> list[dict]:
     return out
 
 
-def hud_v3_text(records, runs, samples_of) -> str:
-    out = []
-    for r in _order(records):
+def hud_v3_chunks(records, runs, samples_of):
+    """A JSON list of v3 records, one record at a time: the bytes json.dumps(list, indent=1)
+    would write."""
+    first = True
+    yield "["
+    for r in records:
         samples = [v for trial in samples_of(r) for v in trial] if r.id is not None and r.stats \
             else []
-        out.extend(_v3_records(r, runs.get(r.run_id), samples))
-    return json.dumps(strict(out), indent=1, sort_keys=True, allow_nan=False) + "\n"
+        for record in _v3_records(r, runs.get(r.run_id), samples):
+            text = json.dumps(strict(record), indent=1, sort_keys=True, allow_nan=False)
+            yield ("\n " if first else ",\n ") + text.replace("\n", "\n ")
+            first = False
+    yield "]\n" if first else "\n]\n"
 
 
-def export_text(store, fmt: str, run_id: str | None = None) -> tuple[str, int]:
-    """(the file's text, the number of cells) of the newest record of every cell, or of one
-    run's records."""
+def export_chunks(store, fmt: str, run_id: str | None = None):
+    """(the number of cells, the file's text in pieces, made as they are read) of the newest
+    record of every cell, or of one run's records. A run that does not exist is refused here,
+    before the first piece."""
     runs = {run.id: run for run in store.runs()}
-    if run_id is not None:
-        records = store.records(store.get_run(run_id).id)
-    else:
-        records = store.latest_records()
+    count = len(store.record_index(store.get_run(run_id).id) if run_id is not None
+                else store.latest_record_ids())
+    records = stored_records(store, run_id)
 
     def samples_of(record):
         return store.trial_samples(record.id)
 
     if fmt == "csv":
-        return csv_text(records, runs), len(records)
+        return count, csv_chunks(records, runs)
     if fmt == "jsonl":
-        return jsonl_text(records, runs, samples_of), len(records)
-    return hud_v3_text(records, runs, samples_of), len(records)
+        return count, jsonl_chunks(records, runs, samples_of)
+    return count, hud_v3_chunks(records, runs, samples_of)

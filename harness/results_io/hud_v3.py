@@ -57,9 +57,16 @@ def is_v3_records(data) -> bool:
     return bool(rows) and isinstance(rows[0], dict) and {"benchmark", "model", "metric"} <= set(rows[0])
 
 
+def _text(value) -> str:
+    """An extra_info value as the text the table holds it as (files put numbers there too)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _device(runner: dict, ours: bool, fallback: DeviceInfo) -> DeviceInfo:
     """The runner a record names: ours keep the device's own fields in extra_info."""
-    extra = runner.get("extra_info") or {}
+    extra = {k: _text(v) for k, v in (runner.get("extra_info") or {}).items()}
     if ours and extra.get("device_id"):
         count = str(runner.get("cpu_count") or extra.get("cpu_count") or "0")
         return DeviceInfo(device_id=extra["device_id"], platform=extra.get("platform") or "unknown",
@@ -95,8 +102,8 @@ def read_v3(path: Path, data, device: DeviceInfo) -> list[ImportedCell]:
                   for v in (values if isinstance(values, list) else [values])]
         origin = bench.get("name") or ""
         ours = origin == "harness"
-        extra = bench.get("extra_info") or {}
-        model_extra = model.get("extra_info") or {}
+        extra = {k: _text(v) for k, v in (bench.get("extra_info") or {}).items()}
+        model_extra = {k: _text(v) for k, v in (model.get("extra_info") or {}).items()}
         backend = model.get("backend") or ""
         cell_device = _device((record.get("runners") or [{}])[0] or {}, ours, device)
         threads = str(extra.get("threads") or "")
@@ -109,7 +116,8 @@ def read_v3(path: Path, data, device: DeviceInfo) -> list[ImportedCell]:
             or precision_of(backend, bench.get("dtype") or ""),
             threads=int(threads) if ours and threads.isdigit() else None,
             details={"benchmark": origin, "metrics": {}}))
-        _metric(cell, metric_name, values, metric.get("extra_info") or {}, origin, ours, extra)
+        _metric(cell, metric_name, values, metric.get("extra_info") or {}, origin, ours, extra,
+                path, where)
     out = [_finish(cell, other_metrics) for cell in cells.values()]
     if not out:
         raise ImportFileError(path, None, "v3 records of a metric the harness reads ("
@@ -118,15 +126,30 @@ def read_v3(path: Path, data, device: DeviceInfo) -> list[ImportedCell]:
     return out
 
 
+def _summary(path: Path, text, where: str) -> dict:
+    """The tool's summary a harness export keeps as JSON text, checked like the file itself."""
+    from harness.data_shape import ShapeProblem, check_shape
+    from harness.results_io.schemas import check_tool_data
+
+    try:
+        summary = json.loads(text) if isinstance(text, str) else text
+        check_shape(summary, max_values=1000)
+    except (ValueError, RecursionError, ShapeProblem):
+        raise ImportFileError(path, None, "JSON text of the tool's summary",
+                              at=f"{where} metric.extra_info.tool_summary") from None
+    check_tool_data(path, "tool_summary", summary, at=f"{where} metric.extra_info.tool_summary")
+    return summary
+
+
 def _metric(cell: dict, name: str, values: list[float], extra: dict, origin: str, ours: bool,
-            bench_extra: dict) -> None:
+            bench_extra: dict, path: Path, where: str) -> None:
     cell["details"]["metrics"][name] = values if len(values) <= 20 else f"{len(values)} values"
     if name == FAILURE:
         job = bench_extra.get("job_conclusion") or bench_extra.get("failure_level") or "failure"
         cell.update(status="run_failed", reason=extra.get("reason")
                     or f"a FAILURE_REPORT record ({job})")
     elif ours and extra.get("tool_summary"):
-        cell["summary"] = json.loads(extra["tool_summary"])  # the exact figures exported
+        cell["summary"] = _summary(path, extra["tool_summary"], where)  # the exact figures exported
         cell["samples_are"] = cell["summary"].get("note") or "none: another tool's summary"
     elif name == LATENCY and len(values) > 1:
         cell["samples_ms"] = tuple(values)

@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
 from pathlib import Path
 
 from device_runners.contract import DeviceInfo, RunResult
+from harness.data_shape import ShapeProblem, check_shape
 from harness.errors import HarnessError
 from harness.results_io import aihub, benchmark_model, executorch_app, hud_v3, xctest
-from harness.results_io.cells import UNNAMED_KIND, ImportedCell, ImportFileError
+from harness.results_io.cells import UNNAMED_KIND, ImportedCell, ImportFileError, ImportLimits
 from harness.results_io.json_text import load_json, load_yaml
+from harness.results_io.schemas import check_tool_data
 
 # The tools a file can come from: --from NAME, or detected from the content.
 TOOLS = {
@@ -45,6 +48,9 @@ TOOLS = {
     "xcresult": "xcresulttool test-results metrics JSON",
 }
 MAX_BYTES = 64 * 1024 * 1024  # larger than any of these tools writes: refuse, do not swallow
+# A document holds at most one value per character; more is YAML aliases repeating others (an
+# alias bomb), refused before anything is built from them.
+MIN_VALUES = 100_000
 
 
 def _bytes(path: Path) -> bytes:
@@ -69,15 +75,27 @@ def file_device(path: Path, sha256: str, platform: str | None = None) -> DeviceI
                       product_model=f"unnamed device of {path.name}", kind=UNNAMED_KIND)
 
 
+def _shaped(path: Path, text: str, data):
+    """`data` once its shape is one a reader can walk (harness.data_shape)."""
+    try:
+        check_shape(data, max_values=max(MIN_VALUES, len(text)))
+    except ShapeProblem as problem:
+        raise ImportFileError(path, None, problem.expected, at=problem.where or "the top level") from None
+    return data
+
+
 def detect(path: Path, text: str) -> tuple[str, object]:
-    """(tool, parsed content) of a file; ImportFileError when it is none of TOOLS."""
+    """(tool, parsed content) of a file, its content checked against what that tool's reader
+    reads (harness.results_io.schemas); ImportFileError when it is none of TOOLS, or not what
+    its reader reads."""
     stripped = text.lstrip()
     if stripped.startswith(("[", "{")):
-        data = load_json(path, text)
+        data = _shaped(path, text, load_json(path, text))
         for tool, test in (("executorch", executorch_app.is_executorch_results),
                            ("xcresult", xctest.is_xcresult_metrics),
                            ("v3", hud_v3.is_v3_records), ("aihub", aihub.is_aihub_perf)):
             if test(data):
+                check_tool_data(path, tool, data)
                 return tool, data
         raise ImportFileError(path, 1, "ExecuTorch's benchmark_results.json (a list of "
                               "BenchmarkMetric), v3 records ({benchmark, model, metric, runners}: "
@@ -89,8 +107,9 @@ def detect(path: Path, text: str) -> tuple[str, object]:
         return "benchmark_model", text
     if path.suffix.lower() in (".yaml", ".yml") or stripped.startswith(("models:", "precisions:",
                                                                         "supported_")):
-        data = load_yaml(path, text)
+        data = _shaped(path, text, load_yaml(path, text))
         if aihub.is_aihub_perf(data):
+            check_tool_data(path, "aihub", data)
             return "aihub", data
         raise ImportFileError(path, 1, "AI Hub's perf.yaml (`precisions:` or `models:` with "
                               "performance_metrics)")
@@ -99,35 +118,88 @@ def detect(path: Path, text: str) -> tuple[str, object]:
 
 def read_cells(path: Path, device: DeviceInfo | None = None, tool: str | None = None,
                fmt: str | None = None, model: str | None = None, runtime: str | None = None,
-               platform: str | None = None) -> tuple[str, list[ImportedCell]]:
+               platform: str | None = None, limits: ImportLimits | None = None
+               ) -> tuple[str, list[ImportedCell]]:
     """(tool, cells) of a file; nothing is written. `device`: the device the measurements were
-    made on when the file names none (default: one of the file's own, `file_device`)."""
+    made on when the file names none (default: one of the file's own, `file_device`). Every
+    cell's figures are checked, and the cells and samples counted against `limits` (default
+    ImportLimits()), here."""
     path = Path(path)
+    limits = limits or ImportLimits()
     data = _bytes(path)
     text = _text(path, data)
     device = device or file_device(path, hashlib.sha256(data).hexdigest(), platform)
     found, content = detect(path, text)
     if tool and tool != found:
         raise ImportFileError(path, None, f"a {TOOLS[tool]} (it reads as a {TOOLS[found]})")
-    if found == "benchmark_model":
-        cells = benchmark_model.read_benchmark_model(path, content, device, model)
-    elif found == "xctest":
-        cells = xctest.read_xctest(path, content, device, fmt, runtime)
-    elif found == "xcresult":
-        cells = xctest.read_xcresult_metrics(path, content, device, fmt, runtime)
-    elif found == "executorch":
-        cells = executorch_app.read_executorch(path, content, device)
-    elif found == "v3":
-        cells = hud_v3.read_v3(path, content, device)
-    else:
-        cells = aihub.read_aihub(path, content)
+    try:
+        cells = _read(path, found, content, device, fmt, model, runtime, limits)
+    except ImportFileError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError, ArithmeticError) as exc:
+        # What the schemas did not foresee: still one line, and nothing stored.
+        detail = " ".join(str(exc).split())[:80]
+        raise ImportFileError(path, None, f"a {TOOLS[found]} the harness can read (reading it "
+                              f"failed: {type(exc).__name__}: {detail})") from None
     if not cells:
         raise ImportFileError(path, None, f"at least one measurement in this {TOOLS[found]}")
     if fmt and found not in ("xctest", "xcresult"):
         cells = [dataclasses.replace(c, format=fmt) for c in cells]
     if runtime and found not in ("xctest", "xcresult"):
         cells = [dataclasses.replace(c, runtime=runtime) for c in cells]
+    _check_cells(path, cells, limits)
     return found, cells
+
+
+def _read(path, found, content, device, fmt, model, runtime, limits) -> list[ImportedCell]:
+    if found == "benchmark_model":
+        return benchmark_model.read_benchmark_model(path, content, device, model)
+    if found == "xctest":  # text, and the one format a file of many tests makes big: stops early
+        return xctest.read_xctest(path, content, device, fmt, runtime, max_cells=limits.cells)
+    if found == "xcresult":
+        return xctest.read_xcresult_metrics(path, content, device, fmt, runtime)
+    if found == "executorch":
+        return executorch_app.read_executorch(path, content, device)
+    if found == "v3":
+        return hud_v3.read_v3(path, content, device)
+    return aihub.read_aihub(path, content)
+
+
+def _bad_figure(value, integer: bool = False) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    return not math.isfinite(value) or value < 0 or (integer and value != int(value))
+
+
+def _check_cells(path: Path, cells: list[ImportedCell], limits: ImportLimits) -> None:
+    """Every figure finite and non-negative, and the import within `limits`: checked before
+    the first run begins, so a bad file stores nothing."""
+    if len(cells) > limits.cells:
+        raise ImportFileError(path, None, f"at most {limits.cells:,} cells, not {len(cells):,} "
+                              f"(--max-cells {len(cells)} imports them all)")
+    samples = sum(len(c.samples_ms) for c in cells)
+    if samples > limits.samples:
+        raise ImportFileError(path, None, f"at most {limits.samples:,} samples in all, not "
+                              f"{samples:,} (--max-samples {samples} imports them all)")
+    for cell in cells:
+        at = f"{str(cell.model)[:60]} / {cell.format}"
+        figures = [("a sample", v) for v in cell.samples_ms]
+        figures += [(name, getattr(cell, name)) for name in ("load_ms", "first_inference_ms")]
+        summary = cell.summary or {}
+        figures += [(f"the tool's {k}", v) for k, v in summary.items() if k.endswith("_ms")
+                    and not isinstance(v, dict)]
+        figures += [(f"the tool's {k}", v) for group in ("percentiles_ms", "other_ms")
+                    for k, v in (summary.get(group) or {}).items()]
+        for what, value in figures:
+            if _bad_figure(value):
+                raise ImportFileError(path, None, f"finite, non-negative milliseconds, not "
+                                      f"{value!r} ({what})", at=at)
+        for name in ("peak_load_kb", "peak_inference_kb"):
+            if _bad_figure(getattr(cell, name), integer=True):
+                raise ImportFileError(path, None, f"a whole, non-negative memory figure, not "
+                                      f"{getattr(cell, name)!r} ({name})", at=at)
 
 
 def _key(name: str) -> str:
@@ -195,13 +267,14 @@ def _record(cell: ImportedCell, run_id: str, origin: str):
 
 def import_file(store, path: Path, device: DeviceInfo | None, argv: str, tool: str | None = None,
                 fmt: str | None = None, model: str | None = None, runtime: str | None = None,
-                platform: str | None = None) -> list[tuple[str, int, int]]:
+                platform: str | None = None, limits: ImportLimits | None = None
+                ) -> list[tuple[str, int, int]]:
     """Read `path` and store its cells, one run per device; [(run id, cells, measured)]."""
     from harness import __version__
     from harness.store import RUN_COMPLETE
 
     path = Path(path)
-    found, cells = read_cells(path, device, tool, fmt, model, runtime, platform)
+    found, cells = read_cells(path, device, tool, fmt, model, runtime, platform, limits)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     by_device: dict[str, list[ImportedCell]] = {}
     for cell in cells:

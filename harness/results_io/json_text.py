@@ -4,9 +4,24 @@ line of any damage in the one error an import raises."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+from harness.data_shape import MAX_DEPTH
 from harness.results_io.cells import ImportFileError
+
+_LONG_NUMBER = re.compile(r"\d{1000,}")
+
+
+def _unreadable(path: Path, text: str, exc: Exception, offset: int = 0) -> ImportFileError:
+    """What Python's parsers refuse beyond the syntax: nesting too deep for their recursion,
+    an integer too long to convert."""
+    if isinstance(exc, RecursionError):
+        return ImportFileError(path, None, f"data nested at most {MAX_DEPTH} deep (it nests "
+                                           "deeper than the parser can follow)")
+    found = _LONG_NUMBER.search(text)
+    line = offset + text[:found.start()].count("\n") + 1 if found else None
+    return ImportFileError(path, line, "numbers of at most 4300 digits")
 
 
 def load_json(path: Path, text: str):
@@ -19,6 +34,8 @@ def load_json(path: Path, text: str):
         if exc.msg != "Extra data":
             raise ImportFileError(path, exc.lineno,
                                   f"JSON ({exc.msg} at column {exc.colno})") from None
+    except (RecursionError, ValueError) as exc:
+        raise _unreadable(path, text, exc) from None
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -28,6 +45,8 @@ def load_json(path: Path, text: str):
         except json.JSONDecodeError as exc:
             raise ImportFileError(path, number, f"one JSON object or list per line (JSON lines; "
                                   f"{exc.msg} at column {exc.colno})") from None
+        except (RecursionError, ValueError) as exc:
+            raise _unreadable(path, line, exc, number - 1) from None
         if isinstance(value, dict):
             rows.append(value)
         elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
@@ -47,3 +66,5 @@ def load_yaml(path: Path, text: str):
         problem = getattr(exc, "problem", None) or "well-formed YAML"
         raise ImportFileError(path, mark.line + 1 if mark else None,
                               f"YAML ({problem})") from None
+    except (RecursionError, ValueError) as exc:
+        raise _unreadable(path, text, exc) from None

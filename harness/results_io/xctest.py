@@ -126,8 +126,15 @@ def _ms(metric: Metric) -> tuple[float, ...]:
     return tuple(scaled(v, _WALL_UNITS[metric.unit]) for v in metric.values)
 
 
+# A test's metrics are kept in the cell's details as XCTest gave them; their values only up to
+# this many (the samples hold them all): a log of many long tests must not be stored twice over.
+DETAIL_VALUES = 20
+
+
 def _figures(metrics: dict[str, Metric]) -> dict:
-    return {m.name: {"unit": m.unit, "identifier": m.identifier, "values": list(m.values)}
+    return {m.name: {"unit": m.unit, "identifier": m.identifier,
+                     "values": list(m.values) if len(m.values) <= DETAIL_VALUES
+                     else f"{len(m.values)} values"}
             for m in metrics.values()}
 
 
@@ -165,7 +172,13 @@ def _check_measured_lines(path: Path, text: str) -> None:
     """Every `measured [` line must be one parse_log reads: a damaged one is an error, not a
     silently smaller result."""
     for number, line in enumerate(text.splitlines(), 1):
-        if " measured [" in line and "Test Case '-[" in line and not parse_log(line):
+        if " measured [" not in line or "Test Case '-[" not in line:
+            continue
+        try:
+            readable = bool(parse_log(line))
+        except ValueError:  # a value that is not a number
+            readable = False
+        if not readable:
             raise ImportFileError(path, number, "XCTest's `Test Case '-[Class test]' measured "
                                   "[Metric, unit] average: ..., values: [v1, v2, ...]`")
 
@@ -194,8 +207,9 @@ def _cell_of(method: str, device: DeviceInfo, fmt: str | None, runtime: str | No
 
 
 def read_xctest(path: Path, text: str, device: DeviceInfo, fmt: str | None = None,
-                runtime: str | None = None) -> list[ImportedCell]:
-    """One cell per model (and device) the log's performance tests measured."""
+                runtime: str | None = None, max_cells: int | None = None) -> list[ImportedCell]:
+    """One cell per model (and device) the log's performance tests measured; ImportFileError
+    as soon as there are more than `max_cells` (`results import --max-cells`)."""
     _check_measured_lines(path, text)
     tests = parse_log(text)
     if not tests:
@@ -205,6 +219,10 @@ def read_xctest(path: Path, text: str, device: DeviceInfo, fmt: str | None = Non
     for test, metrics in sorted(tests.items()):
         method = test.split(" ", 1)[-1].strip()
         cell, kind = _cell_of(method, device, fmt, runtime, cells, "xcodebuild log")
+        if max_cells is not None and len(cells) > max_cells:
+            raise ImportFileError(path, None, f"at most {max_cells:,} cells, not up to "
+                                  f"{len(tests):,}, one per test (--max-cells {len(tests)} "
+                                  "imports them all)")
         cell["details"]["tests"][test] = _figures(metrics)
         _add(cell, kind, metrics)
     return _finish(cells)

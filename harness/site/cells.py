@@ -67,8 +67,25 @@ def when(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t)) if t else "n/a"
 
 
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "x"
+# A file name of the site is at most this long before its suffix: names come from the database,
+# where an imported model may be named anything, of any length.
+SLUG_CHARS = 60
+
+
+def slug(text) -> str:
+    """`text` as part of a file name or an id: letters, digits, `_`, `.` and `-`, at most
+    SLUG_CHARS (and a hash of the whole text when cut, so two long names stay apart)."""
+    text = str(text)
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.") or "x"
+    if len(base) <= SLUG_CHARS:
+        return base
+    return base[:SLUG_CHARS].rstrip("-.") + "-" + name_hash(text)
+
+
+def name_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(str(text).encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -91,7 +108,8 @@ def _num(value: float | None, text: str | None = None) -> Fig:
     return Fig(text if text is not None else fmt_ms(value), value)
 
 
-def _text(value: str) -> Fig:
+def _text(value) -> Fig:
+    value = str(value)  # a name; a run an older harness imported may hold a number there
     return Fig(value, value.lower() if value not in ("", "n/a") else None)
 
 
@@ -423,9 +441,10 @@ def _provenance(record: BenchmarkRecord, run: RunInfo | None) -> tuple[tuple[str
         ("harness", (run.harness_version if run else None) or "n/a"),
         ("command", run.argv if run else "n/a"),
         ("settings", fmt_run_settings(run.config) if run else "n/a"),
-        ("device", ", ".join(x for x in (record.device_id, device.get("product_model"),
-                                         device.get("cpu") or device.get("soc"),
-                                         device.get("os_version")) if x)),
+        # str(): a run imported by an older harness may hold a number where a name goes.
+        ("device", ", ".join(str(x) for x in (record.device_id, device.get("product_model"),
+                                              device.get("cpu") or device.get("soc"),
+                                              device.get("os_version")) if x)),
         ("context", fmt_context(res)),
         ("runtime versions", _versions(res.runtime_versions) if res else "n/a"),
         ("exporter versions", _versions((record.artifact or {}).get("exporter_versions") or {})),

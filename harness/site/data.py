@@ -29,6 +29,7 @@ from harness.site.cells import (
     NoteBook,
     index_row,
     model_cell,
+    name_hash,
     pareto_points,
     slug,
     when,
@@ -85,13 +86,14 @@ def _group_anchor(device: str, settings: str) -> str:
 
 
 def _model_hrefs(models) -> dict[str, str]:
+    """Each model's page: its name as a file name (bounded, cells.slug), and where two names
+    make one file name (they differ in case or in characters a file name cannot hold), the
+    later one with a hash of its name: unique, and the same whatever else is stored."""
     hrefs, used = {}, set()
-    for name in sorted(models):
-        base = slug(name)
-        candidate, n = base, 1
-        while candidate.lower() in used:
-            n += 1
-            candidate = f"{base}-{n}"
+    for name in sorted(models, key=str):
+        candidate = slug(name)
+        if candidate.lower() in used:
+            candidate = f"{candidate}-{name_hash(name)}"
         used.add(candidate.lower())
         hrefs[name] = f"models/{candidate}.html"
     return hrefs

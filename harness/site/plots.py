@@ -4,7 +4,9 @@ format, the frontier drawn, families told apart by colour and by marker. Drawn b
 
 Deterministic: `svg.hashsalt` fixed (the ids matplotlib derives), no date in the metadata (the
 metadata is dropped anyway), text as text (`svg.fonttype` none: no font outlines, no font
-files), every option set here rather than read from the user's matplotlibrc.
+files), every option set here rather than read from the user's matplotlibrc. Text is plain text
+(`text.parse_math` off): a device or model name holding `$...$` is a name, not mathematics for
+matplotlib to parse (and fail on).
 
 `inline_svg` turns matplotlib's standalone SVG into a fragment for an HTML5 page: no XML
 prolog or doctype, no metadata, no comments, no namespace declarations (the HTML parser puts
@@ -34,6 +36,8 @@ RC = {
     "font.size": 9.0,
     "axes.titlesize": 10.0,
     "path.simplify": True,
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 
 

@@ -16,7 +16,10 @@ deleted. The same database gives the same bytes (harness.site.data says how).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -99,6 +102,18 @@ def environment():
     return env
 
 
+# The Content-Security-Policy lets a page run only the scripts whose hashes it names (the
+# template's own, hashed as rendered), never an inline script or handler that came from data.
+_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_HASHES = "__script_hashes__"
+
+
+def _with_script_hashes(html: str) -> str:
+    hashes = sorted({"'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+                     for body in _SCRIPT.findall(html)})
+    return html.replace(_HASHES, " ".join(hashes) or "'none'", 1)
+
+
 def pages(site: SiteData) -> dict[str, str]:
     """Every file of the site: relative path -> text."""
     env = environment()
@@ -106,7 +121,9 @@ def pages(site: SiteData) -> dict[str, str]:
 
     def page(path: str, template: str, **context) -> None:
         root = "../" * path.count("/")
-        out[path] = env.get_template(template).render(site=site, root=root, **context)
+        html = env.get_template(template).render(site=site, root=root, script_hashes=_HASHES,
+                                                  **context)
+        out[path] = _with_script_hashes(html)
 
     page("index.html", "index.html", columns=INDEX_COLUMNS, numeric=NUMERIC_COLUMNS)
     page("paper-check.html", "paper-check.html", rows=paper_rows(site), rule=rule_text(),

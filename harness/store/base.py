@@ -13,17 +13,19 @@ import time
 from pathlib import Path
 
 from device_runners.process import pid_alive
-from harness.bench.stats import STATS_VERSION, SampleStats, measurement_warnings
+from harness.bench.stats import STATS_VERSION, measurement_warnings
 from harness.errors import NoSuchRun, StoreError
+from harness.redact import redact_data, redact_text
 from harness.store import samples as stored_samples
 from harness.store import schema
-from harness.store.cell_key import CellKey, key_from
+from harness.store.cell_key import newest_per_cell
 from harness.store.errors import strict_json, translated
 from harness.store.heartbeat import Heartbeat
 from harness.store.location import DEFAULT_DB
 from harness.store.records import (
     BenchmarkRecord,
     RunInfo,
+    figure_columns,
     figures,
     loads,
     stored_prior,
@@ -63,6 +65,7 @@ class StoreBase:
     location = ""
     readonly = False
     conn = None
+    _replaying = False  # a method runs again after a lost connection (errors.translated)
 
     # --- what a backend gives ---------------------------------------------------------------
 
@@ -183,23 +186,27 @@ class StoreBase:
             self._execute(
                 "UPDATE records SET median_ms=?, ci_low_ms=?, ci_high_ms=?, unstable=?,"
                 " stats_json=?, stats_version=?, warnings_json=? WHERE id=?",
-                (*self._figure_columns(stats, warnings), row["id"]))
-
-    @staticmethod
-    def _figure_columns(stats: SampleStats | None, warnings) -> tuple:
-        """median_ms, ci_low_ms, ci_high_ms, unstable, stats_json, stats_version, warnings_json."""
-        if stats is None:
-            return None, None, None, None, None, None, strict_json([])
-        return (stats.median, stats.ci_low, stats.ci_high, int(bool(warnings)),
-                strict_json(stats.to_dict()), STATS_VERSION, strict_json(list(warnings)))
+                (*figure_columns(stats, warnings), row["id"]))
 
     # --- runs -------------------------------------------------------------------------------
 
-    @translated
     def begin_run(self, device: dict, config: dict, argv: str, git_sha: str | None,
                   harness_version: str, run_id: str | None = None) -> str:
-        run_id = run_id or new_run_id()
+        # The id is chosen once, outside the write, so a write run again after a lost
+        # connection begins the same run.
+        return self._begin_run(device, config, argv, git_sha, harness_version, run_id or new_run_id())
+
+    @translated
+    def _begin_run(self, device: dict, config: dict, argv: str, git_sha: str | None,
+                   harness_version: str, run_id: str) -> str:
         now = time.time()
+        # A password given on the command line (`--db postgresql://user:PW@...`) or in a setting
+        # is never stored: every output reads runs from here (harness.redact).
+        argv, config = redact_text(argv), redact_data(config)
+        if self._replaying and self._execute(  # committed before the connection was lost
+                "SELECT 1 AS found FROM runs WHERE id=? AND hostname=? AND pid=?",
+                (run_id, socket.gethostname(), os.getpid())).fetchone():
+            return run_id
         with self._transaction():
             self._execute(
                 "INSERT INTO runs(id, started_at, status, device_id, device_json, config_json, argv,"
@@ -262,7 +269,8 @@ class StoreBase:
             device_id=row["device_id"],
             device=loads(row["device_json"]),
             config=loads(row["config_json"]),
-            argv=row["argv"],
+            # A run an older harness stored with a password in its command line shows none.
+            argv=redact_text(row["argv"]) if row["argv"] else row["argv"],
             git_sha=row["git_sha"],
             harness_version=row["harness_version"],
             heartbeat_at=row["heartbeat_at"],
@@ -303,6 +311,10 @@ class StoreBase:
 
         `replaces`: ids of records this one supersedes (a resumed cell); they and their samples
         are deleted in the same transaction, so a failure keeps them.
+
+        Idempotent when written again after a lost connection: the write is keyed by the run,
+        the cell (model, format) and the record's own `created_at`, which every trial of the
+        record shares.
         """
         result = record.result
         trials = record.trial_results
@@ -311,6 +323,12 @@ class StoreBase:
             stats, warnings = figures(result, trials)
         elif stats is not None:
             warnings = tuple(measurement_warnings(stats, result, trials))
+        if self._replaying:  # committed before the connection was lost: stored once, not twice
+            row = self._execute("SELECT id FROM records WHERE run_id=? AND model=? AND format=?"
+                                " AND created_at=?", (record.run_id, record.model, record.format,
+                                                      record.created_at)).fetchone()
+            if row:
+                return row["id"]
         with self._transaction():
             for old_id in replaces:
                 self._execute("DELETE FROM samples WHERE record_id=?", (old_id,))
@@ -327,7 +345,7 @@ class StoreBase:
                     strict_json(without_samples(result)) if result else None,
                     strict_json(record.model_info),
                     strict_json([without_samples(t) for t in trials]) if trials else None,
-                    *self._figure_columns(stats, warnings),
+                    *figure_columns(stats, warnings),
                 ),
             ).fetchone()["id"]
             stored_samples.insert_samples(self._executemany,
@@ -403,9 +421,15 @@ class StoreBase:
                                  (run_id,)).fetchall()
         return [self._record(r, samples, recompute) for r in rows]
 
-    @translated
     def latest_records(self, samples: bool = False) -> list[BenchmarkRecord]:
-        """The newest record of every leaderboard cell, across all runs.
+        """The newest record of every leaderboard cell, across all runs (`latest_record_ids`),
+        by device, format and model."""
+        records = self.records_by_id(self.latest_record_ids(), samples)
+        return sorted(records, key=lambda r: (r.device_id, r.format, r.model, r.id))
+
+    @translated
+    def latest_record_ids(self) -> list[int]:
+        """The ids of the newest record of every leaderboard cell, across all runs.
 
         A cell is what `CellKey` says (harness.store.cell_key): the device, the model, the
         format with its runtime variant, the backend and precision, the threads and CPUs the
@@ -436,35 +460,27 @@ class StoreBase:
             f" {j('r.result_json', 'context', 'trials_planned')} AS planned"
             " FROM records r LEFT JOIN runs ON runs.id = r.run_id"
         ).fetchall()
-        chosen: dict[CellKey, tuple[bool, int]] = {}
-        for row in rows:
-            cli_shape, given_shape = loads(row["cli_shape"]), loads(row["given_shape"])
-            key = key_from(
-                device=row["device_id"], model=row["model"], label=row["format"],
-                bench=loads(row["bench"]) or {}, cli={"input_shape": cli_shape} if cli_shape else {},
-                result_threads=row["result_threads"], result_cpus=loads(row["result_cpus"]),
-                context_input=loads(row["context_input"]), imported=loads(row["imported"]) or {},
-                input_size=row["input_size"],
-                artifact={"backend": row["backend"], "precision": row["artifact_precision"],
-                          "details": {"input_shape": given_shape} if given_shape else {}},
-                result_backend=row["result_backend"] or "", result_precision=row["result_precision"] or "",
-                # strings and numbers come as they are from either database, not as JSON text
-                context_cores={"asked": row["cores_asked"]} if row["cores_asked"] else None,
-                context_sustained={"seconds": float(row["sustained_s"])} if row["sustained_s"] else None)
-            trials, planned = row["trials"], row["planned"]
-            whole = not (row["status"] == "ok" and trials is not None and planned is not None
-                         and trials < planned)
-            rank = (whole, row["id"])  # a whole record first, then the newest
-            if key not in chosen or rank > chosen[key]:
-                chosen[key] = rank
-        ids = sorted(record_id for _, record_id in chosen.values())
+        return newest_per_cell(rows, loads)
+
+    @translated
+    def records_by_id(self, ids, samples: bool = False) -> list[BenchmarkRecord]:
+        """The records of these ids (in id order), as `records()` reads them."""
+        ids = sorted(ids)
         records = []
         for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
             batch = ids[start:start + 500]
             records += [self._record(r, samples, recompute=False) for r in self._execute(
-                f"SELECT * FROM records WHERE id IN ({','.join('?' * len(batch))})",
+                f"SELECT * FROM records WHERE id IN ({','.join('?' * len(batch))}) ORDER BY id",
                 batch).fetchall()]
-        return sorted(records, key=lambda r: (r.device_id, r.format, r.model, r.id))
+        return records
+
+    @translated
+    def record_index(self, run_id: str | None = None) -> list[tuple[str, str, str, int]]:
+        """(device id, model, format, id) of every record (of one run): what an export orders
+        its records by, without reading them."""
+        where, params = ("WHERE run_id=?", (run_id,)) if run_id is not None else ("", ())
+        return [(r["device_id"], r["model"], r["format"], r["id"]) for r in self._execute(
+            f"SELECT id, device_id, model, format FROM records {where}", params).fetchall()]
 
     @translated
     def session_prior(self, device_id: str, threads: int | None = None,

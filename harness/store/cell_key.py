@@ -145,3 +145,31 @@ def _text(value) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value)) if value else "none"
     return str(value) or "''"
+
+
+def newest_per_cell(rows, loads) -> list[int]:
+    """Of stored records, as `Store.latest_record_ids` selects their columns (a mapping per row;
+    `loads` reads a JSON column), the id of the record that stands for each cell: a whole record
+    before one cut short by an interrupted run, then the newest."""
+    chosen: dict[CellKey, tuple[bool, int]] = {}
+    for row in rows:
+        cli_shape, given_shape = loads(row["cli_shape"]), loads(row["given_shape"])
+        key = key_from(
+            device=row["device_id"], model=row["model"], label=row["format"],
+            bench=loads(row["bench"]) or {}, cli={"input_shape": cli_shape} if cli_shape else {},
+            result_threads=row["result_threads"], result_cpus=loads(row["result_cpus"]),
+            context_input=loads(row["context_input"]), imported=loads(row["imported"]) or {},
+            input_size=row["input_size"],
+            artifact={"backend": row["backend"], "precision": row["artifact_precision"],
+                      "details": {"input_shape": given_shape} if given_shape else {}},
+            result_backend=row["result_backend"] or "", result_precision=row["result_precision"] or "",
+            # strings and numbers come as they are from either database, not as JSON text
+            context_cores={"asked": row["cores_asked"]} if row["cores_asked"] else None,
+            context_sustained={"seconds": float(row["sustained_s"])} if row["sustained_s"] else None)
+        trials, planned = row["trials"], row["planned"]
+        whole = not (row["status"] == "ok" and trials is not None and planned is not None
+                     and trials < planned)
+        rank = (whole, row["id"])  # a whole record first, then the newest
+        if key not in chosen or rank > chosen[key]:
+            chosen[key] = rank
+    return sorted(record_id for _, record_id in chosen.values())

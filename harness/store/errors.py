@@ -191,24 +191,31 @@ def strict_json(value) -> str:
 def translated(method):
     """Wrap a store method: a failure of the database becomes a one-line StoreError (the
     backend's `_store_error`); one the backend says to retry (a serialization failure between
-    writers) runs the whole method, one transaction, again."""
+    writers, a connection lost and made again) runs the whole method, one transaction, again.
+    While it runs again, `self._replaying` is true: a write that may have been committed before
+    the connection went (its reply lost with it) looks for itself first (idempotent replays)."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         attempt = 0
-        while True:
-            try:
-                self._ready()
-                return method(self, *args, **kwargs)
-            except StoreError:
-                raise
-            except Exception as exc:
-                if self._retry(exc, attempt):
-                    attempt += 1
-                    continue
-                message = self._store_error(exc)
-                if message is None:
-                    raise  # not the database's failure: a bug keeps its traceback
-                raise StoreError(message) from exc
+        outer = getattr(self, "_replaying", False)
+        try:
+            while True:
+                try:
+                    self._ready()
+                    self._replaying = outer or attempt > 0
+                    return method(self, *args, **kwargs)
+                except StoreError:
+                    raise
+                except Exception as exc:
+                    if self._retry(exc, attempt):
+                        attempt += 1
+                        continue
+                    message = self._store_error(exc)
+                    if message is None:
+                        raise  # not the database's failure: a bug keeps its traceback
+                    raise StoreError(message) from exc
+        finally:
+            self._replaying = outer
 
     return wrapper

@@ -14,6 +14,13 @@ lock; a transaction that still fails to serialize (the server set to SERIALIZABL
 is run again, whole, up to RETRIES times. The schema is created or migrated under an advisory
 lock, so the first of many hosts to start creates it and the others find it made.
 
+A lost connection (the server restarted, the network dropped) is made again, and the method that
+met it run again, up to RECONNECTS times with a growing pause (about 20 s in all), each time
+said in the log (the run's log, during a run); only then does the write fail, in one line. Every
+method is safe to run again: reads and updates are, and the two inserts look for themselves
+first when run again (a run by its id, a record by its run, cell and `created_at`), since a
+commit may have reached the server and only its reply been lost (errors.translated).
+
 A reader sets `default_transaction_read_only` on its session: it cannot create or alter
 anything, whatever its user may do. It reads figures of an older STATS_VERSION by recomputing
 them as it reads; an older schema it refuses, until a writer has migrated it.
@@ -24,13 +31,14 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import logging
 import os
 import random
 import time
-import urllib.parse
 from functools import lru_cache
 
 from harness.errors import StoreError
+from harness.redact import redact_url
 from harness.store import schema
 from harness.store.base import StoreBase
 from harness.store.errors import translated
@@ -45,6 +53,9 @@ except ImportError:  # the `farm` extra is not installed
     psycopg = None
 
 RETRIES = 5
+RECONNECTS = 8
+RECONNECT_PAUSES_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # then the last, again
+log = logging.getLogger("harness.store")
 # pg_advisory_xact_lock key of the schema's creation and migrations: "harness" in ASCII.
 SCHEMA_LOCK = int.from_bytes(b"harness", "big")
 DEFAULTS = {"connect_timeout": "10", "application_name": "harness"}
@@ -58,13 +69,7 @@ def _pg_sql(sql: str) -> str:
 
 def redact(url: str) -> str:
     """The URL without its password, to name the database in messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, hosts = netloc.rsplit("@", 1)
-        netloc = userinfo.split(":", 1)[0] + "@" + hosts
-    query = "&".join(p for p in parts.query.split("&") if p and not p.lower().startswith("password="))
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return redact_url(url)
 
 
 class PostgresStore(StoreBase):
@@ -78,6 +83,7 @@ class PostgresStore(StoreBase):
         self.location = redact(self._url)
         self.readonly = readonly
         self.conn = None
+        self._reconnects = 0  # attempts to connect again before the latest failure
         if psycopg is None:
             raise StoreError(f"{self.location} is a PostgreSQL database, and the PostgreSQL "
                              "driver is not installed: pip install 'psycopg[binary]' (or the "
@@ -109,27 +115,32 @@ class PostgresStore(StoreBase):
         self.user = params.get("user") or env.get("PGUSER") or getpass.getuser()
         self.dbname = params.get("dbname") or env.get("PGDATABASE") or self.user
 
-    def _connect(self, **settings):
-        """A new connection (autocommit, rows by column name); a failure is one line."""
+    def _connect(self, raw: bool = False, **settings):
+        """A new connection (autocommit, rows by column name); a failure is one line (`raw`:
+        psycopg's own error, for a caller that tries again)."""
         try:
             conn = psycopg.connect(self._url, autocommit=True, row_factory=dict_row,
                                    **self._defaults)
         except psycopg.Error as exc:
+            if raw:
+                raise
             raise StoreError(describe_postgres_error(self.location, self.server, self.user,
                                                      self.dbname, exc, connecting=True)) from exc
         for name, value in settings.items():
             conn.execute(f"SET {name} = {value}")
         return conn
 
-    def _open(self) -> None:
+    def _open(self, raw: bool = False) -> None:
         # A reader's session can write nothing, not even by mistake: every transaction in it
         # is READ ONLY (a temporary table included).
-        self.conn = self._connect(**({"default_transaction_read_only": "on"} if self.readonly else {}))
+        self.conn = self._connect(raw, **({"default_transaction_read_only": "on"} if self.readonly else {}))
 
     def _ready(self) -> None:
-        if self.conn is not None and self.conn.broken:  # lost (server restarted, network): again
+        if self.conn is not None and (self.conn.broken or self.conn.closed):
+            # Lost (the server restarted, the network dropped): connect again. A failure is
+            # psycopg's own, which `_retry` waits out like the loss itself.
             self.conn.close()
-            self._open()
+            self._open(raw=True)
 
     @translated
     def _migrate_schema(self) -> None:
@@ -185,13 +196,37 @@ class PostgresStore(StoreBase):
         if isinstance(exc, psycopg.ProgrammingError) and not exc.sqlstate:
             return None  # our own misuse of psycopg (wrong parameters), not the server's answer
         if isinstance(exc, (psycopg.Error, json.JSONDecodeError)):
-            lost = (isinstance(exc, psycopg.OperationalError) and not exc.sqlstate) or \
-                bool(self.conn is not None and self.conn.broken)
-            return describe_postgres_error(self.location, self.server, self.user, self.dbname,
-                                           exc, lost=lost)
+            lost = self._lost(exc) or bool(self.conn is not None and self.conn.broken)
+            message = describe_postgres_error(self.location, self.server, self.user, self.dbname,
+                                              exc, lost=lost)
+            if lost and self._reconnects:
+                message = message.replace("; the records", f", and stayed lost through "
+                                          f"{self._reconnects} attempts to connect again; the records", 1)
+                self._reconnects = 0
+            return message
         return None
 
+    def _lost(self, exc: Exception) -> bool:
+        """Whether `exc` means the connection is gone: libpq's socket (no SQLSTATE), the server
+        shutting down or not yet accepting connections (57P0x), a connection failure (08)."""
+        if not isinstance(exc, psycopg.OperationalError):
+            return False
+        state = exc.sqlstate or ""
+        return not state or state.startswith("08") or state in ("57P01", "57P02", "57P03")
+
     def _retry(self, exc: Exception, attempt: int) -> bool:
+        if self._lost(exc):
+            if attempt >= RECONNECTS:
+                return False
+            pause = RECONNECT_PAUSES_S[min(attempt, len(RECONNECT_PAUSES_S) - 1)]
+            log.warning("Lost the connection to PostgreSQL at %s (%s); connecting again in %g s "
+                        "and running the write again (%d of %d)", self.server,
+                        " ".join(str(exc).split())[:200], pause, attempt + 1, RECONNECTS)
+            time.sleep(pause)
+            if self.conn is not None:
+                self.conn.close()  # `_ready` connects again before the method runs again
+            self._reconnects = attempt + 1
+            return True
         conflict = isinstance(exc, (psycopg.errors.SerializationFailure,
                                     psycopg.errors.DeadlockDetected))
         if not conflict or attempt >= RETRIES or self.conn.broken or \

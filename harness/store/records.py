@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from device_runners.contract import RunResult
-from harness.bench.stats import SampleStats, measurement_warnings, summarize_trials
+from harness.bench.stats import STATS_VERSION, SampleStats, measurement_warnings, summarize_trials
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,17 @@ def figures(result: RunResult, trials=(), prior=None) -> tuple[SampleStats, tupl
     trials = pooled(result, trials)
     stats = summarize_trials([t.samples_ms for t in trials or (result,)], prior=prior)
     return stats, tuple(measurement_warnings(stats, result, trials))
+
+
+def figure_columns(stats: SampleStats | None, warnings) -> tuple:
+    """A record's figures as the store's columns: median_ms, ci_low_ms, ci_high_ms, unstable,
+    stats_json, stats_version, warnings_json."""
+    from harness.store.errors import strict_json
+
+    if stats is None:
+        return None, None, None, None, None, None, strict_json([])
+    return (stats.median, stats.ci_low, stats.ci_high, int(bool(warnings)),
+            strict_json(stats.to_dict()), STATS_VERSION, strict_json(list(warnings)))
 
 
 def pooled(result: RunResult, trials=()) -> tuple[RunResult, ...]:

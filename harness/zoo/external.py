@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -67,12 +68,32 @@ def _timm_factory(name: str) -> Callable[[], nn.Module]:
     return lambda: timm.create_model(name, pretrained=False)
 
 
+# A timm model's name; a factory is a Python identifier, a module a dotted one. The model's name
+# is made of them and becomes file names (the cache's staging directory, the site's pages), so
+# none may hold a `/` or start a `..`.
+_TIMM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _check_names(reference: str, prefix: str, attr: str) -> None:
+    if prefix == "timm":
+        ok = bool(_TIMM_NAME.match(attr))
+    elif prefix.endswith(".py"):
+        ok = attr.isidentifier()
+    else:
+        ok = attr.isidentifier() and all(p.isidentifier() for p in prefix.split("."))
+    if not ok:
+        raise UsageError(f"Cannot read model reference {reference!r}: a factory is a Python name "
+                         "(letters, digits and _), as in file.py:build_model, pkg.module:factory "
+                         "or timm:NAME.")
+
+
 def external_spec(reference: str, input_shape: tuple[int, ...] | None) -> ModelSpec:
     """A ModelSpec for `file.py:factory`, `pkg.module:factory` or `timm:NAME`."""
     prefix, _, attr = reference.rpartition(":")
     if not prefix or not attr:
         raise UsageError(f"Cannot read model reference {reference!r}; use file.py:factory, "
                            "pkg.module:factory or timm:NAME.")
+    _check_names(reference, prefix, attr)
     if prefix == "timm":
         factory, origin, name = _timm_factory(attr), "timm", f"timm_{attr}"
     elif prefix.endswith(".py"):

@@ -78,6 +78,7 @@ class PgServer:
         self.small = self.root / "small"
         self.small_tablespace: str | None = None
         self.port = 0
+        self._prefix: list[str] = []  # what the server starts inside (its mount namespace)
         self._runas: list[str] = []
         self._owner: tuple[int, int] | None = None
         try:
@@ -133,16 +134,19 @@ class PgServer:
         probe = subprocess.run([*unshare, *mount, "true"], capture_output=True, check=False)
         return [*unshare, *mount] if probe.returncode == 0 else []
 
+    def _options(self) -> str:
+        return (f"-c listen_addresses={HOST} -c port={self.port} "
+                f"-c unix_socket_directories={self.sockets} -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
+
     def _start(self) -> None:
         namespace = self._namespace()
+        self._prefix = namespace
         for attempt in range(5):
             self.port = free_port()
-            options = (f"-c listen_addresses={HOST} -c port={self.port} "
-                       f"-c unix_socket_directories={self.sockets} -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
             try:
                 self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                           "-w", "-t", "60", "-o", options, "start"], prefix=namespace)
+                           "-w", "-t", "60", "-o", self._options(), "start"], prefix=namespace)
                 break
             except PgServerError:
                 taken = "could not bind" in self.log.read_text(errors="replace")
@@ -180,6 +184,16 @@ class PgServer:
         name = url.rsplit("/", 1)[1]
         with self.admin() as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def restart(self, down_s: float = 0.3) -> None:
+        """Stop the server as an admin's restart does (`pg_ctl stop -m fast`: every session is
+        ended) and start it again after `down_s`, on the same port and data directory. (A
+        server with a small tablespace gets a fresh, empty one: restart a server of its own.)"""
+        pg_ctl = str(self.bindir / "pg_ctl")
+        self._run([pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        time.sleep(down_s)
+        self._run([pg_ctl, "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
+                   self._options(), "start"], prefix=self._prefix)
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():

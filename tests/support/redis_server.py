@@ -1,6 +1,7 @@
 """A private Redis for the tests: Debian's redis-server on 127.0.0.1, a random port, a temporary
 directory, the append-only file on (a farm's broker must keep its queues across a restart), and
-stopped afterwards. Never a server left running by hand."""
+stopped afterwards; with `password`, one that asks for it (`requirepass`). Never a server left
+running by hand."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, password: str | None = None):
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not Path(binary).exists():
             raise RuntimeError("redis-server is not installed: apt-get install redis-server")
@@ -26,24 +27,27 @@ class RedisServer:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.password = password
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> "RedisServer":
         self.process = subprocess.Popen(
             [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.directory),
              "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "yes",
-             "--logfile", str(self.directory / "redis.log")],
+             "--logfile", str(self.directory / "redis.log"),
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
+                    if s.recv(16).startswith((b"+PONG", b"-NOAUTH")):  # up, asking for the password
                         return self
             except OSError:
                 time.sleep(0.05)

@@ -17,6 +17,11 @@ run: `app` in the spec is any APK (the harness's own app of android_app/ once bu
 Device Farm phones are not rooted and come with no power rails we can read: results carry no
 energy and the latency is as noisy as ExecuTorch's own nightly found it (docs/farm.md). Each run
 costs minutes of scheduling; use it for devices the lab does not have, not for every cell.
+
+What comes back is device output, read within bounds: the artifacts zip is downloaded up to
+MAX_ARTIFACTS_BYTES, only result.json and runner.log are taken out of it, each up to its own
+limit however large the zip says (or lies) it is, and a zip holding result.json twice is a
+failed trial, never "the last one wins".
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ TEST_TYPE = "APPIUM_PYTHON"  # any custom-environment type runs our spec; this o
 PACKAGE_TYPE = "APPIUM_PYTHON_TEST_PACKAGE"
 SPEC_TYPE = "APPIUM_PYTHON_TEST_SPEC"
 POLL_S = 10.0
+# What is read of a trial's artifacts: the zip as downloaded, and the two files taken out of it.
+MAX_ARTIFACTS_BYTES = 64 * 2**20
+MAX_RESULT_BYTES = 16 * 2**20
+MAX_LOG_BYTES = 2**20
+WANTED = {"result.json": MAX_RESULT_BYTES, "runner.log": MAX_LOG_BYTES}
 
 
 class DeviceFarmError(DeviceError):
@@ -166,9 +176,13 @@ class DeviceFarm:
             return job, None
         try:
             with urllib.request.urlopen(wanted[0]["url"], timeout=self.http_timeout_s) as response:
-                return job, response.read()
+                data = response.read(MAX_ARTIFACTS_BYTES + 1)
         except OSError as exc:
             raise DeviceFarmError(f"Downloading the results of {run_arn} failed ({exc}).") from None
+        if len(data) > MAX_ARTIFACTS_BYTES:
+            raise DeviceFarmError(f"The results of {run_arn} are larger than "
+                                  f"{_size(MAX_ARTIFACTS_BYTES)}; a trial's are a few KB: not read.")
+        return job, data
 
 
 def _device_of(job: dict, fallback: DeviceInfo) -> DeviceInfo:
@@ -224,7 +238,10 @@ class DeviceFarmRunner(Runner):
         except DeviceFarmError as exc:
             return RunResult.failed(request, self.device, STATUS_RUN_FAILED, str(exc))
         device = _device_of(job, self.device)
-        files = _unzipped(artifacts)
+        try:
+            files = _unzipped(artifacts)
+        except DeviceFarmError as exc:
+            return RunResult.failed(request, device, STATUS_RUN_FAILED, f"Device Farm run {run['arn']}: {exc}")
         if "result.json" not in files:
             log_tail = files.get("runner.log", b"").decode(errors="replace").strip().splitlines()[-3:]
             return RunResult.failed(request, device, STATUS_RUN_FAILED,
@@ -241,15 +258,39 @@ class DeviceFarmRunner(Runner):
         return dataclasses.replace(result, device=device, context=context)
 
 
+def _size(n: int) -> str:
+    return f"{n // 2**20} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
 def _unzipped(data: bytes | None) -> dict[str, bytes]:
-    """The files of the customer artifacts zip by base name (Device Farm nests them)."""
+    """result.json and runner.log of the customer artifacts zip, by base name (Device Farm nests
+    them), each read up to its limit (WANTED), whatever the zip declares; DeviceFarmError for a
+    zip naming one of them twice or holding one beyond its limit."""
     if not data:
         return {}
+    files: dict[str, bytes] = {}
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return {Path(n).name: archive.read(n) for n in archive.namelist() if not n.endswith("/")}
-    except zipfile.BadZipFile:
-        return {}
+            entries = [i for i in archive.infolist() if not i.is_dir() and Path(i.filename).name in WANTED]
+            names = [Path(i.filename).name for i in entries]
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise DeviceFarmError(f"its artifacts hold {', '.join(twice)} more than once "
+                                      f"({names.count(twice[0])} entries); which is this trial's is "
+                                      "not known, so none is read")
+            for info in entries:
+                name, limit = Path(info.filename).name, WANTED[Path(info.filename).name]
+                with archive.open(info) as handle:  # inflated up to the limit, never beyond
+                    content = handle.read(limit + 1)
+                if len(content) > limit:
+                    if name == "result.json":
+                        raise DeviceFarmError(f"its result.json is larger than {_size(limit)}; "
+                                              "a result is a few KB: not read")
+                    content = content[:limit]  # the log's head is enough to say what happened
+                files[name] = content
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError):
+        return files  # a damaged zip: the trial reads as one without a result
+    return files
 
 
 def open_device_farm_runner(spec: Mapping[str, Any], settings: RunnerSettings,

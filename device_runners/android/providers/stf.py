@@ -13,6 +13,10 @@ available" (someone else holds it), and 504 "Device is not responding" when the 
 provider does not answer within 5 s. `adb connect host:port` then makes the phone one more
 serial on this host's adb server, and the Android runner measures on it as on a USB phone.
 The phone is given back (disconnected, released) when the runner closes, whatever happened.
+
+The token goes to STF's own origin only: a redirect to another scheme, host or port is refused
+in one line, never followed with the token (urllib would send it along), and a serial is one
+escaped path segment of the URL, whatever it holds.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import logging
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Mapping
 
@@ -47,6 +52,33 @@ _STATUS_HINTS = {
 }
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect within STF's own origin only; one elsewhere is refused, so the bearer
+    token never leaves for another host (urllib copies the Authorization header along)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if _origin(newurl) != _origin(req.full_url):
+            there = _origin(newurl)
+            raise StfError(f"STF at {_display(req.full_url)} answered HTTP {code} with a redirect to "
+                           f"{there[0]}://{there[1]}, another origin; the token is not sent there. "
+                           "Give farm.yaml's stf url the address STF's API answers at.")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _display(url: str) -> str:
+    scheme, host, port = _origin(url)
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
+
+
 class StfClient:
     """The few STF calls a borrower makes; every failure an StfError in one line."""
 
@@ -54,6 +86,7 @@ class StfClient:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
+        self._opener = urllib.request.build_opener(_SameOriginRedirects)
 
     def _call(self, method: str, path: str, serial: str, body: dict | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
@@ -62,7 +95,7 @@ class StfClient:
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
                      "Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with self._opener.open(request, timeout=self.timeout_s) as response:
                 payload = response.read()
         except urllib.error.HTTPError as exc:
             hint = _STATUS_HINTS.get(exc.code)
@@ -87,14 +120,14 @@ class StfClient:
         return answer if isinstance(answer, dict) else {}
 
     def device(self, serial: str) -> dict:
-        return self._call("GET", f"/devices/{serial}", serial).get("device") or {}
+        return self._call("GET", f"/devices/{_segment(serial)}", serial).get("device") or {}
 
     def reserve(self, serial: str, minutes: float) -> None:
         self._call("POST", "/user/devices", serial,
                    {"serial": serial, "timeout": int(minutes * 60_000)})
 
     def remote_connect(self, serial: str) -> str:
-        answer = self._call("POST", f"/user/devices/{serial}/remoteConnect", serial)
+        answer = self._call("POST", f"/user/devices/{_segment(serial)}/remoteConnect", serial)
         address = answer.get("remoteConnectUrl")
         if not isinstance(address, str) or ":" not in address:
             raise StfError(f"STF lent {serial} but gave no adb address (remoteConnectUrl: "
@@ -102,10 +135,16 @@ class StfClient:
         return address
 
     def remote_disconnect(self, serial: str) -> None:
-        self._call("DELETE", f"/user/devices/{serial}/remoteConnect", serial)
+        self._call("DELETE", f"/user/devices/{_segment(serial)}/remoteConnect", serial)
 
     def release(self, serial: str) -> None:
-        self._call("DELETE", f"/user/devices/{serial}", serial)
+        self._call("DELETE", f"/user/devices/{_segment(serial)}", serial)
+
+
+def _segment(serial: str) -> str:
+    """A serial as one path segment: `/`, `?`, `#`, `..` and the rest escaped."""
+    return urllib.parse.quote(str(serial), safe="") if serial not in (".", "..") else \
+        str(serial).replace(".", "%2E")
 
 
 def _description(payload: bytes) -> str:
