@@ -53,10 +53,13 @@ class Validity:
 
 
 def validity(record, bench: dict | None = None) -> Validity | None:
-    """The verdict of a measured record (None for one not measured); `bench` is its run's
-    settings (`config["bench"]`), without which the minimums are not checked."""
+    """The verdict of a measured record (None for one not measured, or imported from another
+    tool); `bench` is its run's settings (`config["bench"]`), without which the minimums are
+    not checked."""
     stats, result = record.stats, record.result
     if stats is None or result is None or not result.ok:
+        return None
+    if result.context.get("imported"):  # another tool's protocol, not ours: its flag says so
         return None
     bench = bench or {}
     trials = record.trial_results
