@@ -130,6 +130,18 @@ def print_ops(records, top: int, wide: bool = False) -> None:
     echo_table(table, wide=wide, after=after)
 
 
+def print_placement(records, top: int, wide: bool = False) -> None:
+    """Where every operator of every cell ran (harness.placement), or why nothing says."""
+    from harness.placement.text import placement_table
+
+    table, after = placement_table(records, top)
+    if not table.rows and not after:
+        echo("No cell of this run says where its operators ran.")
+        return
+    echo(f"Where each operator ran, per cell (top {top} rows; --top changes it):")
+    echo_table(table, wide=wide, after=after)
+
+
 @click.command(short_help="One stored run, or its raw samples.")
 @click.argument("run_id", default="latest")
 @click.option("--samples", is_flag=True,
@@ -137,8 +149,11 @@ def print_ops(records, top: int, wide: bool = False) -> None:
                    "(after a header line).")
 @click.option("--ops", is_flag=True,
               help="Print only the top operators of each profiled cell (`harness run --profile`).")
+@click.option("--placement", is_flag=True,
+              help="Print only where each cell's operators ran: backend or compute unit, time "
+                   "share, delegated or not (docs/placement.md).")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True,
-              help="Operators per cell with --ops.")
+              help="Operators per cell with --ops and --placement.")
 @click.option("--recompute", is_flag=True,
               help="Recompute every statistic and warning from the raw samples instead of "
                    "showing the figures stored with each record.")
@@ -146,7 +161,7 @@ def print_ops(records, top: int, wide: bool = False) -> None:
 @json_option
 @db_option
 @translate_errors
-def show(run_id, samples, ops, top, recompute, wide, as_json, db):
+def show(run_id, samples, ops, placement, top, recompute, wide, as_json, db):
     """One stored run (an id, a unique prefix, or `latest`, the default): its context and every
     cell, with the statistics stored with it (computed from the raw samples when it was
     stored; --recompute computes them again). `harness runs` lists the runs."""
@@ -164,6 +179,9 @@ def show(run_id, samples, ops, top, recompute, wide, as_json, db):
             return
         if ops:
             print_ops(records, top, wide=wide)
+            return
+        if placement:
+            print_placement(records, top, wide=wide)
             return
         if samples:
             echo("model format trial ms")
