@@ -52,6 +52,7 @@ class CellTask:
     device_options: dict = field(default_factory=dict)  # by dest
     farm_config: dict = field(default_factory=dict)  # stored with the device's run
     provider: list | None = None  # [name, spec] of a device a service lends (FarmDevice.provider)
+    profile: bool = False  # a rule of farm.yaml's `expect:` on time needs the operator profile
 
     @property
     def run_id(self) -> str:
@@ -176,7 +177,7 @@ def measure_cell(task: CellTask, store, cache, *, log_path: Path | None = None,
     exists = any(r.id == task.run_id for r in store.runs())
     cells = CellsToRun(jobs=1, resume=task.run_id if exists else None, run_id=task.run_id,
                        retries=task.retries, extra_config={"farm": _farm_identity(task)},
-                       argv=f"harness farm worker ({task.key})")
+                       argv=f"harness farm worker ({task.key})", profile=task.profile)
     try:
         session.run([spec], [fmt], store, cache, cells, observer=observer)
     finally:

@@ -31,6 +31,7 @@ from device_runners.install_hint import pip_install_extra
 from harness.errors import HarnessError
 from harness.farm.cell import CellTask
 from harness.farm.config import FarmConfig, FarmDevice
+from harness.placement.contracts import needs_profile
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ def cell_tasks(config: FarmConfig, farm_run: str, specs, formats) -> list[CellTa
                     settings=config.settings.to_dict(),
                     retries=config.retries, quarantine_after=config.quarantine_after,
                     device_options=options, farm_config=config.to_dict(),
-                    provider=list(device.provider) if device.provider else None))
+                    provider=list(device.provider) if device.provider else None,
+                    profile=needs_profile(config.expect, device.name)))
     return tasks
 
 
