@@ -138,6 +138,10 @@ def print_placement(records, top: int, wide: bool = False) -> None:
     if not table.rows and not after:
         echo("No cell of this run says where its operators ran.")
         return
+    if not table.rows:  # nothing row by row: only what each cell's map says
+        for line in after:
+            echo_prose(line)
+        return
     echo(f"Where each operator ran, per cell (top {top} rows; --top changes it):")
     echo_table(table, wide=wide, after=after)
 

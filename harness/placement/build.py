@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from device_runners.host.runtimes import COREML_COMPUTE_UNITS
 from harness.placement.kinds import kind_of
 
 KEY = "placement"
@@ -111,9 +112,11 @@ class _Sources:
     profile: dict | None
     delegation: dict | None
     replaced: list[dict]
+    delegate_lines: list[dict]  # benchmark_model's "applied ... completely / partially" lines
     aihub: dict | None
     coreml_plan: dict | None
     no_profile: str  # why the profiling trial gave no operators, "" when none was asked for
+    imported: str  # the tool whose file the record was imported from, "" for a measured one
 
     @classmethod
     def of(cls, record) -> "_Sources":
@@ -124,12 +127,17 @@ class _Sources:
         imported = context.get("imported") or {}
         tool = context.get("benchmark_model") or imported.get("benchmark_model") or {}
         profile = context.get("operator_profile")
+        delegation = details.get("delegation")
+        if imported and (imported.get("aihub") or tool):
+            delegation = None  # the importer's copy of the same counts, not an export's
         return cls(runtime=(artifact.get("runtime") or (res.runtime if res else "") or "").lower(),
                    backend=((res.backend if res else "") or artifact.get("backend") or "").lower(),
                    profile=profile if profile and profile.get("ops") else None,
-                   delegation=details.get("delegation"), replaced=list(tool.get("replaced") or ()),
+                   delegation=delegation, replaced=list(tool.get("replaced") or ()),
+                   delegate_lines=list(tool.get("delegates") or ()),
                    aihub=imported.get("aihub"), coreml_plan=context.get("coreml_compute_plan"),
-                   no_profile=(profile or {}).get("unavailable") or "")
+                   no_profile=(profile or {}).get("unavailable") or "",
+                   imported=imported.get("tool") or "")
 
 
 def build_placement(record) -> dict | None:
@@ -150,6 +158,8 @@ def build_placement(record) -> dict | None:
             sources.append("benchmark_model delegate lines")
             counts = {"delegated": int(entry["nodes"]), "cpu": int(entry["total_nodes"]) - int(entry["nodes"]),
                       "total": int(entry["total_nodes"]), "source": "benchmark_model"}
+    if src.delegate_lines:
+        sources.append("benchmark_model delegate lines")
     if src.aihub:
         built = _aihub(src.aihub)
         if built is not None:
@@ -160,7 +170,10 @@ def build_placement(record) -> dict | None:
     if src.coreml_plan:
         if src.coreml_plan.get("rows"):
             sources.append("Core ML compute plan")
-            rows = rows or src.coreml_plan["rows"]
+            rows = rows or [{k: v for k, v in r.items() if k != "estimated_share"}
+                            for r in src.coreml_plan["rows"]]
+            unknown.append("time shares: Core ML's compute plan estimates each operation's "
+                           "share of the work; it measures nothing")
         else:
             unknown.append(f"compute units: {src.coreml_plan.get('unavailable') or COREML_UNITS}")
     elif src.runtime == "coreml" or "core ml" in ((src.delegation or {}).get("backend") or "").lower():
@@ -174,8 +187,8 @@ def build_placement(record) -> dict | None:
     elif exported:
         unknown.append(f"the export's coverage is XNNPACK's on the host, not the {src.backend} "
                        "delegate's: only the runtime can say what that delegate took")
-    if not sources:
-        return None
+    if not sources and not (src.runtime == "coreml" and unknown):
+        return None  # a Core ML cell still says what cannot be known about it
     timed = [r for r in rows if r["ms"] is not None]
     total_ms = round(sum(r["ms"] for r in timed), 6) if timed else None
     for row in rows:
@@ -184,7 +197,9 @@ def build_placement(record) -> dict | None:
             row["ms"] = round(row["ms"], 6)
     rows.sort(key=lambda r: (-(r["ms"] or 0.0), -r["count"], r["operator"]))
     if total_ms is None and not any("time shares" in u for u in unknown):
-        unknown.append(f"time shares: {src.no_profile}" if src.no_profile else NO_PROFILE)
+        unknown.append(f"time shares: {src.no_profile}" if src.no_profile
+                       else f"time shares: the imported {src.imported} holds no per-operator times"
+                       if src.imported else NO_PROFILE)
     if counts is None and rows and all(r["ms"] is not None for r in rows):
         # Only the profile: calls per inference stand in for operators (a delegate's own
         # bookkeeping is no operator of the model).
@@ -203,6 +218,9 @@ def build_placement(record) -> dict | None:
     }
     if profile and profile.get("reference_ms") is not None:
         placement["reference_ms"] = profile["reference_ms"]
+    if src.delegate_lines:  # what the runtime said it applied: "partial" means a CPU remainder
+        placement["delegate_lines"] = [{k: e.get(k) for k in ("delegate", "graph", "kernels")}
+                                       for e in src.delegate_lines]
     return placement
 
 
@@ -236,9 +254,21 @@ def _aihub(perf: dict) -> dict | None:
 
 def with_placement(record):
     """The record with its placement map stored in its combined result's context (unchanged
-    when it has no result or nothing says where its operators ran)."""
+    when it has no result or nothing says where its operators ran). A Core ML cell asks Core
+    ML's compute plan first (harness.placement.coreml_plan; on macOS only)."""
     if record.result is None:
         return record
+    artifact = record.artifact or {}
+    if artifact.get("runtime") == "coreml" and artifact.get("path") and record.status == "ok" \
+            and "coreml_compute_plan" not in record.result.context:
+        from harness.placement.coreml_plan import compute_plan
+
+        backend = (record.result.backend or "").lower()
+        units = backend.partition(":")[2] or (backend if backend in COREML_COMPUTE_UNITS else "all")
+        plan = compute_plan(artifact["path"], units)
+        result = dataclasses.replace(record.result, context={**record.result.context,
+                                                             "coreml_compute_plan": plan})
+        record = dataclasses.replace(record, result=result)
     placement = build_placement(record)
     if placement is None:
         return record

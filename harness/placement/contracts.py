@@ -160,6 +160,13 @@ def judge(expectation: Expectation, placement: dict | None, why_no_profile: str 
                               f"delegated ({fraction:.3f}, {ops['source']}); on the CPU outside "
                               f"any delegate: {_fallback_text(placement)}")
         elif name == "cpu_fallback_ops":
+            partial = [e for e in placement.get("delegate_lines") or () if e.get("graph") in ("partial", "none")]
+            if not ops and partial and not bound.holds(1):
+                e = partial[0]
+                broken.append(f"{rule} broken: benchmark_model says the {e['delegate']} delegate "
+                              f"took {'none' if e['graph'] == 'none' else 'part'} of the graph: at "
+                              "least one operator ran on the CPU (an op profile names them)")
+                continue
             if not ops:
                 broken.append(f"{rule}: cannot be checked: no operator counts")
                 continue

@@ -40,6 +40,10 @@ def summary_line(placement: dict) -> str:
                      + ", ".join(f"{kind} x{n}" for kind, n in fallback.items()))
     elif ops and ops.get("total") and not ops.get("cpu"):
         parts.append("none on the CPU outside a delegate")
+    for line in placement.get("delegate_lines") or ():
+        parts.append(f"benchmark_model: the {line['delegate']} delegate took "
+                     f"{ {'complete': 'all', 'partial': 'part', 'none': 'none'}.get(line['graph'], line['graph'])}"
+                     " of the graph" + (f" ({line['kernels']} kernels)" if line.get("kernels") else ""))
     if placement.get("total_ms") is not None:
         units = ", ".join(f"{unit_text(u)} {_share(v['share'])}"
                           for u, v in placement["units"].items() if v.get("share") is not None)
@@ -71,7 +75,7 @@ def placement_table(records, top: int):
                           unit_text(row["unit"]), "yes" if row["delegated"] else "NO",
                           str(row["count"]), _ms(row["ms"]), _share(row["share"]))
         hidden = len(placement["rows"]) - top
-        sources = ", ".join(placement["sources"])
+        sources = ", ".join(placement["sources"]) or "no source"
         text = f"{label}: {summary_line(placement)}; from {sources}"
         if placement.get("built_when_read"):
             text += " (built now: stored before placement maps were)"
@@ -98,6 +102,6 @@ def site_summary(record) -> tuple[str, ...]:
     placement = placement_of(record)
     if placement is None:
         return ()
-    lines = [summary_line(placement) + f" (from {', '.join(placement['sources'])})"]
+    lines = [summary_line(placement) + f" (from {', '.join(placement['sources']) or 'no source'})"]
     lines += [f"Unknown: {u}" for u in placement.get("unknown") or ()]
     return tuple(lines)
