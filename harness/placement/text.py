@@ -83,6 +83,9 @@ def placement_table(records, top: int):
             text += f"; {hidden} more rows not shown"
         after.append(text)
         after.extend(f"{label}: unknown: {u}" for u in placement.get("unknown") or ())
+        layers = ((record.artifact or {}).get("details") or {}).get("layer_numerics") or {}
+        if layers.get("summary") or layers.get("unavailable"):
+            after.append(f"{label}: numerics per layer: {layers.get('summary') or layers['unavailable']}")
     return table, after
 
 
