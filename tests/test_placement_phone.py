@@ -20,7 +20,11 @@ from device_runners.native.build import build_native_runner
 from harness.cli import main
 from harness.placement.model_explorer import check_node_data
 from harness.store import Store
-from tests.support.adb_sim import AdbSimServer, SimulatedPhone, sandbox_unavailable_reason
+from tests.support.adb_sim import (
+    AdbSimServer,
+    SimulatedPhone,
+    sandbox_unavailable_reason,
+)
 from tests.support.paths import TESTS
 
 SERIAL = "SIMPLACE1"
@@ -66,22 +70,18 @@ fi
 @pytest.fixture(scope="module")
 def phone_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("placement-phone")
-    fake = root / "benchmark_model"
-    fake.write_text(FAKE_BENCHMARK_MODEL)
+    (fake := root / "benchmark_model").write_text(FAKE_BENCHMARK_MODEL)
     fake.chmod(0o755)
-    with SimulatedPhone(SERIAL, root=root / "phone") as phone:
+    argv = ["run", "--device", SERIAL, "--models", MODEL, "--formats", "executorch,tflite",
+            "--native-runner", str(build_native_runner("host")), "--benchmark-model", str(fake),
+            "--profile", "--leaderboard", str(root / "board.md"), *FAST]
+    with SimulatedPhone(SERIAL, root=root / "phone") as phone, AdbSimServer([phone]) as server:
         phone.sysfs.set_battery(current_ua=-420_000, voltage_uv=3_910_000, capacity=76)
-        phone.set_dumpsys("thermalservice", "Thermal Status: 0\n")
-        with AdbSimServer([phone]) as server:
-            env = {"ANDROID_ADB_SERVER_HOST": server.host, "ANDROID_ADB_SERVER_PORT": str(server.port),
-                   "HARNESS_DB": str(root / "h.db"), "HARNESS_CACHE": str(root / "cache")}
-            out = CliRunner().invoke(main, [
-                "run", "--device", SERIAL, "--models", MODEL, "--formats", "executorch,tflite",
-                "--native-runner", str(build_native_runner("host")), "--benchmark-model", str(fake),
-                "--profile", "--leaderboard", str(root / "board.md"), *FAST], env=env,
-                catch_exceptions=False)
-            pulled = phone.sync_requests("RECV")
-            assert server.errors == []
+        env = {"ANDROID_ADB_SERVER_HOST": server.host, "ANDROID_ADB_SERVER_PORT": str(server.port),
+               "HARNESS_DB": str(root / "h.db"), "HARNESS_CACHE": str(root / "cache")}
+        out = CliRunner().invoke(main, argv, env=env, catch_exceptions=False)
+        pulled = phone.sync_requests("RECV")
+        assert server.errors == []
     assert out.exit_code == 0, out.output
     with Store(root / "h.db", readonly=True) as store:
         records = {r.format: r for r in store.records(store.runs()[0].id)}

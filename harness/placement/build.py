@@ -119,7 +119,7 @@ class _Sources:
     imported: str  # the tool whose file the record was imported from, "" for a measured one
 
     @classmethod
-    def of(cls, record) -> "_Sources":
+    def of(cls, record) -> _Sources:
         artifact = record.artifact or {}
         res = record.result
         context = res.context if res is not None else {}

@@ -142,8 +142,8 @@ def judge(expectation: Expectation, placement: dict | None, why_no_profile: str 
     """The rules of `expectation` this map breaks (or cannot judge), one line each, naming the
     operators that broke them."""
     if placement is None:
-        return [f"{expectation.text()}: cannot be checked: nothing stored says where this cell's "
-                "operators ran"]
+        return [(f"{expectation.text()}: cannot be checked: nothing stored says where this "
+                 "cell's operators ran")]
     broken = []
     ops, timed = placement.get("ops"), placement.get("total_ms") is not None
     no_time = ("no operator profile" + (f" ({why_no_profile})" if why_no_profile else "")

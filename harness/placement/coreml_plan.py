@@ -37,7 +37,7 @@ def compute_plan(mlpackage: str, compute_units: str = "all", platform: str | Non
         model = ct.models.MLModel(mlpackage, compute_units=getattr(ct.ComputeUnit, compute_units.upper()))
         plan = MLComputePlan.load_from_path(model.get_compiled_path(),
                                             getattr(ct.ComputeUnit, compute_units.upper()))
-    except Exception as exc:  # an older macOS, a neural network model: say so, measure anyway
+    except Exception as exc:  # noqa: BLE001 (an older macOS, a model Core ML cannot plan)
         return {"unavailable": f"Core ML's compute plan could not be read: {exc}"}
     program = plan.model_structure.program
     if program is None:

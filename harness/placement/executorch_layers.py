@@ -49,7 +49,9 @@ def _handles(value) -> tuple[int, ...]:
 
 def aten_nodes_by_handle(etrecord) -> dict[int, list[str]]:
     """The ATen graph's node names (those of the `.pt2` the export keeps) by debug handle."""
-    from executorch.devtools.inspector._inspector_utils import propagate_back_debug_handle
+    from executorch.devtools.inspector._inspector_utils import (
+        propagate_back_debug_handle,
+    )
 
     program = etrecord.exported_program
     if program is None or not propagate_back_debug_handle(
@@ -77,9 +79,8 @@ def _debug_buffer_bytes(edge_program) -> int:
 
 def layer_outputs(model, fmt, artifact_path: str, calibration, x):
     """[(module path, module type, ATen node, output)] in execution order, and the method."""
-    import torch
-
     import executorch.kernels.quantized  # noqa: F401  (the quantized kernels' out variants)
+    import torch
     from executorch.devtools import Inspector
     from executorch.exir import to_edge_transform_and_lower
     from executorch.runtime import Runtime, Verification

@@ -52,7 +52,9 @@ def executorch_table(exported_program, edge, executorch_program, graph_file: str
     """The node table of an ExecuTorch program (module docstring), from the export's objects:
     the ATen program it lowered, its edge manager (made with `generate_etrecord=True`) and its
     ExecuTorch program manager."""
-    from executorch.devtools.inspector._inspector_utils import propagate_back_debug_handle
+    from executorch.devtools.inspector._inspector_utils import (
+        propagate_back_debug_handle,
+    )
 
     etrecord = executorch_program.get_etrecord()
     propagate_back_debug_handle(exported_program, etrecord.export_graph_id,
@@ -100,7 +102,7 @@ def write_executorch_graph(exported_program, edge, executorch_program, pte_path:
         table = executorch_table(exported_program, edge, executorch_program, pt2.name)
         torch.export.save(exported_program, str(pt2))
         table_path.write_text(json.dumps(table, allow_nan=False))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (the overlay's graph never fails the export)
         pt2.unlink(missing_ok=True)
         table_path.unlink(missing_ok=True)
         return {"unavailable": f"the graph for Model Explorer could not be written: {one_line_reason(exc)}"}

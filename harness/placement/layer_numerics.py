@@ -178,7 +178,7 @@ def explain(fmt, model, artifact_path: str, calibration, x) -> dict | None:
         runtime, method = importlib.import_module(name).layer_outputs(model, fmt, artifact_path,
                                                                       calibration, x)
         result = compare_layers(runtime, eager_outputs(model, x), fmt.precision)
-    except Exception as exc:  # a diagnosis that fails must not fail the export it explains
+    except Exception as exc:  # noqa: BLE001 (a diagnosis never fails the export it explains)
         from harness.export.reasons import one_line_reason
 
         return {"unavailable": f"the per-layer pass failed: {one_line_reason(exc)}"}

@@ -146,7 +146,7 @@ def check_node_data(path: Path) -> str | None:
         graphs = {gid: dacite.from_dict(ndb.GraphNodeData, value, config=dacite.Config(strict=True))
                   for gid, value in data.items()}
         ndb.ModelNodeData(graphsData=graphs).to_json_string()
-    except Exception as exc:  # dacite's errors, a JSON error: the file is not node data
+    except Exception as exc:  # noqa: BLE001 (dacite's errors, bad JSON: not node data)
         return f"Model Explorer's node data classes refuse {path.name}: {exc}"
     return None
 
@@ -189,7 +189,9 @@ def graph_keys(graph_path: str) -> set[str]:
         graphs = BuiltinPytorchExportedProgramAdapter().convert(
             graph_path, {"const_element_count_limit": 16})["graphs"]
     else:
-        from model_explorer.builtin_tflite_flatbuffer_adapter import BuiltinTfliteFlatbufferAdapter
+        from model_explorer.builtin_tflite_flatbuffer_adapter import (
+            BuiltinTfliteFlatbufferAdapter,
+        )
 
         collections = BuiltinTfliteFlatbufferAdapter().convert(graph_path, {})["graphCollections"]
         graphs = [g for c in collections for g in c.graphs]
