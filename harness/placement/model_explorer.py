@@ -126,10 +126,11 @@ def _diff(overlay: CellOverlay, record, times: dict[str, float], other) -> None:
         f"{other.model} {other.format}: ms in this run minus ms in run {other.run_id}", delta,
         thresholds=[{"value": -1e-4, "bgColor": GREEN}, {"value": 1e-4, "bgColor": WHITE},
                     {"value": 1e9, "bgColor": RED}])
-    worst = max(common, key=lambda k: delta[k])
+    slower, faster = max(common, key=lambda k: delta[k]), min(common, key=lambda k: delta[k])
     same = (other.artifact or {}).get("sha256") == (record.artifact or {}).get("sha256")
     overlay.lines.append(f"diff against run {other.run_id}: {len(common)} nodes in both; most "
-                         f"slower: {worst} {delta[worst]:+.4f} ms"
+                         f"slower: {slower} {delta[slower]:+.4f} ms; most faster: {faster} "
+                         f"{delta[faster]:+.4f} ms"
                          + ("" if same else "; the two artifacts differ: nodes matched by id"))
 
 
