@@ -5,8 +5,9 @@ where the error appears, in ExecuTorch (its Inspector on an ETDump of intermedia
 in LiteRT (its interpreter keeping every tensor); the overlay of the measured cell shows it on
 the graph.
 
-Slow: two int8 exports with calibration, the per-layer passes and one measured cell (about
-60 s). The default tier keeps the component with tests/test_placement.py's test of the measure.
+Also fp16: `planted_fp16_convnet`'s `mix` has weights past fp16's range, and `tflite-fp16`'s
+check names it. Slow: three exports (two with calibration), the per-layer passes and one
+measured cell (about 70 s). The default tier keeps the component with tests/test_placement.py's test of the measure.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from harness.store import Store
 from tests.support.paths import TESTS
 
 PLANTED = f"{TESTS / 'tiny_models.py'}:planted_int8_convnet"
+PLANTED_FP16 = f"{TESTS / 'tiny_models.py'}:planted_fp16_convnet"
 FAST = ["--warmup", "1", "--iterations", "5", "--min-time", "0", "--trials", "1"]
 
 pytestmark = pytest.mark.slow
@@ -63,3 +65,11 @@ def test_int8_numerics_name_the_planted_bad_layer(tmp_path, monkeypatch):
         assert {f"{graph_id}:{k}" for k in results} <= graph_keys(str(graph))
         assert min(results.values(), key=lambda v: v["value"])["value"] < 15
     assert "numerics: the error appears at layer `mix`" in (overlay / "overlays.txt").read_text()
+
+
+def test_fp16_numerics_name_the_layer_whose_weights_overflow(tmp_path):
+    out = CliRunner().invoke(main, ["export", "--models", PLANTED_FP16, "--formats", "tflite-fp16",
+                                    "--cache-dir", str(tmp_path / "cache")], catch_exceptions=False)
+    assert out.exit_code == 4, out.output  # numerics failed: nothing exported as ok
+    assert ("the error appears at layer `mix` (Conv2d): 1024 values are inf or NaN, after"
+            in " ".join(out.output.split()))

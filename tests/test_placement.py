@@ -224,6 +224,15 @@ def test_the_median_channel_shows_an_int8_layer_an_outlier_hides_from_the_whole_
     assert result["first_below"] == "mix"
     assert result["summary"].startswith("the error appears at layer `mix` (Conv2d): 0.0 dB")
     assert compare_layers([("stem", "Conv2d", "c", good)], {"stem": eager}, "int8")["first_below"] is None
+    # An inf in one channel (fp16 weights past 65504) is where the error appears, whatever the
+    # median channel says; nothing non-finite reaches the stored JSON.
+    overflow = good.copy()
+    overflow[:, 0] = np.inf
+    result = compare_layers([("stem", "Conv2d", "c", good), ("mix", "Conv2d", "c1", overflow)],
+                            {"stem": eager, "mix": eager}, "fp16")
+    assert result["first_below"] == "mix" and result["layers"][1]["nonfinite"] == 16
+    assert "`mix` (Conv2d): 16 values are inf or NaN" in result["summary"]
+    json.dumps(result, allow_nan=False)
 
 
 def test_a_profile_s_time_reaches_the_graph_nodes():

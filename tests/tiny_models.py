@@ -156,3 +156,17 @@ def planted_int8_convnet() -> nn.Module:
 
 
 planted_int8_convnet.input_shape = (1, 3, 32, 32)
+
+
+class _PlantedFp16(_PlantedInt8):
+    """The same network with `mix`'s channel 0 scaled by 1e7: its weights pass fp16's largest
+    value (65504), so fp16 weights hold inf there and `mix` is where inf appears."""
+
+    OUTLIER = 1e7
+
+
+def planted_fp16_convnet() -> nn.Module:
+    return _PlantedFp16()
+
+
+planted_fp16_convnet.input_shape = (1, 3, 32, 32)

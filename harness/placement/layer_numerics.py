@@ -13,7 +13,8 @@ The measure is the signal-to-noise ratio in dB of each output channel (axis 1), 
 a layer's channels: int8 quantizes a tensor with one scale, so an outlier channel hides every
 other channel's loss from a figure over the whole tensor (that is how int8 breaks), while the
 median channel shows it. The layer where the error appears is the first, in execution order,
-below the precision's floor (FLOOR_DB): later layers inherit its error and say nothing new.
+below the precision's floor (FLOOR_DB) or with an inf or NaN in its output: later layers
+inherit its error and say nothing new.
 
 Runs in the export's child process (it needs the model and the runtime); stored in the
 artifact's `details["layer_numerics"]`, and the failed check's reason names the layer.
@@ -37,6 +38,8 @@ def snr_db(reference: np.ndarray, actual: np.ndarray) -> float:
     """10 log10(signal energy / error energy), capped at CAP_DB."""
     reference = reference.astype(np.float64).ravel()
     error = actual.astype(np.float64).ravel() - reference
+    if not np.all(np.isfinite(error)):  # an inf or NaN out of the runtime: nothing of it is right
+        return -CAP_DB
     noise, signal = float(error @ error), float(reference @ reference)
     if noise == 0.0:
         return CAP_DB
@@ -69,7 +72,10 @@ def aligned(reference: np.ndarray, actual: np.ndarray) -> np.ndarray | None:
 
 
 def cosine(reference: np.ndarray, actual: np.ndarray) -> float:
+    """The whole tensor's cosine; 0 where the runtime gave an inf or NaN."""
     a, b = reference.astype(np.float64).ravel(), actual.astype(np.float64).ravel()
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return 0.0
     denom = float(np.linalg.norm(a) * np.linalg.norm(b))
     return round(float(a @ b) / denom, 6) if denom else (1.0 if np.array_equal(a, b) else 0.0)
 
@@ -126,10 +132,16 @@ def compare_layers(runtime: list[tuple[str, str, str, np.ndarray]], eager: dict[
         reference = eager[best[0]]
         layer = {"layer": path, "type": kind, "node": node, "snr_db": best[1],
                  "cosine": cosine(reference, aligned(reference, output))}
+        nonfinite = int(np.size(output) - np.count_nonzero(np.isfinite(output)))
+        if nonfinite:
+            layer["nonfinite"] = nonfinite  # values that are inf or NaN
         if best[0] != path:
             layer["compared_with"] = best[0]
         layers.append(layer)
-    first = next((i for i, layer in enumerate(layers) if layer["snr_db"] < floor), None)
+    # A layer whose output has an inf or NaN (its eager one has none) is where that appears,
+    # however well its other channels did.
+    first = next((i for i, layer in enumerate(layers)
+                  if layer["snr_db"] < floor or layer.get("nonfinite")), None)
     result = {"metric": METRIC, "floor_db": floor, "layers": layers,
               "first_below": layers[first]["layer"] if first is not None else None}
     if first is None:
@@ -139,8 +151,9 @@ def compare_layers(runtime: list[tuple[str, str, str, np.ndarray]], eager: dict[
         bad = layers[first]
         before = (f", after {layers[first - 1]['snr_db']:.1f} dB at `{layers[first - 1]['layer']}`"
                   if first else ", its first layer")
-        result["summary"] = (f"the error appears at layer `{bad['layer']}` ({bad['type']}): "
-                             f"{bad['snr_db']:.1f} dB per channel{before}")
+        what = (f"{bad['nonfinite']} values are inf or NaN" if bad.get("nonfinite")
+                else f"{bad['snr_db']:.1f} dB per channel")
+        result["summary"] = f"the error appears at layer `{bad['layer']}` ({bad['type']}): {what}{before}"
     return result
 
 
