@@ -20,18 +20,14 @@ from device_runners.native.build import build_native_runner
 from harness.cli import main
 from harness.placement.model_explorer import check_node_data
 from harness.store import Store
-from tests.support.adb_sim import (
-    AdbSimServer,
-    SimulatedPhone,
-    sandbox_unavailable_reason,
-)
+from tests.support import adb_sim
 from tests.support.paths import TESTS
 
 SERIAL = "SIMPLACE1"
 MODEL = f"{TESTS / 'tiny_models.py'}:fallback_convnet"
-FAST = ["--warmup", "2", "--iterations", "10", "--min-time", "0.1", "--trials", "1"]
+FAST = ["--trials", "1", "--warmup", "2", "--iterations", "10", "--min-time", "0.1"]
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs(sandbox_unavailable_reason())]
+pytestmark = [pytest.mark.slow, pytest.mark.needs(adb_sim.sandbox_unavailable_reason())]
 
 # benchmark_model as a script: its timings, the XNNPACK delegate's "Replacing" line, and with
 # --enable_op_profiling=true the op profile of fallback_convnet's .tflite: XNNPACK's two
@@ -75,7 +71,8 @@ def phone_run(tmp_path_factory):
     argv = ["run", "--device", SERIAL, "--models", MODEL, "--formats", "executorch,tflite",
             "--native-runner", str(build_native_runner("host")), "--benchmark-model", str(fake),
             "--profile", "--leaderboard", str(root / "board.md"), *FAST]
-    with SimulatedPhone(SERIAL, root=root / "phone") as phone, AdbSimServer([phone]) as server:
+    with adb_sim.SimulatedPhone(SERIAL, root=root / "phone") as phone, \
+            adb_sim.AdbSimServer([phone]) as server:
         phone.sysfs.set_battery(current_ua=-420_000, voltage_uv=3_910_000, capacity=76)
         env = {"ANDROID_ADB_SERVER_HOST": server.host, "ANDROID_ADB_SERVER_PORT": str(server.port),
                "HARNESS_DB": str(root / "h.db"), "HARNESS_CACHE": str(root / "cache")}
