@@ -9,8 +9,14 @@ changed: its context is free-form), in one shape whatever measured it:
               "count": 2, "total_ms": 0.71, "avg_ms": 0.355}, ...],   # by total_ms, largest first
      "ops_total_ms": 0.76,                   # the sum of the rows: one inference, as profiled
      "reference_ms": 0.80,                   # the tool's own time per profiled inference
-     "reference": "Method::execute median"}  # what reference_ms is
+     "reference": "Method::execute median",  # what reference_ms is
+     "events": [{"name": "Convolution (NHWC, F32) IGEMM #2", "delegated": true,
+                 "instruction": 0, "ms": 0.35}, ...]}   # every event, in execution order
     or {"source": ..., "unavailable": "one line saying why there is none"}
+
+`events` (ETDump: each event with the program instruction it ran in, a delegate's operators
+before its DELEGATE_CALL; benchmark_model: each node of its Run Order with its node index) lets
+the time reach the model's graph node by node (harness/placement/node_times.py).
 
 `count` is calls per inference, `total_ms` their time per inference (summed over calls),
 `avg_ms` = total_ms / count. `delegate` is the backend that ran the operator, or "" for the
@@ -72,22 +78,26 @@ def operator_rows(rows: list[dict]) -> list[dict]:
     return sorted(out, key=lambda r: -r["total_ms"])
 
 
-def summarize_events(events: list[tuple[str, bool, str, list[float]]], delegate: str) -> dict:
+def summarize_events(events: list[tuple], delegate: str) -> dict:
     """A profile from the Execute events of an ETDump, in the order the Inspector lists them
     (each one after the events it encloses): (name, delegated?, backend name or "", the event's
-    time in ms in each profiled run). An event's time per inference is its median over the
-    runs, so the first run after the load (XNNPACK sets up its workspace then) counts for
-    nothing. `delegate` names delegated operators when the ETDump does not (it names none
-    without an ETRecord)."""
+    time in ms in each profiled run[, the instruction it ran in]). An event's time per
+    inference is its median over the runs, so the first run after the load (XNNPACK sets up its
+    workspace then) counts for nothing. `delegate` names delegated operators when the ETDump
+    does not (it names none without an ETRecord)."""
     rows: list[dict] = []
     pending: list[float] = []  # delegated operators since the last DELEGATE_CALL
     execute: list[float] = []
+    timeline: list[dict] = []
     runs = 0
-    for name, delegated, backend, times in events:
+    for name, delegated, backend, times, *where in events:
         if not times:
             continue
         runs = max(runs, len(times))
         t = median(times)
+        if name not in (METHOD_EVENT, OPERATOR_CALL):
+            timeline.append({"name": name, "delegated": bool(delegated),
+                             "instruction": where[0] if where else None, "ms": round(t, 6)})
         if name == METHOD_EVENT:
             execute.append(t)
         elif name == OPERATOR_CALL:
@@ -113,7 +123,7 @@ def summarize_events(events: list[tuple[str, bool, str, list[float]]], delegate:
         return unavailable("etdump", "the ETDump holds no operator events")
     ops = operator_rows(rows)
     profile = {"source": "etdump", "iterations": runs, "ops": ops,
-               "ops_total_ms": round(sum(r["total_ms"] for r in ops), 6)}
+               "ops_total_ms": round(sum(r["total_ms"] for r in ops), 6), "events": timeline}
     if execute:
         profile.update(reference_ms=round(sum(execute), 6), reference="Method::execute median")
     return profile
@@ -131,8 +141,11 @@ def read_etdump(path: str | Path, delegate: str = "") -> dict:
             continue
         for event in block.events:
             raw = list(event.perf_data.raw) if event.perf_data is not None else []
+            # The instruction an event ran in has no public accessor in ExecuTorch 1.5.1 (the
+            # version pinned); without it the overlays cannot place times on graph nodes.
             events.append((event.name, bool(event.is_delegated_op),
-                           event.delegate_backend_name or "", raw))
+                           event.delegate_backend_name or "", raw,
+                           getattr(event, "_instruction_id", None)))
     return summarize_events(events, delegate)
 
 

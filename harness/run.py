@@ -40,6 +40,7 @@ from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact, FormatSpec
 from harness.export.cache import ArtifactCache
 from harness.export.given import formats_for
 from harness.export.isolated import ChildLimits, ModelExport, export_all
+from harness.placement.build import with_placement
 from harness.profiles import missing_reason, profile_from_trial, profile_request
 from harness.export.numerics import (
     Numerics,
@@ -231,7 +232,8 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
         if interrupted and len(cell.trials) < planned_trials:
             note = f"interrupted after {len(cell.trials)} of {planned_trials} trials"
             reason = f"{reason}; {note}" if reason else note
-    return BenchmarkRecord(
+    # Where every operator ran (harness.placement), from the export's coverage and the profile.
+    return with_placement(BenchmarkRecord(
         run_id=run_id,
         model=cell.spec.name,
         format=cell.label,
@@ -244,7 +246,7 @@ def cell_record(run_id: str, cell: Cell, device_id: str, planned_trials: int,
         stats=stats,
         warnings=tuple(measurement_warnings(stats, result, pooled_trials(result, cell.trials))) if stats else (),
         trials=tuple(cell.trials),
-    )
+    ))
 
 
 def measured_variants(fmt: FormatSpec, runner: Runner) -> tuple[str, ...]:

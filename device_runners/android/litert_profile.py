@@ -80,6 +80,27 @@ def _delegate_of(node_type: str, name: str) -> str:
     return "delegate" if "delegate" in node_type.lower() else ""
 
 
+_NODE_INDEX = re.compile(r":(\d+)$")
+
+
+def _run_order(rows: list[dict]) -> list[dict]:
+    """Each node of the Run Order table, in order: its name (`[output tensors]:INDEX`, or
+    `Delegate/OPERATOR:N` for XNNPACK's own operators), node type, index and time per run."""
+    events = []
+    for row in rows:
+        name, node_type = row.get("name", ""), row.get("node type", "")
+        try:
+            ms = float(row["avg ms"])
+        except (KeyError, ValueError):
+            continue
+        match = _NODE_INDEX.search(name)
+        delegate = _delegate_of(node_type, name)
+        events.append({"name": name, "type": node_type, "delegated": bool(delegate),
+                       "delegate": delegate, "ms": ms,
+                       "node": int(match[1]) if match and not name.startswith("Delegate/") else None})
+    return events
+
+
 def parse_op_profile(text: str) -> dict:
     """The operator profile in benchmark_model's log (stdout and stderr together), or an
     `unavailable` one saying why there is none."""
@@ -110,7 +131,8 @@ def parse_op_profile(text: str) -> dict:
                                    f"the format this harness reads ({exc})")
     ops = operator_rows(rows)
     profile = {"source": SOURCE, "ops": ops,
-               "ops_total_ms": round(sum(r["total_ms"] for r in ops), 6)}
+               "ops_total_ms": round(sum(r["total_ms"] for r in ops), 6),
+               "events": _run_order(tables.get("run order", []))}
     if timings:
         stats = {name: float(value) for name, value in _FIELD.findall(timings)}
         per_run = stats.get("avg", stats.get("curr"))

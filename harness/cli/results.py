@@ -22,7 +22,7 @@ from harness.cli.output import (
     pipe_closed,
     wide_option,
 )
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
 from harness.report.estimate import plural
 
 
@@ -145,6 +145,35 @@ def print_ops(records, top: int, wide: bool = False) -> None:
     echo_table(table, wide=wide, after=after)
 
 
+def print_placement(records, top: int, wide: bool = False) -> None:
+    """Where every operator of every cell ran (harness.placement), or why nothing says."""
+    from harness.placement.text import placement_table
+
+    table, after = placement_table(records, top)
+    if not table.rows and not after:
+        echo("No cell of this run says where its operators ran.")
+        return
+    if not table.rows:  # nothing row by row: only what each cell's map says
+        for line in after:
+            echo_prose(line)
+        return
+    echo(f"Where each operator ran, per cell (top {top} rows; --top changes it):")
+    echo_table(table, wide=wide, after=after)
+
+
+def write_explorer(records, out: Path, against: dict) -> None:
+    """Model Explorer overlays of every cell (harness.placement.model_explorer)."""
+    from harness.placement.model_explorer import write_overlays
+
+    try:
+        lines = write_overlays(records, out, against)
+    except (OSError, ValueError) as exc:
+        raise HarnessError(f"Cannot write the overlays into {out}: {exc}") from None
+    echo(f"Model Explorer overlays in {out} (overlays.txt lists them):")
+    for line in lines:
+        echo(line)
+
+
 @click.command(short_help="One stored run, or its raw samples.")
 @click.argument("run_id", default="latest")
 @click.option("--samples", is_flag=True,
@@ -152,8 +181,18 @@ def print_ops(records, top: int, wide: bool = False) -> None:
                    "(after a header line).")
 @click.option("--ops", is_flag=True,
               help="Print only the top operators of each profiled cell (`harness run --profile`).")
+@click.option("--placement", is_flag=True,
+              help="Print only where each cell's operators ran: backend or compute unit, time "
+                   "share, delegated or not (docs/placement.md).")
+@click.option("--model-explorer", "explorer_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None,
+              help="Write each cell's graph and node data for Google's Model Explorer into this "
+                   "directory: latency, placement and per-layer numerics per node "
+                   "(docs/placement.md).")
+@click.option("--against", default=None, metavar="RUN_ID",
+              help="With --model-explorer: also a per-node diff, this run's ms minus RUN_ID's.")
 @click.option("--top", type=Number(int, 1), default=10, show_default=True,
-              help="Operators per cell with --ops.")
+              help="Operators per cell with --ops and --placement.")
 @click.option("--recompute", is_flag=True,
               help="Recompute every statistic and warning from the raw samples instead of "
                    "showing the figures stored with each record.")
@@ -161,7 +200,7 @@ def print_ops(records, top: int, wide: bool = False) -> None:
 @json_option
 @db_option
 @translate_errors
-def show(run_id, samples, ops, top, recompute, wide, as_json, db):
+def show(run_id, samples, ops, placement, explorer_dir, against, top, recompute, wide, as_json, db):
     """One stored run (an id, a unique prefix, or `latest`, the default): its context and every
     cell, with the statistics stored with it (computed from the raw samples when it was
     stored; --recompute computes them again). `harness runs` lists the runs."""
@@ -179,6 +218,15 @@ def show(run_id, samples, ops, top, recompute, wide, as_json, db):
             return
         if ops:
             print_ops(records, top, wide=wide)
+            return
+        if placement:
+            print_placement(records, top, wide=wide)
+            return
+        if against and explorer_dir is None:
+            raise UsageError("--against goes with --model-explorer DIR: the diff is an overlay.")
+        if explorer_dir is not None:
+            other = store.records(store.get_run(against).id) if against else []
+            write_explorer(records, explorer_dir, {(r.model, r.format): r for r in other})
             return
         if samples:
             echo("model format trial ms")

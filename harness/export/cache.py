@@ -105,7 +105,24 @@ def key_sources(spec: ModelSpec, fmt: FormatSpec) -> list[str]:
     export_source = inspect.getsourcefile(fmt.export)
     if export_source:
         sources.add(export_source)
+    sources.update(_placement_sources(fmt))
     return sorted(s for s in sources if s)
+
+
+def _placement_sources(fmt: FormatSpec) -> set[str]:
+    """What an entry holds for the overlays (the graph's node table) and a failed check's
+    per-layer diagnosis (harness.placement): their modules decide it too."""
+    import importlib
+
+    from harness.placement import graph_nodes, layer_numerics
+
+    sources = set()
+    if fmt.runtime in ("executorch", "litert"):
+        sources.add(inspect.getsourcefile(graph_nodes))
+    if fmt.name in layer_numerics.PASSES:
+        sources.add(inspect.getsourcefile(layer_numerics))
+        sources.add(inspect.getsourcefile(importlib.import_module(layer_numerics.PASSES[fmt.name])))
+    return sources
 
 
 def key_inputs(spec: ModelSpec, fmt: FormatSpec, seed: int, extra: dict | None = None,

@@ -63,12 +63,18 @@ def delegation_summary(graph_module, backend: str = "") -> dict:
 
 
 def lower_to_pte(exported_program, partitioners: list, path: Path, backend: str = "") -> dict:
+    """Lower to `path`; its delegation coverage, and beside it the graph a Model Explorer
+    overlay is drawn on (harness.placement.graph_nodes: `<name>.pt2`, `<name>.nodes.json`)."""
     from executorch.exir import to_edge_transform_and_lower
 
-    edge = to_edge_transform_and_lower(exported_program, partitioner=partitioners)
+    from harness.placement.graph_nodes import write_executorch_graph
+
+    edge = to_edge_transform_and_lower(exported_program, partitioner=partitioners,
+                                       generate_etrecord=True)
     details = {"delegation": delegation_summary(edge.exported_program().graph_module, backend)}
     program = edge.to_executorch()
     path.write_bytes(program.buffer)
+    details["graph_nodes"] = write_executorch_graph(exported_program, edge, program, path)
     return details
 
 

@@ -91,6 +91,24 @@ def check_numerics(artifact: Artifact, fmt: FormatSpec, model: nn.Module, input_
     )
 
 
+def explain_numerics(artifact: Artifact, fmt: FormatSpec, model: nn.Module, spec: ModelSpec,
+                     calibration) -> Artifact:
+    """A failed check of an int8 or fp16 export, with the layer where the error appears
+    (harness.placement.layer_numerics) in its details and its reason."""
+    from harness.placement.layer_numerics import explain
+
+    x = torch.from_numpy(seeded_inputs(spec.input_shape)[0])  # check input 1
+    layers = explain(fmt, model, artifact.path, calibration, x)
+    if layers is None:
+        return artifact
+    log.info("per-layer numerics of %s/%s: %s", artifact.model, artifact.format,
+             layers.get("summary") or layers.get("unavailable"))
+    reason = artifact.reason
+    if layers.get("first_below"):
+        reason = f"{reason}; {layers['summary']}"
+    return artifact.with_(details={**artifact.details, "layer_numerics": layers}, reason=reason)
+
+
 @dataclass(frozen=True)
 class ExportPlan:
     """What exporting `spec` to `fmt` needs: its cache key and what the cache holds there.
@@ -230,6 +248,8 @@ def _export_into(staging: Path, spec: ModelSpec, fmt: FormatSpec, model: nn.Modu
         artifact = artifact.with_(reason=NOT_CHECKED + why_not)
     else:
         artifact = check_numerics(artifact, fmt, model, spec.input_shape)
+        if artifact.status == ARTIFACT_NUMERICS_FAILED:
+            artifact = explain_numerics(artifact, fmt, model, spec, plan.calibration)
     log.info("exported %s to %s: %s in %.1f s", spec.name, fmt.name, artifact.status, artifact.export_s)
     return artifact
 

@@ -60,37 +60,12 @@ def xnnpack_coverage(path: Path) -> dict:
     Applying a delegate (at `allocate_tensors`) appends one `DELEGATE` node per partition after
     the original nodes, which stay listed. A partition computes the delegate node's outputs from
     its inputs, so walking back from those outputs through the original nodes, and stopping at
-    the delegate's inputs, visits exactly the nodes it replaced.
+    the delegate's inputs, visits exactly the nodes it replaced (harness.placement.graph_nodes,
+    which the Model Explorer overlays read node by node).
     """
-    from ai_edge_litert.interpreter import Interpreter
+    from harness.placement.graph_nodes import tflite_coverage
 
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
-    nodes = interpreter._get_ops_details()
-    original = [n for n in nodes if n["op_name"] != "DELEGATE"]
-    delegates = [n for n in nodes if n["op_name"] == "DELEGATE"]
-    producer = {t: n["index"] for n in original for t in n["outputs"]}
-    by_index = {n["index"]: n for n in original}
-    taken: set[int] = set()
-    for delegate in delegates:
-        boundary = set(delegate["inputs"])
-        pending = list(delegate["outputs"])
-        while pending:
-            tensor = pending.pop()
-            if tensor in boundary or tensor not in producer:
-                continue
-            index = producer[tensor]
-            if index not in taken:
-                taken.add(index)
-                pending.extend(by_index[index]["inputs"])
-    left = collections.Counter(n["op_name"] for n in original if n["index"] not in taken)
-    return {
-        "backend": "XNNPACK",
-        "delegated_nodes": len(taken),
-        "total_nodes": len(original),
-        "delegate_calls": len(delegates),
-        "not_delegated_ops": dict(sorted(left.items())),
-    }
+    return tflite_coverage(path)
 
 
 def litert_details(path: Path) -> dict:

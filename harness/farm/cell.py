@@ -41,6 +41,7 @@ from device_runners.errors import DeviceError
 from harness.errors import HarnessError, StoreError
 from harness.farm.config import FarmConfig, FarmDevice, check_run_name
 from harness.farm.local import UNAVAILABLE, one_line
+from harness.placement.contracts import needs_profile
 from harness.run import STATUS_SKIPPED, RunObserver
 from harness.store import parse_format_label
 
@@ -288,7 +289,8 @@ def _measure(cell: FarmCell, store, cache, log_path, observer) -> str:
     exists = any(r.id == cell.run_id for r in store.runs())
     cells = CellsToRun(jobs=1, resume=cell.run_id if exists else None, run_id=cell.run_id,
                        retries=config.retries, extra_config={"farm": farm_identity(cell)},
-                       argv=f"harness farm worker ({cell.key})")
+                       argv=f"harness farm worker ({cell.key})",
+                       profile=needs_profile(config.expect, cell.device.name))
     try:
         session.run([spec], [fmt], store, cache, cells, observer=observer)
     finally:

@@ -20,6 +20,7 @@ import yaml
 from harness.bench.settings import MeasurementSettings, farm_settings_schema
 from harness.data_shape import ShapeProblem, check_shape
 from harness.errors import UsageError
+from harness.placement.contracts import ContractError, Expectation, parse_expectations
 
 SCHEMA_PATH = Path(__file__).with_name("farm.schema.json")
 DEFAULT_FORMATS = ("executorch", "tflite")
@@ -70,6 +71,8 @@ class FarmConfig:
     webhook: str | None = None
     webhook_timeout_s: float = 10.0
     broker: str | None = None
+    # Delegation contracts on each cell's placement map (harness.placement.contracts).
+    expect: tuple[Expectation, ...] = ()
     source: str = "farm.yaml"  # the file it came from, for messages
 
     def health_options(self) -> dict[str, Any]:
@@ -149,6 +152,13 @@ def parse_farm(data: Any, source: str = "farm.yaml") -> FarmConfig:
             f"{source}: cell.visibility_timeout: {cell['visibility_timeout']:g} s is not above the "
             f"longest cell ({longest:g} s: timeout x trials x (1 + retries)); a slow cell would be "
             "given to a second worker.")
+    try:
+        expect = parse_expectations(data.get("expect"), source)
+    except ContractError as exc:
+        raise FarmConfigError(f"{exc}.") from None
+    unknown = sorted({e.device for e in expect if e.device} - {d.name for d in devices})
+    if unknown:
+        raise FarmConfigError(f"{source}: expect: no device {unknown[0]!r} among devices.")
     slugs = [d.slug for d in devices]
     if len(set(slugs)) != len(slugs):
         twice = next(s for s in slugs if slugs.count(s) > 1)
@@ -165,7 +175,7 @@ def parse_farm(data: Any, source: str = "farm.yaml") -> FarmConfig:
         threshold=baseline.get("threshold", 0.05), alpha=baseline.get("alpha", 0.01),
         db=results.get("db"), cache=results.get("cache"), out=results.get("out", "results/farm"),
         webhook=notify.get("webhook"), webhook_timeout_s=notify.get("timeout", 10.0),
-        broker=data.get("broker"), source=source,
+        broker=data.get("broker"), expect=expect, source=source,
     )
 
 

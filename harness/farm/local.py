@@ -29,6 +29,7 @@ from harness.errors import HarnessError, StoreError
 from harness.farm.config import FarmConfig, FarmDevice
 from harness.farm.regression import check_run
 from harness.farm.reports import DeviceOutcome, FarmOutcome
+from harness.placement.contracts import needs_profile
 from harness.run import STATUS_SKIPPED, RunObserver
 from harness.store import BenchmarkRecord, Store
 
@@ -152,9 +153,11 @@ def run_device(config: FarmConfig, device: FarmDevice, farm_run: str, specs, for
             if existing is None:
                 _store_unreachable(store, run_id, device, why, specs, formats, extra, argv)
         else:
+            # A rule of `expect:` on time needs each cell's operator profile (--profile).
             cells = CellsToRun(jobs=config.jobs or 1, resume=run_id if existing else None,
                                run_id=run_id, retries=config.retries, skip_cell=quarantine.why_skip,
-                               extra_config=extra, argv=argv)
+                               extra_config=extra, argv=argv,
+                               profile=needs_profile(config.expect, device.name))
             try:
                 session.run(specs, formats, store, cache, cells, observer=_FarmObserver(quarantine, observer))
             except (StoreError, KeyboardInterrupt):

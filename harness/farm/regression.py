@@ -50,13 +50,17 @@ from harness.report.compare import (
     _notes,
     compare_cell,
 )
+from harness.placement.contracts import CONTRACT_BROKEN, breaches
 from harness.store import BenchmarkRecord, CellKey, RunInfo
 
 NEW = "new"
 NEW_FAILED = "new and failed"
 UNSUPPORTED = "unsupported"
-VERDICTS = (SLOWER, BROKEN, NEW_FAILED, FASTER, NO_CHANGE, UNDECIDED, NEW, UNSUPPORTED)
-FAILING = (SLOWER, BROKEN, NEW_FAILED)  # what fails a nightly (JUnit failures, a non-zero exit)
+VERDICTS = (SLOWER, BROKEN, CONTRACT_BROKEN, NEW_FAILED, FASTER, NO_CHANGE, UNDECIDED, NEW,
+            UNSUPPORTED)
+# What fails a nightly (JUnit failures, a non-zero exit). `contract broken`: a measured cell
+# breaking a rule of farm.yaml's `expect:` (harness.placement.contracts).
+FAILING = (SLOWER, BROKEN, CONTRACT_BROKEN, NEW_FAILED)
 
 
 def farm_of(run: RunInfo) -> dict:
@@ -117,8 +121,18 @@ def check_run(store, config, device: str, run_id: str) -> tuple[Baseline, list[C
         judged = validity(tonight, run.config.get("bench"))
         if judged is not None and not judged.valid:
             verdict = dataclasses.replace(verdict, invalid=tuple(judged.reasons))
-        verdicts.append(verdict)
+        verdicts.append(with_breaches(verdict, breaches(config.expect, device, tonight)))
     return baseline, verdicts
+
+
+def with_breaches(verdict: CellComparison, broken: list[str]) -> CellComparison:
+    """A cell that breaks a delegation contract fails: `contract broken`, unless it already
+    fails otherwise (slower: that verdict stays); the broken rules lead its notes."""
+    if not broken:
+        return verdict
+    was = () if verdict.verdict in FAILING else (f"latency: {verdict.verdict}",)
+    return dataclasses.replace(verdict, verdict=verdict.verdict if verdict.verdict in FAILING
+                               else CONTRACT_BROKEN, notes=(*broken, *was, *verdict.notes))
 
 
 def _verdict(store, run: RunInfo, tonight: BenchmarkRecord,

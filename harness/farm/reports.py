@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.farm.regression import FAILING, NEW, NEW_FAILED, UNSUPPORTED, VERDICTS, Baseline
+from harness.placement.contracts import CONTRACT_BROKEN
 from harness.report.compare import BROKEN, FASTER, NO_CHANGE, SLOWER, UNDECIDED, CellComparison
 from harness.report.figures import fmt_ms
 from harness.report.text import md_text
@@ -167,7 +168,7 @@ def summary(outcome: FarmOutcome, exit_code: int) -> dict:
 # ----------------------------------------------------------------------------------------------
 # Markdown digest
 
-ORDER = (BROKEN, NEW_FAILED, SLOWER, FASTER, NEW)
+ORDER = (BROKEN, CONTRACT_BROKEN, NEW_FAILED, SLOWER, FASTER, NEW)
 
 
 def digest(outcome: FarmOutcome) -> str:

@@ -69,6 +69,7 @@ def record_json(record: BenchmarkRecord, run: RunInfo | None = None,
                 samples: list[list[float]] | None = None) -> dict:
     """One cell: what ran, under which settings, its figures, and why it is flagged."""
     from harness.bench.validity import validity
+    from harness.placement.build import placement_of
     from harness.report.leaderboard import partial_note, settings_of
 
     s, res = record.stats, record.result
@@ -131,6 +132,8 @@ def record_json(record: BenchmarkRecord, run: RunInfo | None = None,
         "model_info": record.model_info,
         # harness.profiles: the profiling trial's table (harness run --profile), or None.
         "operator_profile": res.context.get("operator_profile") if res else None,
+        # harness.placement: where each operator ran (stored, or built from what is stored).
+        "placement": placement_of(record),
     }
     if samples is not None:
         data["samples_ms"] = samples  # one list per trial, in trial order

@@ -231,6 +231,7 @@ def model_info(name: str) -> tuple[str, dict]:
 
 
 def _record(cell: ImportedCell, run_id: str, origin: str):
+    from harness.placement.build import with_placement
     from harness.store import BenchmarkRecord, ToolSummary
 
     model, info = model_info(cell.model)
@@ -259,10 +260,12 @@ def _record(cell: ImportedCell, run_id: str, origin: str):
                 "runtime": cell.runtime, "exporter_versions": {}, "numerics": None,
                 "details": {"delegation": cell.delegation} if cell.delegation else {},
                 "reason": "", "notes": [f"built and measured outside the harness ({origin})"]}
-    return BenchmarkRecord(run_id=run_id, model=model, format=cell.format,
-                           device_id=cell.device.device_id, status=result.status,
-                           reason="" if ok else (cell.reason or "the file reports no latency"),
-                           artifact=artifact, model_info=info, result=result)
+    # Where its operators ran, as far as the file says (AI Hub's layer counts, benchmark_model's
+    # delegate lines): harness.placement.
+    return with_placement(BenchmarkRecord(
+        run_id=run_id, model=model, format=cell.format, device_id=cell.device.device_id,
+        status=result.status, reason="" if ok else (cell.reason or "the file reports no latency"),
+        artifact=artifact, model_info=info, result=result))
 
 
 def import_file(store, path: Path, device: DeviceInfo | None, argv: str, tool: str | None = None,

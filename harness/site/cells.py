@@ -31,6 +31,7 @@ from harness.report.figures import (
     origin_text,
 )
 from harness.bench.validity import invalid_notes, validity
+from harness.placement.text import site_rows, site_summary
 from harness.report.leaderboard import partial_note, run_note
 from harness.site.plots import ParetoPoint
 from harness.site.svg import HistoryPoint, history_svg, samples_svg
@@ -339,6 +340,9 @@ class ModelCell:
     samples_plot: str
     history: tuple[HistoryRow, ...]
     history_plot: str
+    # Where each operator ran (harness.placement.text): the lines over its table, and its rows.
+    placement_lines: tuple[str, ...] = ()
+    placement_rows: tuple[tuple[str, ...], ...] = ()
 
     @property
     def state_class(self) -> str:
@@ -494,4 +498,6 @@ def model_cell(record: BenchmarkRecord, run: RunInfo | None, history: list[Bench
         samples_plot=plot,
         history=hist_rows,
         history_plot=hist_plot,
+        placement_lines=site_summary(record),
+        placement_rows=site_rows(record),
     )
