@@ -1,6 +1,10 @@
-"""What the Android runner does when the phone or the adb server goes away: wait for it to come
-back (up to `reconnect_timeout_s`), say how that went in the failed trial's reason, and never
-blame the program for a shell the server's death cut short."""
+"""What the Android runner does when the phone or the adb server goes away.
+
+Every adb call has a timeout (adb.py). A phone that leaves mid-trial gives that trial a
+`run_failed` result naming the disconnect (or the adb server, when it is the server that stopped
+answering), then the runner waits up to `reconnect_timeout_s` for the serial to come back and
+the run goes on; results already stored are never touched, and a shell the server's death cut
+short is not blamed on the program."""
 
 from __future__ import annotations
 

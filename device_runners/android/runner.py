@@ -29,14 +29,10 @@ run        one shell script per trial (measure.py): the idle baseline, the measu
 close      put pinned clocks back; remove the trial files, or with `cleanup` everything the
            harness pushed.
 
-Faults: every adb call has a timeout (adb.py). A phone that leaves mid-trial gives that trial a
-`run_failed` result naming the disconnect (or the adb server, when it is the server that stopped
-answering), then the runner waits up to `reconnect_timeout_s` for the serial to come back and
-the run goes on; results already stored are never touched. A result that is no measurement (a
-NaN sample, a negative load time: contract.result_problems) is a `run_failed` result saying
-what was wrong; a failed trial keeps the tail of its program's log as its `log`.
-Errors a user can fix (battery too low, phone unusable) raise AndroidDeviceError, one line
-saying what to do.
+Faults (reconnect.py): every adb call has a timeout; a phone or adb server that leaves fails
+that trial and the run goes on once it is back. A result that is no measurement
+(contract.result_problems) is a `run_failed` result saying what was wrong, with the tail of its
+program's log. Errors a user can fix raise AndroidDeviceError, one line saying what to do.
 """
 
 from __future__ import annotations
@@ -96,20 +92,9 @@ from device_runners.contract import (
     ThermalInfo,
     result_problems,
 )
-from device_runners.runner import (
-    ArtifactFile,
-    GateReport,
-    Runner,
-    RuntimeSupport,
-    pass_gate,
-)
-from device_runners.sensors import (
-    THERMAL_SHELL,
-    THERMALSERVICE_SHELL,
-    ThermalReading,
-    parse_thermal_zones,
-    parse_thermalservice,
-)
+from device_runners.runner import ArtifactFile, GateReport, Runner, RuntimeSupport, pass_gate
+from device_runners.sensors import (THERMAL_SHELL, THERMALSERVICE_SHELL, ThermalReading,
+                                    parse_thermal_zones, parse_thermalservice)
 
 logger = logging.getLogger(__name__)
 
@@ -179,9 +164,9 @@ class AndroidRunner(Reconnecting, AppTrials, Runner):
         self.probe = probe
         self.catalog_entry = load_catalog().phone_for_model(probe.model)
         self.device = device_info(link.serial, probe, load_catalog())
-        # --cores: refused in one line here, before any work, on a phone without that cluster.
+        # --cores: refused here in one line, before any work, on a phone without the cluster.
         self.placement = Placement.choose(cores, phone_topology(probe, load_catalog()),
-                                          f"{link.serial} ({probe.model})")
+                                          f"{link.serial} ({probe.model})", self.device.soc or "")
         self.frequencies = FrequencyPin(link, WORKDIR, self.placement.topology) if pin_frequencies else None
         self.cooldown_s = cooldown_s
         self.native_runner = Path(native_runner) if native_runner else None
@@ -454,7 +439,8 @@ class AndroidRunner(Reconnecting, AppTrials, Runner):
             energy_samples=samples,
             warnings=(*result.warnings, *warnings),
             context={**result.context, **context, "thermal_readings": readings,
-                     "energy_window": window, **state, **self.placement.context(trial.cores)},
+                     "energy_window": window, **state,
+                     **self.placement.context(trial.cores, request.threads)},
         )
 
     # -- staging --------------------------------------------------------------------------------

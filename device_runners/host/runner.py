@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from device_runners.compute_peak import host_peak
 from device_runners.contract import STATUS_RUN_FAILED, ContractError, RunRequest, RunResult
 from device_runners.errors import DeviceError
 from device_runners.host import runtimes, system
@@ -125,7 +126,8 @@ class HostRunner(Runner):
         """One trial in a fresh process, with the load average before it: ExecuTorch in the
         native runner where it can be built, everything else in the Python worker."""
         self._ran_a_trial = True
-        context = {"loadavg_before": system.load_average(self.root)}
+        context = {"loadavg_before": system.load_average(self.root),
+                   "compute_peak": host_peak(min(request.threads, _usable_cpus(request)))}
         if request.runtime == "executorch" and self.native is not None and self.native.available():
             result = self.native.run(request, self.worker_env(request), self.memory_limit_bytes,
                                      self.device)
@@ -195,3 +197,12 @@ def _with_log(result: RunResult, stderr: str | bytes | None) -> RunResult:
     if not lines:
         return result
     return dataclasses.replace(result, log="\n".join(lines))
+
+
+def _usable_cpus(request: RunRequest) -> int:
+    """How many cores the trial may run on: its affinity, else this process's."""
+    if request.cpu_affinity:
+        return len(request.cpu_affinity)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

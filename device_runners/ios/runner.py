@@ -42,6 +42,7 @@ from device_runners.contract import (
 )
 from device_runners.host.runtimes import COREML_COMPUTE_UNITS
 from device_runners.ios import protocol
+from device_runners.ios.health import health_warnings, snapshot
 from device_runners.ios.catalog import load_catalog
 from device_runners.ios.energy import BatteryRecorder, energy_samples
 from device_runners.ios.transport import IosDevice, IosDeviceError, MissingFile, Transport
@@ -61,6 +62,7 @@ POLL_S = 0.5
 # How often a wait asks whether the launched app still runs (each ask is a devicectl command).
 PROCESS_CHECK_S = 2.0
 STATUS_TIMEOUT_S = 60.0
+STATUS_FRESH_S = 5.0  # a status this recent (the gate's) serves as the health before a trial
 # Time a trial may take beyond the request's own timeout: launching the app, copying files.
 SLACK_S = 60.0
 
@@ -104,6 +106,8 @@ class IosRunner(Runner):
         self.poll_s = poll_s
         self.xctest = xctest
         self.status: dict = {}
+        self._last_status: dict = {}
+        self._status_at: float | None = None
         self.problem = ""  # why the phone cannot be used right now, when it cannot
         self._pushed: dict[str, str] = {}  # phone path -> sha256 pushed this session
         self._notes: list[str] = []
@@ -150,6 +154,11 @@ class IosRunner(Runner):
         self.problem = ""
 
     def _ask_status(self) -> dict:
+        self._last_status = self._read_status()
+        self._status_at = time.monotonic()
+        return self._last_status
+
+    def _read_status(self) -> dict:
         probe = protocol.new_trial()
         pid = self.transport.launch(self.phone.udid, self.bundle_id,
                                     [protocol.STATUS_ARG, protocol.status_path(probe)])
@@ -216,6 +225,19 @@ class IosRunner(Runner):
         temps = {"battery": celsius} if celsius is not None else {}
         return ThermalReading(str(status.get("thermal_state", "unknown")), temps)
 
+    def _health(self) -> dict:
+        """A snapshot of the phone for the trial's context (device_runners/ios/health.py): the
+        app's status (asked again unless the gate asked moments ago), the battery's heat."""
+        status = {}
+        if self.xctest is None:  # in XCTest mode the status app may not be there
+            recent = self._status_at is not None and time.monotonic() - self._status_at < STATUS_FRESH_S
+            try:
+                status = self._last_status if recent else self._ask_status()
+            except IosDeviceError:
+                status = {}
+        self._status_at = None  # one snapshot per answer: the next one asks again
+        return snapshot(status, self._battery_temperature())
+
     def _battery_temperature(self) -> float | None:
         """The battery's temperature, °C, from the transport (iOS gives apps only
         ProcessInfo.thermalState, no temperature); None when the transport has none."""
@@ -241,10 +263,15 @@ class IosRunner(Runner):
             why = self.runtimes().why_not(request.runtime, request.backend)
             if why:
                 return RunResult.failed(request, self.device, STATUS_UNSUPPORTED, why)
+            before = self._health()
             if self.xctest is not None:
                 result = self.xctest.run(request, self.device)
             else:
                 result = self._run(request)
+            after = self._health()
+            result = dataclasses.replace(
+                result, warnings=(*result.warnings, *health_warnings(before, after)),
+                context={**result.context, "health": {"before": before, "after": after}})
         except IosDeviceError as exc:
             result = RunResult.failed(request, self.device, STATUS_RUN_FAILED, str(exc))
         return dataclasses.replace(result, device=self.device, context={

@@ -9,6 +9,8 @@ protocol it was asked to, so that its figure may be quoted? Valid, or not with e
     thermal        no trial throttled, and the thermal gate let every model start cool
     level shift    the latency did not run at two levels inside the trials (a core shared with
                    something the machine cannot see)
+    plausible      the cores it ran on could compute the model that fast (harness.bench.
+                   plausibility), where the runner says what they can
 
 It reads only stored figures (the record, its trials' contexts, the run's settings), so any
 record can be judged again; `harness show`, `--json`, the site and the farm's digest print it.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.bench.plausibility import implausible_text, plausibility
 from harness.bench.stats import MAX_TRIAL_SPREAD, level_shift
 
 # A trial's timed samples may add up to a little less than the loop's wall time (the clock is
@@ -122,6 +125,11 @@ def validity(record, bench: dict | None = None) -> Validity | None:
         found = next((w.split(";")[0] for w in record.warnings if "ran at two levels" in w), None)
     checks.append(Check("level shift", found is None, found or "no level shift",
                         warned_as="the latency ran at two levels"))
+    figures = plausibility(record)
+    if figures is not None:
+        checks.append(Check("plausible", not figures["implausible"],
+                            implausible_text(figures) if figures["implausible"] else
+                            f"{figures['efficiency']:.0%} of its cores' peak"))
     return Validity(tuple(checks))
 
 

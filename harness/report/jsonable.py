@@ -68,6 +68,7 @@ def run_json(run: RunInfo, records: int | None = None, measured: int | None = No
 def record_json(record: BenchmarkRecord, run: RunInfo | None = None,
                 samples: list[list[float]] | None = None) -> dict:
     """One cell: what ran, under which settings, its figures, and why it is flagged."""
+    from harness.bench.plausibility import plausibility
     from harness.bench.validity import validity
     from harness.placement.build import placement_of
     from harness.report.leaderboard import partial_note, settings_of
@@ -85,6 +86,7 @@ def record_json(record: BenchmarkRecord, run: RunInfo | None = None,
         "unstable": record.unstable,
         "warnings": list(record.warnings),
         "partial": partial_note(record) or None,
+        "plausibility": plausibility(record),
         "validity": (lambda v: v.to_dict() if v else None)(
             validity(record, (run.config.get("bench") if run else None))),
         "settings": {"threads": settings.threads,

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Mapping
 
 from harness.export.base import ARTIFACT_NUMERICS_FAILED, Artifact
+from harness.bench.plausibility import plausibility
 from harness.bench.validity import invalid_notes, validity
 from harness.export.index import table_order
 from harness.report.export_matrix import coverage_text
@@ -137,6 +138,9 @@ def flag_text(record: BenchmarkRecord, notes: Notes, run: RunInfo | None = None,
         words.append("imported")
     verdict = validity(record, bench if bench is not None else (run.config.get("bench") if run else None))
     invalid = invalid_notes(verdict, record.warnings)
+    if not (verdict is None or verdict.valid) and any(c.name == "plausible" and not c.passed
+                                                       for c in verdict.checks):
+        words.append("implausible")
     if verdict is not None and not verdict.valid:
         words.append("invalid")
     reason = record.reason
@@ -169,7 +173,7 @@ WIDE_COLUMNS = [
     Column("memory MB\nmodel/peak", "right"), Column("measured by"),
     Column("energy\nmJ", "right"), Column("power\nW", "right"), Column("thermal"),
     Column("delegated"), Column("params", "right"), Column("MACs", "right"),
-    Column("top-1\n(paper)", "right"), Column("latency (paper)\non its device"), Column("flag"),
+    Column("of peak", "right"), Column("top-1\n(paper)", "right"), Column("latency (paper)\non its device"), Column("flag"),
 ]
 
 
@@ -215,9 +219,15 @@ def run_table(records: list[BenchmarkRecord], notes: Notes, wide: bool = False,
             fmt_memory(res), fmt_model_memory(res), measured_by(res), energy,
             fmt_power_w(res.energy if res else None), fmt_thermal(res.thermal if res else None),
             delegation_text(r), fmt_count(info.get("params"), "M"), fmt_count(info.get("macs"), "G"),
-            fmt_top1(info), fmt_published_latency(info), flag,
+            fmt_efficiency(r), fmt_top1(info), fmt_published_latency(info), flag,
         )
     return table
+
+
+def fmt_efficiency(record: BenchmarkRecord) -> str:
+    """The share of its cores' peak the cell reached (harness.bench.plausibility)."""
+    figures = plausibility(record)
+    return f"{figures['efficiency']:.0%}" if figures else "n/a"
 
 
 def memory_line(records: list[BenchmarkRecord]) -> str:

@@ -30,10 +30,11 @@ from harness.report.figures import (
     model_memory_kb,
     origin_text,
 )
-from harness.bench.validity import invalid_notes, validity
 from harness.placement.text import site_rows, site_summary
-from harness.report.leaderboard import partial_note, run_note
+from harness.report.leaderboard import partial_note
+from harness.site.notes import NoteBook, refs_text, validity_row, validity_words, why
 from harness.site.plots import ParetoPoint
+from harness.site.sustained import sustained_view
 from harness.site.svg import HistoryPoint, history_svg, samples_svg
 from harness.store import BenchmarkRecord, RunInfo
 
@@ -182,41 +183,6 @@ def delegated_fig(record: BenchmarkRecord) -> Fig:
     return Fig(text, None if text == "n/a" else text, text)
 
 
-def _validity(record: BenchmarkRecord, run: RunInfo | None):
-    return validity(record, run.config.get("bench") if run else None)
-
-
-def _why(record: BenchmarkRecord, run: RunInfo | None) -> list[str]:
-    """The texts a record's flags point to: its reason, warnings, why it is not valid, and
-    partial or run notes."""
-    partial = partial_note(record)
-    reason = record.reason
-    if partial and reason and "interrupted after" in reason:
-        reason = ""
-    invalid = invalid_notes(_validity(record, run), record.warnings)
-    return [t for t in (reason, *record.warnings, *invalid, partial, run_note(record, run)) if t]
-
-
-class NoteBook:
-    """Numbered notes under a table (one number per distinct text)."""
-
-    def __init__(self):
-        self.texts: list[str] = []
-
-    def refs(self, texts) -> list[int]:
-        out = []
-        for t in texts:
-            t = " ".join(t.split())
-            if t not in self.texts:
-                self.texts.append(t)
-            out.append(self.texts.index(t) + 1)
-        return sorted(set(out))
-
-
-def _refs_text(numbers: list[int]) -> str:
-    return "[" + ",".join(map(str, numbers)) + "]" if numbers else ""
-
-
 def model_columns(info: dict) -> list[Fig]:
     pub = info.get("published") or {}
     return [
@@ -234,15 +200,15 @@ def index_row(model: str, fmt: str, record: BenchmarkRecord | None, info: dict, 
         cells = head + [Fig("not run", "~not run", "no run of this device and setting measured "
                                                    "this model in this format")] + [Fig("—")] * 10
         return IndexRow(model, href, fmt, NOT_RUN, _styled(cells))
-    why = _why(record, run)
-    refs = notes.refs(why)
+    reasons = why(record, run)
+    refs = notes.refs(reasons)
     s, res = record.stats, record.result
     summary = record.tool_summary
     if s is None and (summary is not None or record.memory_only):
-        return _row_without_samples(head, record, run, why, refs, href, fmt, model)
+        return _row_without_samples(head, record, run, reasons, refs, href, fmt, model)
     if s is None:
-        state = Fig(f"✗ {record.status}", "~" + record.status, "; ".join(why) or record.status)
-        flags = Fig(_refs_text(refs), _refs_text(refs) or None, "; ".join(why))
+        state = Fig(f"✗ {record.status}", "~" + record.status, "; ".join(reasons) or record.status)
+        flags = Fig(refs_text(refs), refs_text(refs) or None, "; ".join(reasons))
         cells = head + [state] + [Fig("—")] * 9 + [flags]
         return IndexRow(model, href, fmt, FAILED, _styled(cells))
     words = []
@@ -254,10 +220,8 @@ def index_row(model: str, fmt: str, record: BenchmarkRecord | None, info: dict, 
         words.append("partial")
     if run is not None and origin_text(run.config):
         words.append("imported")
-    verdict = _validity(record, run)
-    if verdict is not None and not verdict.valid:
-        words.append("invalid")
-    flag_text = " ".join(words + ([_refs_text(refs)] if refs else []))
+    words += validity_words(record, run)
+    flag_text = " ".join(words + ([refs_text(refs)] if refs else []))
     energy = fmt_energy_mj(res.energy if res else None)
     memory = model_memory_kb(res)
     cells = head + [
@@ -272,17 +236,17 @@ def index_row(model: str, fmt: str, record: BenchmarkRecord | None, info: dict, 
         Fig(energy, res.energy.joules_per_inference if res and energy != "n/a" else None),
         numerics_short(record),
         delegated_fig(record),
-        Fig(flag_text, flag_text or None, "; ".join(why)),
+        Fig(flag_text, flag_text or None, "; ".join(reasons)),
     ]
     return IndexRow(model, href, fmt, OK, _styled(cells))
 
 
-def _row_without_samples(head, record: BenchmarkRecord, run, why, refs, href, fmt, model) -> IndexRow:
+def _row_without_samples(head, record: BenchmarkRecord, run, reasons, refs, href, fmt, model) -> IndexRow:
     """An index row of a measured record without samples: another tool's own figure, named as
     the tool's and with no interval (or memory alone, with no latency)."""
     res, summary = record.result, record.tool_summary
     flag_text = " ".join(["imported"] * bool(run is not None and origin_text(run.config))
-                         + ([_refs_text(refs)] if refs else []))
+                         + ([refs_text(refs)] if refs else []))
     memory = model_memory_kb(res)
     latency = (Fig(fmt_summary(summary), summary.value_ms, summary.note or summary.label)
                if summary else Fig("memory only", None, "the tool measured memory, no latency"))
@@ -294,7 +258,7 @@ def _row_without_samples(head, record: BenchmarkRecord, run, why, refs, href, fm
         Fig(fmt_model_memory(res), memory / 1024 if memory is not None else None,
             "the model's own memory / the process peak, MB, measured by " + measured_by(res)),
         Fig("n/a"), numerics_short(record), delegated_fig(record),
-        Fig(flag_text, flag_text or None, "; ".join(why)),
+        Fig(flag_text, flag_text or None, "; ".join(reasons)),
     ]
     return IndexRow(model, href, fmt, OK, _styled(cells))
 
@@ -343,6 +307,7 @@ class ModelCell:
     # Where each operator ran (harness.placement.text): the lines over its table, and its rows.
     placement_lines: tuple[str, ...] = ()
     placement_rows: tuple[tuple[str, ...], ...] = ()
+    sustained: tuple[str, tuple[str, ...]] = ("", ())  # harness.site.sustained
 
     @property
     def state_class(self) -> str:
@@ -410,14 +375,6 @@ def _figures(record: BenchmarkRecord) -> tuple[tuple[str, str], ...]:
          if res and fmt_power_w(res.energy) != "n/a" else "n/a"),
         ("thermal", fmt_thermal(res.thermal if res else None)),
     )
-
-
-def _validity_row(record: BenchmarkRecord, run: RunInfo | None) -> tuple[tuple[str, str], ...]:
-    verdict = _validity(record, run)
-    if verdict is None:
-        return ()
-    return (("validity", "valid: " + "; ".join(c.text for c in verdict.checks) if verdict.valid
-             else "not valid: " + "; ".join(verdict.reasons)),)
 
 
 def _export_row(record: BenchmarkRecord) -> tuple[tuple[str, str], ...]:
@@ -491,13 +448,14 @@ def model_cell(record: BenchmarkRecord, run: RunInfo | None, history: list[Bench
         else FAILED,
         status=record.status,
         reason=record.reason,
-        figures=_figures(record) + _validity_row(record, run),
+        figures=_figures(record) + validity_row(record, run),
         export=_export_row(record),
         provenance=_provenance(record, run),
-        warnings=tuple(_why(record, run)),
+        warnings=tuple(why(record, run)),
         samples_plot=plot,
         history=hist_rows,
         history_plot=hist_plot,
         placement_lines=site_summary(record),
         placement_rows=site_rows(record),
+        sustained=sustained_view(record),
     )

@@ -230,3 +230,28 @@ def history_svg(points: list[HistoryPoint], width: int = 560, height: int = 140,
                    f'text-anchor="end">{escape(points[-1].label)}</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def series_svg(xs: list[float], ys: list[float | None], y_label: str, x_label: str,
+               width: int = 560, height: int = 140, label: str = "") -> str:
+    """One line over time (a sustained cell's windows: latency, temperature); points without a
+    value are skipped."""
+    points = [(x, y) for x, y in zip(xs, ys) if y is not None]
+    if len(points) < 2:
+        return ""
+    low, high = _range([y for _, y in points])
+    x_max = max(x for x, _ in points) or 1.0
+    frame = Frame(width, height, x_max, low, high)
+    out = [f'<svg class="plot" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+           f'role="img" aria-label="{escape(label, quote=True)}">', f"<title>{escape(label)}</title>"]
+    out += _axes(frame, y_label)
+    line = " ".join(f"{_n(frame.x(x))},{_n(frame.y(y))}" for x, y in points)
+    out.append(f'<polyline class="series" stroke="{TRIAL_COLOURS[0]}" points="{line}"/>')
+    for x, y in points:
+        out.append(f'<circle class="point" cx="{_n(frame.x(x))}" cy="{_n(frame.y(y))}" r="2">'
+                   f"<title>{x:.1f} s: {y:.4g}</title></circle>")
+    out.append(f'<text class="tick" x="{LEFT}" y="{height - BOTTOM + 14}">0</text>')
+    out.append(f'<text class="tick" x="{width - RIGHT}" y="{height - BOTTOM + 14}" '
+               f'text-anchor="end">{x_max:.0f} {escape(x_label)}</text>')
+    out.append("</svg>")
+    return "\n".join(out)

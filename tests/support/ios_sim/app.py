@@ -18,10 +18,14 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from device_runners.contract import STATUS_UNSUPPORTED, DeviceInfo, RunRequest, RunResult
 
+from tests.support.phone_physics.scaling import scale_result
+
+from .physics import as_modelled, log, model_of, performance_cores
 from .state import State
 
 
@@ -33,7 +37,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def status(state: State, udid: str) -> dict:
-    phone = state.phone(udid)
+    phone = as_modelled(state, state.phone(udid))
     return {"thermal_state": phone.thermal_state, "battery_level": phone.battery_level,
             "battery_state": "charging" if phone.charging else "unplugged",
             "low_power_mode": False,
@@ -56,11 +60,20 @@ def measure(state: State, udid: str, documents: Path, request: RunRequest) -> Ru
     local = dataclasses.replace(
         request, artifact_path=str(documents / request.artifact_path),
         check_inputs_path=str(documents / request.check_inputs_path) if request.check_inputs_path else "")
-    before = phone.thermal_state
+    before = as_modelled(state, phone).thermal_state
+    model = model_of(state, phone)  # replayed before the work, so scaling after it is quick
+    started, work = time.monotonic(), f"app-{os.getpid()}"
+    if model is not None:
+        cores = performance_cores(phone, request.threads)
+        log(state, udid, {"work": work, "pid": os.getpid(), "cpus": cores})
     result = HostRunner().run(local)  # its runners report the loop's wall-clock times, as the app does
+    if model is not None:
+        log(state, udid, {"done": work})
+        result = RunResult.from_dict(scale_result(model, result.to_dict(), cores, started, phone.physics))
     context = {**result.context,
                "thermal_readings": {"before": {"state": before, "temps_c": {}},
-                                    "after": {"state": state.phone(udid).thermal_state, "temps_c": {}}},
+                                    "after": {"state": as_modelled(state, state.phone(udid)).thermal_state,
+                                              "temps_c": {}}},
                "app": "ios_sim stand-in"}
     return dataclasses.replace(result, artifact_sha256=request.artifact_sha256, device=here, context=context)
 

@@ -50,6 +50,12 @@ class Phone:
     boot_state: str = "booted"
     ddi_services: bool = True  # the developer disk image is mounted (once connected)
     app_crashes: bool = False  # the launched app exits at once, writing nothing
+    # A phone's physics (tests/support/ios_sim/physics.py): a profile of phone_physics, e.g.
+    # "iphone12"; then thermal state, battery and the app's timings follow the model.
+    physics: str = ""
+    physics_seed: int = 0
+    physics_time_scale: float = 1.0
+    physics_boot: float = 0.0  # host monotonic seconds when the phone was added
 
 
 class State:
@@ -130,6 +136,8 @@ class IosSim:
                 os.environ[key] = value
 
     def add_phone(self, udid: str, **settings) -> Phone:
+        if settings.get("physics"):
+            settings.setdefault("physics_boot", time.monotonic())
         phone = Phone(udid=udid, **settings)
         self.state.save([p for p in self.state.phones() if p.udid != udid] + [phone])
         self.state.container(udid, BUNDLE)
@@ -140,6 +148,12 @@ class IosSim:
 
     def documents(self, udid: str, bundle: str = BUNDLE) -> Path:
         return self.state.container(udid, bundle) / "Documents"
+
+    def physics_log(self, udid: str, **entry) -> None:
+        """A change for a phone's physics from now on: charging=True, ambient_c=35.0."""
+        from .physics import log
+
+        log(self.state, udid, entry)
 
     def commands(self, tool: str | None = None) -> list[list[str]]:
         path = self.state.root / "commands.jsonl"

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from .physics import as_modelled
 from .state import State
 
 MISSING = 7000  # CoreDeviceError: the file does not exist
@@ -283,7 +284,7 @@ def pymobiledevice3(state: State, argv: list[str]) -> int:
 def _battery(state: State, phone) -> dict:
     """The gas gauge's keys pymobiledevice3 prints; iOS 16 serialises a negative current as an
     unsigned 16-bit value."""
-    current = state.phone(phone.udid)
+    current = as_modelled(state, state.phone(phone.udid))
     amps = current.busy_current_ma if state.app_running(phone.udid) else current.idle_current_ma
     if current.charging:
         amps = abs(amps) + 500
