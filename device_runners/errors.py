@@ -17,6 +17,11 @@ class DeviceNameError(DeviceError):
     harness exits with its usage code, 2)."""
 
 
+class DeviceOptionError(DeviceError):
+    """An option's value this device cannot take (`--cores prime` on a phone without prime
+    cores): the user's to correct, like a misspelt name (exit code 2)."""
+
+
 class NoSuchDevice(DeviceError):
     """A device kind knows the name (a catalog entry, say) but no such device is attached.
 

@@ -81,6 +81,7 @@ def app_code() -> str:
     return "\n".join(re.sub(r"//.*", "", p.read_text()) for p in paths)
 
 
+@pytest.mark.slow  # the Kotlin core's compile (kotlinc, 15 s); its contract stays in the default tier through the quicktype tests
 def test_the_core_passes_its_jvm_tests(core_jar):
     proc = java(core_jar, "org.harnessbench.core.CoreTestsKt")
     summary = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
@@ -129,6 +130,7 @@ def test_the_app_reads_every_request_field_the_protocol_needs():
     assert not unread, f"the Kotlin app never reads {', '.join(unread)}: read it, or say why in NOT_READ"
 
 
+@pytest.mark.slow  # the Kotlin core's compile (kotlinc, 15 s); its contract stays in the default tier through the quicktype tests
 def test_the_jvm_entry_answers_a_harness_request(core_jar, tmp_path):
     files = tmp_path / "files"
     (files / "harness" / "artifacts").mkdir(parents=True)
@@ -171,6 +173,7 @@ def test_the_jvm_entry_answers_a_harness_request(core_jar, tmp_path):
     assert set(json.loads(status.read_text())) == keys
 
 
+@pytest.mark.slow  # the Kotlin core's compile (kotlinc, 15 s); its contract stays in the default tier through the quicktype tests
 def test_a_bad_request_gets_a_failed_result_the_harness_reads(core_jar, tmp_path):
     files = tmp_path / "files"
     (files / "harness" / "requests").mkdir(parents=True)
@@ -184,6 +187,7 @@ def test_a_bad_request_gets_a_failed_result_the_harness_reads(core_jar, tmp_path
     assert (result.model, result.format) == ("m", "tflite")
 
 
+@pytest.mark.slow  # the Kotlin core's compile (kotlinc, 15 s); its contract stays in the default tier through the quicktype tests
 @pytest.mark.parametrize("case", sorted(LOOP_CASES))
 def test_the_kotlin_loops_are_timing_pys(core_jar, case):
     request = loop_request(LOOP_CASES[case][0])

@@ -87,6 +87,7 @@ def test_the_app_is_installed_and_measures_both_runtimes(env, phone, tmp_path, n
     assert "benchmark app v1" in devices.output
 
 
+@pytest.mark.slow  # the app path; the phone stays in the default tier through test_android_runner
 @needs_sandbox
 def test_an_older_app_is_upgraded_and_a_current_one_left_alone(env, phone, tmp_path, native_runner):
     old = build_standin_apk(tmp_path / "old.apk", version_code=0)

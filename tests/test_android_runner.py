@@ -263,6 +263,7 @@ def test_a_phone_unplugged_mid_trial_fails_that_cell_and_the_run_goes_on(
         ).fetchall() == stored_before
 
 
+@pytest.mark.slow  # a lost phone; faults stay in the default tier through test_worker_faults and test_faults
 def test_a_phone_that_never_comes_back_fails_the_remaining_cells_without_waiting_again(
     phone, harness_env, native_runner
 ):

@@ -174,6 +174,7 @@ def test_calibration_images_make_another_int8_artifact_and_say_so(tiny_matrix, s
     assert calibration["inputs"] == 4 and "read with Pillow" in calibration["source"]
 
 
+@pytest.mark.slow  # the cache stays in the default tier through test_export_cache
 def test_cache_ls_and_prune(tiny_matrix, shared_cache, tmp_path):
     cache_dir = tmp_path / "cache"
     shutil.copytree(shared_cache, cache_dir)

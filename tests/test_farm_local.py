@@ -178,6 +178,7 @@ def test_a_farm_run_run_again_continues_it(tmp_path, shared_cache):
                                           "config": runs[0].config["farm"]["config"]}
 
 
+@pytest.mark.slow  # the farm on a device stays in the default tier through the resume test
 def test_an_unavailable_device_is_skipped_rows_and_the_others_measure(tmp_path, shared_cache, monkeypatch):
     monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", "9")  # nothing listens: no phones
     (tmp_path / "farm_net.py").write_text(LIGHT + SHAPE)

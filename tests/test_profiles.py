@@ -104,6 +104,7 @@ def test_events_become_rows_by_operator_with_the_delegate_overhead_apart():
     assert profile["reference_ms"] == pytest.approx(1.2) and profile["iterations"] == 3
 
 
+@pytest.mark.slow  # profiles stay in the default tier through the parser tests
 def test_a_damaged_etdump_is_one_line_not_a_crash(tmp_path):
     damaged = tmp_path / "profile.etdump"
     damaged.write_bytes(b"\x00not an etdump" * 8)

@@ -167,7 +167,7 @@ def test_the_index_shows_the_three_states_and_why_a_cell_failed(site):
     # machine usually are; when none is, no flag may appear without a reason).
     for _, body in states.values():
         if "⚠ unstable" in body:
-            assert re.search(r'title="[^"]+"[^>]*>⚠ unstable \[\d', body), body
+            assert re.search(r'title="[^"]+"[^>]*>⚠ unstable (invalid )?\[\d', body), body
 
 
 def test_a_model_page_has_samples_by_trial_history_export_row_and_provenance(site):

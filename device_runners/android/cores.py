@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from device_runners.errors import DeviceError
+from device_runners.compute_peak import phone_peak
+from device_runners.errors import DeviceOptionError
 
 CORE_CHOICES = ("prime", "big", "little", "all")
 
@@ -35,7 +36,7 @@ class Cluster:
         return f"{self.role} {len(self.cpus)}x{core}{ghz} (CPU {_span(self.cpus)})"
 
 
-class CoresUnavailable(DeviceError):
+class CoresUnavailable(DeviceOptionError):
     """`--cores` asked for a cluster this phone does not have."""
 
 
@@ -116,13 +117,18 @@ class Placement:
     asked: str
     cpus: tuple[int, ...]
     topology: tuple[Cluster, ...]
+    soc: str = ""
 
     @classmethod
-    def choose(cls, choice: str | None, clusters: list[Cluster], phone: str) -> Placement:
-        return cls(choice or "", cores_for(choice, clusters, phone) if choice else (), tuple(clusters))
+    def choose(cls, choice: str | None, clusters: list[Cluster], phone: str, soc: str = "") -> Placement:
+        return cls(choice or "", cores_for(choice, clusters, phone) if choice else (), tuple(clusters), soc)
 
-    def context(self, used: tuple[int, ...]) -> dict:
-        """What a trial's context records: the choice, the CPUs used and their clusters."""
+    def context(self, used: tuple[int, ...], threads: int = 1) -> dict:
+        """What a trial's context records: the choice, the CPUs used and their clusters, and
+        the most the cores its threads ran on could compute (device_runners/compute_peak.py)."""
         roles = [c.role for c in self.topology if set(c.cpus) & set(used)]
+        rank = {cpu: i for i, cluster in enumerate(self.topology) for cpu in cluster.cpus}
+        busy = sorted(used, key=lambda cpu: rank.get(cpu, 0), reverse=True)[:max(1, threads)]
         return {"cores": {"asked": self.asked, "cpus": list(used), "clusters": roles,
-                          "layout": describe_topology(list(self.topology))}}
+                          "layout": describe_topology(list(self.topology))},
+                "compute_peak": phone_peak(self.topology, busy, self.soc) if used else None}

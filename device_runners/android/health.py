@@ -28,7 +28,7 @@ CPUFREQ_SHELL = (
 # Other processes' share of the CPU above this makes a trial's latency doubtful.
 BUSY_OTHERS_PCT = 20.0
 # A trial this long records the phone's state over time; its ticks come every tick_interval(s).
-LONG_TRIAL_S = 20.0
+LONG_TRIAL_S = 10.0
 
 
 def snapshot_lines(when: str) -> list[str]:

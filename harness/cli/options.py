@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from device_runners.errors import DeviceError, DeviceNameError
+from device_runners.errors import DeviceError, DeviceNameError, DeviceOptionError
 from harness import exit_codes
 from harness.errors import HarnessError, UsageError
 
@@ -35,7 +35,7 @@ def translate_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (UsageError, DeviceNameError) as exc:  # a misspelt name or a bad value: exit 2
+        except (UsageError, DeviceNameError, DeviceOptionError) as exc:  # the user's to correct: exit 2
             raise BadOption(str(exc)) from None
         except (HarnessError, DeviceError) as exc:
             raise click.ClickException(str(exc)) from None

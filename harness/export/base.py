@@ -115,6 +115,9 @@ class FormatSpec:
     # well it does among the formats that do (lower first); the paper check reads both.
     paper_names: tuple[str, ...] = ()
     paper_rank: int = 100
+    # The module of the per-layer numerics pass that names the layer where a failed check's
+    # error appears (harness.placement.layer_numerics); "" for a format without one.
+    layer_pass: str = ""
 
     @property
     def threshold(self) -> Threshold:

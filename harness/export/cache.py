@@ -119,9 +119,9 @@ def _placement_sources(fmt: FormatSpec) -> set[str]:
     sources = set()
     if fmt.runtime in ("executorch", "litert"):
         sources.add(inspect.getsourcefile(graph_nodes))
-    if fmt.name in layer_numerics.PASSES:
+    if fmt.layer_pass:
         sources.add(inspect.getsourcefile(layer_numerics))
-        sources.add(inspect.getsourcefile(importlib.import_module(layer_numerics.PASSES[fmt.name])))
+        sources.add(inspect.getsourcefile(importlib.import_module(fmt.layer_pass)))
     return sources
 
 

@@ -159,6 +159,7 @@ register_format(
 register_format(
     FormatSpec(
         name="executorch-int8",
+        layer_pass="harness.placement.executorch_layers",
         suffix=".pte",
         runtime="executorch",
         backend="xnnpack",

@@ -170,6 +170,7 @@ register_format(
 register_format(
     FormatSpec(
         name="tflite-fp16",
+        layer_pass="harness.placement.litert_layers",
         suffix=".tflite",
         runtime="litert",
         backend="xnnpack",
@@ -188,6 +189,7 @@ register_format(
 register_format(
     FormatSpec(
         name="tflite-int8",
+        layer_pass="harness.placement.litert_layers",
         suffix=".tflite",
         runtime="litert",
         backend="xnnpack",

@@ -172,20 +172,15 @@ def _absorbed(path: str, order: list[str], seen: set[str]) -> list[str]:
     return out
 
 
-# Format -> the runtime side of its per-layer pass, imported when used (each imports torch and
-# its runtime).
-PASSES = {"executorch-int8": "harness.placement.executorch_layers",
-          "tflite-int8": "harness.placement.litert_layers",
-          "tflite-fp16": "harness.placement.litert_layers"}
-
-
 def explain(fmt, model, artifact_path: str, calibration, x) -> dict | None:
     """The per-layer numerics of an export whose check failed, for the formats that have a
-    pass (PASSES); None for the others. Never raises: a pass that fails says why."""
+    pass (their FormatSpec's `layer_pass`, the module of its runtime side, imported when used:
+    each imports torch and its runtime); None for the others. Never raises: a pass that fails
+    says why."""
     import importlib
 
-    name = PASSES.get(fmt.name)
-    if name is None:
+    name = fmt.layer_pass
+    if not name:
         return None
     try:
         runtime, method = importlib.import_module(name).layer_outputs(model, fmt, artifact_path,
