@@ -183,6 +183,7 @@ def test_each_delegate_is_its_benchmark_model_flag(backend, flag):
     assert flag in argv and sum(a.startswith("--use_") for a in argv) == 1
 
 
+@pytest.mark.slow  # LiteRT on the phone stays in the default tier through test_android_runner
 @needs_sandbox
 def test_litert_delegates_are_cells_of_their_own(env, phone, tmp_path):
     # benchmark_model here is a script printing the GPU log above (20 timed runs: a short idle

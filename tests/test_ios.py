@@ -282,6 +282,7 @@ def test_the_thermal_gate_reads_the_battery_where_the_transport_can(sim, tmp_pat
     assert gate["timed_out"] is (hottest is not None)
 
 
+@pytest.mark.slow  # iPhone runs stay in the default tier through test_harness_run_on_an_iphone_stores_real_samples
 def test_litert_s_core_ml_delegate_is_its_own_cell_where_the_app_has_it(sim, tmp_path, shared_cache):
     """The app lists LiteRT's Core ML delegate: tflite is measured as built and through the
     delegate (tflite@coreml); the stand-in app cannot create the delegate, so that cell says so."""
@@ -338,6 +339,7 @@ def test_an_app_that_dies_at_launch_fails_at_once_not_at_the_timeout(sim, tmp_pa
     assert ran  # it asked devicectl which processes run
 
 
+@pytest.mark.slow  # the catalog stays in the default tier through test_the_catalog_knows_iphones
 def test_an_ipad_is_refused_in_one_line_unless_asked_for(sim, tmp_path, shared_cache):
     ipad = "00008020-0011223344556677"
     sim.add_phone(ipad, product_type="iPad11,2", name="Test iPad", device_type="iPad",

@@ -71,8 +71,11 @@ def plural(n: int, word: str) -> str:
 
 
 def fmt_duration(seconds: float) -> str:
+    """Seconds as a person says them: "4 s", "40 s" (to ten seconds), "12 min", "1.5 h"."""
+    if seconds < 10:
+        return f"{max(1, round(seconds)):.0f} s"
     if seconds < 90:
-        return f"{max(1, round(seconds / 10) * 10):.0f} s" if seconds >= 10 else "10 s"
+        return f"{round(seconds / 10) * 10:.0f} s"
     minutes = seconds / 60
     if minutes < 90:
         return f"{round(minutes):.0f} min"

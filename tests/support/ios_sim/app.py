@@ -23,8 +23,6 @@ from pathlib import Path
 
 from device_runners.contract import STATUS_UNSUPPORTED, DeviceInfo, RunRequest, RunResult
 
-from tests.support.phone_physics.scaling import scale_result
-
 from .physics import as_modelled, log, model_of, performance_cores
 from .state import State
 
@@ -69,6 +67,8 @@ def measure(state: State, udid: str, documents: Path, request: RunRequest) -> Ru
     result = HostRunner().run(local)  # its runners report the loop's wall-clock times, as the app does
     if model is not None:
         log(state, udid, {"done": work})
+        from tests.support.phone_physics.scaling import scale_result
+
         result = RunResult.from_dict(scale_result(model, result.to_dict(), cores, started, phone.physics))
     context = {**result.context,
                "thermal_readings": {"before": {"state": before, "temps_c": {}},

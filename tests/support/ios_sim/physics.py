@@ -15,8 +15,6 @@ import dataclasses
 import json
 import time
 
-from tests.support.phone_physics import PhoneModel, profile as load_profile
-
 # iOS's ProcessInfo.ThermalState names, in order
 IOS_STATES = ("nominal", "fair", "serious", "critical")
 
@@ -34,6 +32,8 @@ def model_of(state, phone) -> PhoneModel | None:
     """The phone's model, replayed up to now; None for a phone without physics."""
     if not getattr(phone, "physics", ""):
         return None
+    from tests.support.phone_physics import PhoneModel, profile as load_profile  # numpy, yaml: only here
+
     model = PhoneModel(load_profile(phone.physics), seed=phone.physics_seed, boot=phone.physics_boot,
                        inputs=inputs_path(state, phone.udid), time_scale=phone.physics_time_scale)
     model.advance(time.monotonic())
@@ -57,6 +57,8 @@ def as_modelled(state, phone):
 
 def performance_cores(phone, threads: int) -> list[int]:
     """The cores an app's threads run on: the fastest cluster's first ones."""
+    from tests.support.phone_physics import profile as load_profile
+
     p = load_profile(phone.physics)
     fastest = p.cpus_of(p.clusters[-1].name)
     return fastest[:max(1, threads)]
