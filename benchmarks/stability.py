@@ -63,7 +63,7 @@ def main() -> int:
                 "--leaderboard", str(Path(tmp) / "leaderboard.md")]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
-        medians, widths = [], []
+        medians, widths, intervals, within = [], [], [], []
         for i in range(args.invocations):
             proc = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=tmp)
             if proc.returncode != 0:
@@ -77,6 +77,9 @@ def main() -> int:
             s = record.stats
             medians.append(s.median)
             widths.append(s.ci_width_fraction)
+            intervals.append((s.ci_low, s.ci_high))
+            within.append((s.within_ci_low if s.within_ci_low is not None else s.ci_low,
+                           s.within_ci_high if s.within_ci_high is not None else s.ci_high))
             spread = f"{s.trial_spread:.1%}" if s.trial_spread is not None else "n/a"
             # The machine's load just before: what explains a median that lands apart.
             load = record.trial_results[0].context.get("loadavg_before", {}).get("1min")
@@ -94,6 +97,14 @@ def main() -> int:
     print(f"median of medians   {center:.4f} ms")
     print(f"spread of medians   {spread:.2%}  (target <= {TARGET_SPREAD:.0%})")
     print(f"CI widths           {min(widths):.2%} .. {max(widths):.2%} of the median")
+    # Does one invocation's interval hold the next one's median? The interval between sessions
+    # (printed beside every median) should, about 95% of the time; the within-session one,
+    # from the pooled samples as if they were independent, mostly does not.
+    pairs = list(zip(range(len(medians)), range(1, len(medians))))
+    held = sum(intervals[a][0] <= medians[b] <= intervals[a][1] for a, b in pairs)
+    held_within = sum(within[a][0] <= medians[b] <= within[a][1] for a, b in pairs)
+    print(f"next median held    by the interval between sessions: {held} of {len(pairs)}; "
+          f"by the within-session interval: {held_within} of {len(pairs)}")
     return 0 if spread <= TARGET_SPREAD else 1
 
 
