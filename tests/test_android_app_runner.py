@@ -108,13 +108,14 @@ def test_an_older_app_is_upgraded_and_a_current_one_left_alone(env, phone, tmp_p
 
 
 @needs_sandbox
-def test_no_app_and_no_apk_is_one_line_per_cell(env, phone):
+def test_no_app_and_no_apk_is_one_line_before_any_export(env, phone):
     out = run(env, "--runner", "app", "--app-apk", "/nonexistent/app.apk", formats="executorch")
-    assert out.exit_code != 0
-    [record] = records(env)
-    assert record.status == "run_failed"
-    assert record.reason.startswith("The benchmark app org.harnessbench.bench cannot be used on SIMAPP01: "
-                                    "it is not installed, and there is no APK to install: build android_app/")
+    assert out.exit_code == 1  # the phone's state, not a misspelt option
+    [line] = out.output.strip().splitlines()
+    assert line.endswith("The benchmark app org.harnessbench.bench cannot be used on SIMAPP01: "
+                         "it is not installed, and there is no APK to install: build android_app/ "
+                         "(android_app/README.md) or pass --app-apk PATH."), line
+    assert records(env) == []  # nothing exported, nothing measured
 
 
 @pytest.mark.parametrize("text, choice", [

@@ -216,6 +216,9 @@ class AndroidRunner(Reconnecting, AppTrials, Runner):
             self._notes += notes
             if "Thermal Status" not in self.probe.thermal_text:
                 self._thermal_command = THERMAL_SHELL  # Android 9 and older: kernel zones
+            if "app" in self.programs.values():
+                # A run in the app cannot start without it: said once, before any export.
+                self.app.ensure_installed()
             if self.frequencies is not None:
                 self.frequencies.pin()
                 self._notes += self.frequencies.notes
