@@ -112,9 +112,9 @@ def combine(cell: SessionSpread | None, prior: SessionSpread | None,
 
 
 def t_quantile(df: int, level: float = LEVEL) -> float:
-    from scipy.stats import t  # here: reading stored figures needs no scipy
+    from scipy.special import stdtrit  # t's quantile; here: reading stored figures needs no scipy
 
-    return float(t.ppf(0.5 + level / 2, df))
+    return float(stdtrit(df, 0.5 + level / 2))
 
 
 def repeat_interval(median: float, trials: int, spread: SessionSpread,
@@ -146,7 +146,7 @@ class TrialComparison:
 def compare_trials(a_median: float, a_trials: int, b_median: float, b_trials: int,
                    spread: SessionSpread, level: float = LEVEL) -> TrialComparison:
     """log(B/A) with standard error s*sqrt(1/kA + 1/kB) and t with the spread's df."""
-    from scipy.stats import t
+    from scipy.special import stdtr  # t's distribution function (scipy.stats takes a second)
 
     diff = math.log(b_median) - math.log(a_median)
     se = spread.sd * math.sqrt(1.0 / a_trials + 1.0 / b_trials)
@@ -154,7 +154,7 @@ def compare_trials(a_median: float, a_trials: int, b_median: float, b_trials: in
         p = 1.0 if diff == 0 else 0.0
         return TrialComparison(math.exp(diff), math.exp(diff), math.exp(diff), p, spread, 0.0)
     q = t_quantile(spread.df, level)
-    p = float(2 * t.sf(abs(diff) / se, spread.df))
+    p = float(2 * stdtr(spread.df, -abs(diff) / se))
     return TrialComparison(math.exp(diff), math.exp(diff - q * se), math.exp(diff + q * se), p, spread, se)
 
 
@@ -162,8 +162,8 @@ def trials_to_resolve(spread: SessionSpread, change: float = 0.05, level: float 
                       power: float = 0.8) -> int:
     """About how many trials per side would tell a `change` (5%) apart from none: the usual
     two-sample size, 2 (z_(1-alpha/2) + z_power)^2 s^2 / log(1 + change)^2."""
-    from scipy.stats import norm
+    from scipy.special import ndtri  # the normal quantile
 
-    z = norm.ppf(0.5 + level / 2) + norm.ppf(power)
+    z = ndtri(0.5 + level / 2) + ndtri(power)
     n = 2 * (z * spread.sd / math.log1p(change)) ** 2
     return max(MIN_TRIALS, math.ceil(n))
