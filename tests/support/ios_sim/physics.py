@@ -14,6 +14,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported lazily below: a phone without physics needs none of it
+    from tests.support.phone_physics import PhoneModel
 
 # iOS's ProcessInfo.ThermalState names, in order
 IOS_STATES = ("nominal", "fair", "serious", "critical")
