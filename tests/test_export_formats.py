@@ -23,14 +23,35 @@ from harness.report.export_matrix import format_totals
 from harness.zoo import resolve_models
 
 FORMATS = sorted(f.name for f in all_formats())
+# Built here but run only on devices this host is not (an Apple chip, an Android GPU), and the
+# slowest of the matrix to export (11 s of the tiny convnet's 38): their exports are checked in
+# the slow tier, the formats that run here in the default one.
+DEVICE_ONLY = ("executorch-coreml", "executorch-vulkan")
+DEFAULT_TIER = [name for name in FORMATS if name not in DEVICE_ONLY]
+
+
+def _param(name: str):
+    return pytest.param(name, marks=pytest.mark.slow) if name in DEVICE_ONLY else name
+
+
+class TinyMatrix(dict):
+    """{format name: Artifact} of the tiny convnet, each format exported when first asked for
+    (once per session, into the shared cache)."""
+
+    def __init__(self, cache):
+        super().__init__()
+        self.cache = cache
+        self.spec = resolve_models(TINY)
+
+    def __missing__(self, name: str):
+        [artifact] = export_matrix(self.spec, [get_format(name)], self.cache)
+        self[name] = artifact
+        return artifact
 
 
 @pytest.fixture(scope="session")
 def tiny_matrix(shared_cache):
-    """{format name: Artifact} of the tiny convnet in every format (about a minute, once)."""
-    spec = resolve_models(TINY)
-    artifacts = export_matrix(spec, all_formats(), ArtifactCache(shared_cache))
-    return {a.format: a for a in artifacts}
+    return TinyMatrix(ArtifactCache(shared_cache))
 
 
 def test_every_format_is_registered():
@@ -40,7 +61,7 @@ def test_every_format_is_registered():
     }
 
 
-@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("name", [_param(name) for name in FORMATS])
 def test_format_exports_and_passes_numerics_where_it_runs(tiny_matrix, name):
     artifact = tiny_matrix[name]
     fmt = get_format(name)
@@ -60,7 +81,8 @@ def test_format_exports_and_passes_numerics_where_it_runs(tiny_matrix, name):
 
 
 def test_quantized_formats_are_smaller_than_fp32(tiny_matrix):
-    size = {name: a.size_bytes for name, a in tiny_matrix.items()}
+    size = {name: tiny_matrix[name].size_bytes
+            for name in ("executorch", "executorch-int8", "tflite", "tflite-fp16", "tflite-int8")}
     assert size["executorch-int8"] < size["executorch"]
     assert size["tflite-int8"] < size["tflite-fp16"] < size["tflite"]
 
@@ -77,8 +99,6 @@ def test_delegation_coverage_is_stored_for_every_delegate(tiny_matrix):
     assert xnnpack["backend"] == "XNNPACK" and 0 < xnnpack["delegated_nodes"] <= xnnpack["total_nodes"]
     int8 = tiny_matrix["executorch-int8"].details["delegation"]
     assert int8["delegated_nodes"] > xnnpack["delegated_nodes"]  # quantize/dequantize nodes too
-    coreml = tiny_matrix["executorch-coreml"].details["delegation"]
-    assert coreml["backend"] == "Core ML" and coreml["delegated_nodes"] > 0
     portable = tiny_matrix["executorch-portable"].details["delegation"]
     assert portable["delegated_nodes"] == 0 and portable["total_nodes"] > 0
     for name in ("tflite", "tflite-fp16", "tflite-int8"):
@@ -90,6 +110,14 @@ def test_delegation_coverage_is_stored_for_every_delegate(tiny_matrix):
         assert litert["delegated_nodes"] == litert["total_nodes"] == sum(details["operators"].values())
     assert tiny_matrix["onnx"].details["operators"]["Conv"] == 2
     assert tiny_matrix["eager"].details["operators"]["aten.conv2d.default"] == 2
+
+
+@pytest.mark.slow
+def test_the_device_only_delegates_record_their_coverage(tiny_matrix):
+    coreml = tiny_matrix["executorch-coreml"].details["delegation"]
+    assert coreml["backend"] == "Core ML" and coreml["delegated_nodes"] > 0
+    vulkan = tiny_matrix["executorch-vulkan"].details["delegation"]
+    assert vulkan["backend"] == "Vulkan" and vulkan["delegated_nodes"] > 0
 
 
 def test_int8_tflite_takes_quantized_input_and_gives_float_output(tiny_matrix):
@@ -125,29 +153,36 @@ def test_coreml_package_spec_has_the_model_shapes_and_precision(tiny_matrix, nam
 def test_coreml_runtime_refuses_off_apple_and_knows_its_compute_units(tiny_matrix):
     with pytest.raises(UnsupportedArtifact, match="macOS/iOS only"):
         load_artifact(tiny_matrix["coreml"].path, "coreml", backend="coreml:cpu_and_ne")
+    # The delegate is refused before the program is read: any .pte shows it (the Core ML
+    # delegate's own export is in the slow tier).
     with pytest.raises(UnsupportedArtifact, match="coreml delegate runs on macOS/iOS only"):
-        load_artifact(tiny_matrix["executorch-coreml"].path, "executorch", backend="coreml")
+        load_artifact(tiny_matrix["executorch"].path, "executorch", backend="coreml")
     assert coreml_compute_units("coreml:cpu_and_ne") == "cpu_and_ne"
     assert coreml_compute_units("coreml") == "all"
     with pytest.raises(ValueError, match="cpu_only"):
         coreml_compute_units("coreml:neural_engine")
 
 
-def test_harness_export_prints_one_row_per_model_and_format(tiny_matrix, shared_cache, tmp_path):
+@pytest.mark.parametrize("selector", [",".join(DEFAULT_TIER), pytest.param("all", marks=pytest.mark.slow)])
+def test_harness_export_prints_one_row_per_model_and_format(tiny_matrix, shared_cache, selector):
+    names = FORMATS if selector == "all" else DEFAULT_TIER
+    for name in names:
+        tiny_matrix[name]  # exported once, before
     t0 = time.perf_counter()
-    out = CliRunner().invoke(main, ["export", "--models", TINY, "--formats", "all",
+    out = CliRunner().invoke(main, ["export", "--models", TINY, "--formats", selector,
                                     "--cache-dir", str(shared_cache)], catch_exceptions=False)
     assert out.exit_code == 0, out.output
     rows = [line.split() for line in out.output.splitlines()
             if line.startswith("tiny_models_tiny_convnet ")]
-    assert len(rows) == len(FORMATS)
-    for name in FORMATS:
+    assert len(rows) == len(names)
+    for name in names:
         [row] = [r for r in rows if r[1] == name]
         assert row[2] == "ok" and "(cached)" in " ".join(row)  # status
         assert any(word in ("B", "kB", "MB") for word in row)  # size
     assert "runs on macOS/iOS only" in out.output
     assert "XNNPACK 7/7 nodes" in out.output  # LiteRT coverage
-    assert f"{len(FORMATS)} cells: {len(FORMATS)} ok, 0 numerics_failed, 0 failed; {len(FORMATS)} from the cache" in out.output
+    n = len(names)
+    assert f"{n} cells: {n} ok, 0 numerics_failed, 0 failed; {n} from the cache" in out.output
     assert time.perf_counter() - t0 < 30  # nothing was exported again
     totals = {t.format: t for t in format_totals(list(tiny_matrix.values()))}
     assert totals["tflite"].ok == 1 and totals["tflite"].export_s > 0

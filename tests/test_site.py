@@ -54,10 +54,12 @@ FAILING = f"{TESTS / 'tiny_models.py'}:failing_forward"
 
 
 def harness(args, env, check):
-    out = subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env,
-                         cwd=os.path.dirname(env["HARNESS_DB"]), capture_output=True, text=True,
-                         timeout=900)
-    assert out.returncode == check, (args, out.stdout, out.stderr)
+    """The command in this process (the CLI's own process is test_cli_output's), from the
+    database's directory, where a run writes its leaderboard."""
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=os.path.dirname(env["HARNESS_DB"])):
+        out = runner.invoke(main, args, env=env, catch_exceptions=False)
+    assert out.exit_code == check, (args, out.output)
     return out
 
 
