@@ -137,6 +137,8 @@ def run(ctx, **params):
 
 
 def _run(store, params: dict) -> int:
+    # A misspelt format is said before torch and the exporters load (two seconds).
+    format_selector = check_formats(params["format_selector"])
     from harness.export.base import resolve_formats
     from harness.export.cache import ArtifactCache, default_cache_dir
     from harness.report.estimate import fmt_duration, plural
@@ -150,7 +152,7 @@ def _run(store, params: dict) -> int:
     jobs = resolve_jobs(p["jobs"])
     specs = resolve_models(p["model_selector"], p["input_shape"], weights=p["weights"],
                            numerics_reference=p.get("numerics_reference"))
-    formats = resolve_formats(check_formats(p["format_selector"]))
+    formats = resolve_formats(format_selector)
     device_options = {o: p[o] for o in _device_option_names() if o in p}
     run_id = p["resume"] or new_run_id()
     cells = CellsToRun(
