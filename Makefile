@@ -17,6 +17,10 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 FIRST_RUN := $(BIN)/harness run --device host --models repvit_m0_9 --formats executorch,tflite
 
+# The tests start the harness in hundreds of processes: with PYTHONDONTWRITEBYTECODE set (some
+# CI images set it), each compiles the harness from source again, a second per run.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: run env test test-env test-slow test-all clean-env
 
 run: $(BIN)/.installed-run

@@ -1,4 +1,3 @@
-import pytest
 """`harness run` end to end on this host, with the real exporters and runtimes."""
 
 import os
@@ -7,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from tests.support.processes import processes
