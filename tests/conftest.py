@@ -7,6 +7,9 @@
   `python -m pytest -q -m slow` (a later -m replaces the first); `make test-all` and `.ci/run`
   run both.
 - `needs(reason)`: a test lacking what it needs skips, except under CI=true (tests/support/ci.py).
+- The tests run in parallel (pytest-xdist, pyproject.toml's addopts), one worker per core up to
+  four: every worker builds its own session fixtures (servers, the shared export cache), so more
+  workers would mostly repeat the same exports. No test may rely on being alone on the machine.
 """
 
 import os
@@ -17,6 +20,10 @@ import pytest
 # server): fixtures for any test module, defined in tests/support/.
 from tests.support.ci import unavailable
 from tests.support.store_backends import db, pg_server, pg_url  # noqa: F401
+
+
+def pytest_xdist_auto_num_workers(config):
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def pytest_runtest_setup(item):

@@ -70,7 +70,9 @@ def _whole_figures(text: str, records, width: int | None) -> None:
                 and re.search(rf"\s{re.escape(r.format)}\s", line)]
         assert any(figure in row for row in rows), (figure, rows, text)
     if width is not None:
-        too_long = [line for line in lines if len(line) > width]
+        # A path longer than the terminal is wide stands alone on its line, where a terminal
+        # wraps it and a copy of it still works; every other line fits.
+        too_long = [line for line in lines if len(line) > width and len(line.split()) > 1]
         assert not too_long, too_long
 
 

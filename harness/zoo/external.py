@@ -35,7 +35,11 @@ def _load_factory_from_file(path: Path, attr: str) -> Callable[[], nn.Module]:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        # Compiled from the file as it is now, never from a cached .pyc: Python trusts its
+        # bytecode cache while the source's mtime (to the second) and size are unchanged, so an
+        # edit that keeps the size within a second would build the old model under the new
+        # source's cache key.
+        exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)
     except Exception as exc:
         raise HarnessError(f"Importing {path} failed: {type(exc).__name__}: {exc}") from None
     if not hasattr(module, attr):
