@@ -468,3 +468,44 @@ def test_pareto_plot_draws_the_frontier_and_is_an_inline_svg_of_the_page():
     ids = re.findall(r'\bid="([^"]+)"', svg)
     assert ids and all(i.startswith("g1-") for i in ids)
     assert all(ref.startswith("g1-") for ref in re.findall(r'(?:url\(#|href="#)([^")]+)', svg))
+
+
+LAYOUT = """
+const W = document.documentElement.clientWidth;
+const tables = [...document.querySelectorAll('table.index')].map(t => {
+  const box = t.closest('div.scroll');
+  return [t.id, box.clientWidth, box.scrollWidth];
+});
+const escaping = [...document.querySelectorAll('body *')]
+  .filter(el => !(el.parentElement && el.parentElement.closest('div.scroll'))
+                && el.getBoundingClientRect().right > W + 1)
+  .map(el => el.tagName + '.' + el.className);
+const texts = [...document.querySelectorAll('svg text')]
+  .map(t => [t.textContent.trim(), t.getBoundingClientRect()]).filter(([, r]) => r.width > 0);
+const overlapping = [];
+for (let i = 0; i < texts.length; i++) for (let j = i + 1; j < texts.length; j++) {
+  const [a, p] = texts[i], [b, q] = texts[j];
+  if (p.left < q.right - 1 && q.left < p.right - 1 && p.top < q.bottom - 1 && q.top < p.bottom - 1)
+    overlapping.push(a + ' / ' + b);
+}
+return {page: document.documentElement.scrollWidth, window: W, tables, escaping, overlapping};
+"""
+
+
+def test_in_chromium_every_page_fits_a_laptop_and_a_phone_and_no_label_covers_another(
+        site, browser):  # noqa: F811 - the fixture imported from tests/support
+    pages = sorted(site["out"].rglob("*.html"))
+    assert len(pages) >= 5
+    for width in (1400, 390):
+        browser.set_window_size(width, 1000)
+        for page in pages:
+            browser.get(page.as_uri())
+            seen = browser.execute_script(LAYOUT)
+            where = f"{page.relative_to(site['out'])} at {width} px"
+            # Nothing but a table's own scrolling box is wider than the window ...
+            assert seen["page"] <= seen["window"] and not seen["escaping"], (where, seen)
+            # ... a laptop shows every index table whole, without scrolling sideways ...
+            if width == 1400:
+                assert all(inner <= box for _, box, inner in seen["tables"]), (where, seen)
+            # ... and no plot's text (a trial's name, an axis's, a point's) covers another.
+            assert not seen["overlapping"], (where, seen)

@@ -44,6 +44,7 @@ STATE_CLASS = {OK: "st-ok", FAILED: "st-failed", NOT_RUN: "st-notrun"}
 INDEX_COLUMNS = ("model", "family", "params", "MACs", "top-1 (paper)", "format", "state",
                  "median ms", "95% CI", "p90 ms", "n", "load ms", "model memory MB",
                  "energy mJ", "numerics", "delegated", "flags")
+WORD_COLUMNS = frozenset(("model", "family", "state", "numerics", "delegated", "flags"))
 NUMERIC_COLUMNS = frozenset(("params", "MACs", "top-1 (paper)", "median ms", "p90 ms", "n",
                              "load ms", "model memory MB", "energy mJ"))
 
@@ -60,6 +61,10 @@ def _styled(cells: list["Fig"]) -> tuple["Fig", ...]:
             classes.append("state")
         if "⚠" in fig.text:
             classes.append("unstable")
+        if column in WORD_COLUMNS or (column == "median ms" and "(" in fig.text):
+            # Words, not one figure (a name, the flags, a tool's own summary): these may wrap,
+            # so the table fits a laptop's screen; a figure and its interval never do.
+            classes.append("words")
         out.append(replace(fig, css=" ".join(classes)))
     return tuple(out)
 

@@ -100,9 +100,42 @@ def pareto_svg(points: list[ParetoPoint], title: str, prefix: str) -> str:
         ax.set_title(title)
         ax.grid(True, linewidth=0.4, alpha=0.5)
         fig.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.12)
+        _label_points(fig, ax, points, best)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None})
     return inline_svg(buf.getvalue(), prefix, tips)
+
+
+# Where a point's name may go, in points from the point: right and up first, then the other
+# corners; a name that would cover another name, the legend or leave the axes is left out (the
+# point's tooltip still names it).
+LABEL_OFFSETS = ((4, 3), (4, -9), (-4, 3), (-4, -9))
+# Beyond this many points only the frontier's are named: a crowded plot of names reads as none.
+LABEL_ALL_UP_TO = 16
+
+
+def _label_points(fig, ax, points: list[ParetoPoint], best: list[ParetoPoint]) -> None:
+    """Names beside the points (model and format), placed so that none overlaps another."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # the axes' limits and the legend's place are settled by a draw
+    renderer = canvas.get_renderer()
+    taken = [ax.get_legend().get_window_extent(renderer)]
+    inside = ax.get_window_extent(renderer)
+    named = points if len(points) <= LABEL_ALL_UP_TO else best
+    for p in sorted(named, key=lambda p: (p not in best, p.latency_ms)):
+        for dx, dy in LABEL_OFFSETS:
+            text = ax.annotate(f"{p.model} · {p.format}", (p.latency_ms, p.top1),
+                               xytext=(dx, dy), textcoords="offset points", fontsize=7,
+                               color="#333333", ha="left" if dx > 0 else "right")
+            box = text.get_window_extent(renderer)
+            fits = (inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0
+                    and box.y1 <= inside.y1)
+            if fits and not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                break
+            text.remove()
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.S)

@@ -88,7 +88,11 @@ def _axes(frame: Frame, y_label: str) -> list[str]:
     out = [f'<rect class="frame" x="{LEFT}" y="{TOP}" width="{frame.width - LEFT - RIGHT}" '
            f'height="{frame.height - TOP - BOTTOM}"/>']
     ticks = nice_ticks(frame.y_low, frame.y_high)
-    for tick, text in zip(ticks, tick_texts(ticks)):
+    scale = 1.0
+    if ticks and y_label.endswith("ms") and max(abs(t) for t in ticks) < 0.1:
+        # Microseconds: "5.6825" fits beside the axis's name where "0.0056825" ran into it.
+        scale, y_label = 1000.0, y_label[:-2] + "µs"
+    for tick, text in zip(ticks, tick_texts([t * scale for t in ticks])):
         y = _n(frame.y(tick))
         out.append(f'<line class="grid" x1="{LEFT}" x2="{frame.width - RIGHT}" y1="{y}" y2="{y}"/>')
         out.append(f'<text class="tick" x="{LEFT - 4}" y="{y}" text-anchor="end" '
@@ -168,8 +172,10 @@ def samples_svg(trials: list[list[float]], median: float | None = None, width: i
             x = _n(frame.x(offset - 0.5))
             out.append(f'<line class="split" x1="{x}" x2="{x}" y1="{TOP}" '
                        f'y2="{height - BOTTOM}"/>')
-        out.append(f'<text class="tick" x="{_n(frame.x(offset))}" y="{height - BOTTOM + 14}" '
-                   f'fill="{colour}">trial {i + 1}</text>')
+        name = _trial_label(i + 1, span * len(trial) / total)
+        if name:
+            out.append(f'<text class="tick" x="{_n(frame.x(offset))}" y="{height - BOTTOM + 12}" '
+                       f'fill="{colour}">{name}</text>')
         offset += len(trial)
     if median is not None:
         y = _n(frame.y(median))
@@ -179,10 +185,19 @@ def samples_svg(trials: list[list[float]], median: float | None = None, width: i
         out.append(f'<text class="tick" x="{width - RIGHT}" y="{TOP - 4}" '
                    f'text-anchor="end">{len(above)} above the top edge, up to '
                    f'{escape(fmt_ms(max(above)))} ms</text>')
-    out.append(f'<text class="tick" x="{width - RIGHT}" y="{height - BOTTOM + 14}" '
+    # The axis's name on a row below the trials' names, which may reach the right edge.
+    out.append(f'<text class="tick" x="{width - RIGHT}" y="{height - BOTTOM + 24}" '
                f'text-anchor="end">sample, in time order ({total})</text>')
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _trial_label(number: int, pixels: float) -> str:
+    """A trial's name under its stretch of the plot, as much of it as fits: "trial 3", "3" or
+    nothing (its line still says which trial it is on hover)."""
+    if pixels >= 44:
+        return f"trial {number}"
+    return str(number) if pixels >= 12 else ""
 
 
 @dataclass(frozen=True)
