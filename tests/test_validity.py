@@ -97,6 +97,31 @@ def test_a_trial_stopped_by_max_iterations_stopped_as_asked():
     assert uncapped.reasons == ["trial 1, 2, 3 timed less than 5 s"]
 
 
+def test_a_stored_cell_knows_its_trials_stopped_at_the_cap(tmp_path):
+    """Read back, a record's trials hold no samples (the samples table does): the cap is read
+    from the runner's own words or the pooled count, and the Python worker's loop time from its
+    start and end on the wall clock."""
+    capped = dict(BENCH, max_iterations=200, min_duration_s=5.0)
+    worker = [{"timed_start_unix": 100.0, "timed_end_unix": 100.2}] * 3  # 0.2 s each
+    record = _cell(_sessions(), contexts=worker)
+    with Store(tmp_path / "h.db") as store:
+        run_id = store.begin_run({"device_id": "host", "platform": "linux"}, {"bench": capped},
+                                 "harness run", None, "0")
+        store.add_record(dataclasses.replace(record, run_id=run_id))
+        [stored] = store.records(run_id)
+    assert all(not t.samples_ms for t in stored.trial_results)
+    assert {c.name: c.text for c in validity(stored, capped).checks}["duration"] == \
+        "every trial reached --max-iterations 200 before 5 s (as asked)"
+    assert validity(stored, dict(capped, max_iterations=100_000)).reasons == \
+        ["trial 1, 2, 3 timed less than 5 s"]
+    # The native runner says why it stopped, whatever the count.
+    native = [{"timed_duration_s": 0.2, "timed_stop_reason": "max_iterations"}] * 3
+    verdict = validity(_cell(_sessions(), contexts=native), dict(capped, max_iterations=100_000))
+    assert verdict.valid
+    timed_out = [{"timed_duration_s": 0.2, "timed_stop_reason": "max_duration"}] * 3
+    assert not validity(_cell(_sessions(), contexts=timed_out), capped).valid
+
+
 def test_heat_and_a_gate_that_timed_out_are_not_valid():
     hot = ThermalInfo(before="ok", after="throttled", throttled=True)
     assert validity(_cell(_sessions(), thermal=hot), BENCH).reasons == ["the device throttled during a trial"]

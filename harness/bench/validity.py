@@ -55,6 +55,29 @@ class Validity:
                 "checks": {c.name: {"passed": c.passed, "text": c.text} for c in self.checks}}
 
 
+def _timed_s(trial) -> float:
+    """How long `trial`'s timed loop ran: as its runner measured it, else from the loop's start
+    and end on the wall clock (the Python worker's), else the sum of its samples."""
+    context = trial.context
+    if context.get("timed_duration_s"):
+        return context["timed_duration_s"]
+    start, end = context.get("timed_start_unix"), context.get("timed_end_unix")
+    if start and end and end > start:
+        return end - start
+    return sum(trial.samples_ms) / 1000.0
+
+
+def _reached_cap(trial, cap: int | None, stats) -> bool:
+    """Whether `trial` stopped at --max-iterations: as its runner says (the native runner's
+    `timed_stop_reason`), else by its count of samples (a stored record's trials keep theirs in
+    the samples table: the pooled count shared out then)."""
+    reason = trial.context.get("timed_stop_reason")
+    if reason:
+        return reason == "max_iterations"
+    count = len(trial.samples_ms) or (stats.n // max(stats.trials or 1, 1))
+    return bool(cap) and count >= cap
+
+
 def validity(record, bench: dict | None = None) -> Validity | None:
     """The verdict of a measured record (None for one not measured, or imported from another
     tool); `bench` is its run's settings (`config["bench"]`), without which the minimums are
@@ -79,10 +102,10 @@ def validity(record, bench: dict | None = None) -> Validity | None:
     want_s = bench.get("min_duration_s")
     if want_s:
         cap = bench.get("max_iterations")
-        timed = [t.context.get("timed_duration_s") or sum(t.samples_ms) / 1000.0 for t in trials]
+        timed = [_timed_s(t) for t in trials]
         short = [i + 1 for i, s in enumerate(timed) if s and s < want_s * DURATION_SLACK]
         # A trial that reached --max-iterations stopped where it was asked to, not short.
-        capped = [i for i in short if cap and len(trials[i - 1].samples_ms) >= cap]
+        capped = [i for i in short if _reached_cap(trials[i - 1], cap, stats)]
         short = [i for i in short if i not in capped]
         text = (f"trial {', '.join(map(str, short))} timed less than {want_s:g} s" if short
                 else f"every trial timed {want_s:g} s or more")
