@@ -10,12 +10,13 @@ what the registry holds, so no list of formats can drift from the formats themse
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from harness.generated_index import index_main
 
 INDEX_PATH = Path(__file__).with_name("index.json")
 FIELDS = ("name", "suffix", "runtime", "backend", "precision", "description", "order",
@@ -68,15 +69,7 @@ def build_index() -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.export.index", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"rewrite {INDEX_PATH.name}")
-    args = parser.parse_args(argv)
-    text = json.dumps(build_index(), indent=1) + "\n"
-    if args.write:
-        INDEX_PATH.write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return index_main("python -m harness.export.index", __doc__.splitlines()[0], build_index, INDEX_PATH, argv)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,13 @@ differs from what the registry holds, so it cannot drift.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from harness.generated_index import index_main
 from harness.zoo.published import PublishedFacts, published_facts
 
 INDEX_PATH = Path(__file__).with_name("index.json")
@@ -67,15 +67,7 @@ def build_index() -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.zoo.index", description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"rewrite {INDEX_PATH.name}")
-    args = parser.parse_args(argv)
-    text = json.dumps(build_index(), indent=1) + "\n"
-    if args.write:
-        INDEX_PATH.write_text(text)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return index_main("python -m harness.zoo.index", __doc__.splitlines()[0], build_index, INDEX_PATH, argv)
 
 
 if __name__ == "__main__":
