@@ -1,7 +1,8 @@
 # Day one in two commands, on a machine with only Python 3.11 (see the README):
 #
 #   make run    a virtual environment in .venv, PyTorch's CPU build, the harness with the
-#               ExecuTorch and LiteRT exporters, and the first benchmark on this host
+#               ExecuTorch and LiteRT exporters, CMake for the native runner, and the first
+#               benchmark on this host
 #   make test   what the tests need besides (Python extras, npm packages, Debian's servers where
 #               it may: tools/install_system_packages.sh says which need root), then the
 #               default test tier (at most 5 minutes on 2 cores)
@@ -37,7 +38,7 @@ $(BIN)/.installed-torch: $(BIN)/python tools/install_torch.py
 	@touch $@
 
 $(BIN)/.installed-run: $(BIN)/.installed-torch pyproject.toml
-	$(PIP) install --quiet -e ".[executorch,tflite]"
+	$(PIP) install --quiet -e ".[executorch,tflite,native]"
 	@touch $@
 
 $(BIN)/.installed-test: $(BIN)/.installed-torch pyproject.toml package.json package-lock.json

@@ -32,7 +32,7 @@ ROWS = {
     "CORE": "",
     "ET": "executorch",
     "TFLITE": "tflite",
-    "PHONE": "executorch,tflite",
+    "PHONE": "executorch,tflite,native",
     "ONNX": "onnx",
     "COREML": "coreml",
     "SITE": "site",
