@@ -32,17 +32,24 @@ the request asked) needs the request, so the harness calls it where results ente
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-from device_runners.errors import DeviceError
+# ContractError, SCHEMA_PATH, schema and wire_types are this module's names too.
+from device_runners.contract_wire import (  # noqa: F401
+    SCHEMA_PATH,
+    ContractError,
+    dumps,
+    is_finite,
+    loads,
+    schema,
+    show_number,
+    validate,
+    wire_types,
+)
 
 SCHEMA_VERSION = 3
-SCHEMA_PATH = Path(__file__).with_name("contract.schema.json")
 
 # Status values a result may carry.
 STATUS_OK = "ok"
@@ -50,176 +57,6 @@ STATUS_UNSUPPORTED = "unsupported"
 STATUS_EXPORT_FAILED = "export_failed"
 STATUS_RUN_FAILED = "run_failed"
 STATUSES = (STATUS_OK, STATUS_UNSUPPORTED, STATUS_EXPORT_FAILED, STATUS_RUN_FAILED)
-
-
-class ContractError(DeviceError):
-    """A request or result does not keep the contract.
-
-    `detail` is what is wrong without naming the object ("timed sample 3 is NaN"), for a
-    message that names it already ("the native runner's result is invalid: ...").
-    """
-
-    def __init__(self, message: str, detail: str = ""):
-        super().__init__(message)
-        self.detail = detail or message
-
-
-@lru_cache(maxsize=1)
-def _schema() -> dict:
-    return json.loads(SCHEMA_PATH.read_text())
-
-
-def wire_types(schema: dict | None = None) -> list[str]:
-    """The object $defs that travel between harness and runner: RunRequest, RunResult and what
-    they reference. ResultContext is not among them: context stays an open map on the wire (a
-    runner adds keys of its own), and the harness checks the keys it reads separately.
-    The generated Kotlin and Swift contracts cover exactly these."""
-    defs = (schema or _schema())["$defs"]
-    seen: list[str] = []
-    todo = ["RunRequest", "RunResult"]
-    while todo:
-        name = todo.pop(0)
-        if name in seen:
-            continue
-        seen.append(name)
-        for ref in _refs(defs[name]):
-            todo.append(ref.rsplit("/", 1)[-1])
-    return [name for name in seen if defs[name].get("type") == "object"]
-
-
-def _refs(spec) -> list[str]:
-    if isinstance(spec, dict):
-        found = [spec["$ref"]] if isinstance(spec.get("$ref"), str) else []
-        return found + [ref for value in spec.values() for ref in _refs(value)]
-    if isinstance(spec, list):
-        return [ref for value in spec for ref in _refs(value)]
-    return []
-
-
-@lru_cache(maxsize=None)
-def _validator(kind: str):
-    """A checked validator for the definition `kind`, built once per process: building one
-    (what jsonschema.validate does on every call) costs a tenth of a second, and a run
-    validates every request and result."""
-    import jsonschema
-
-    schema = dict(_schema())
-    schema["$ref"] = f"#/$defs/{kind}"
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
-_SAMPLE_ARRAYS = ("samples_ms", "warmup_samples_ms")
-
-
-def _without_samples(data: dict) -> dict:
-    """`data` with its sample arrays cut to their first sample when every sample is a number
-    >= 0, as the schema asks (one is kept for the rules on non-empty arrays): jsonschema walks a list in Python, a tenth of a second per ten thousand samples, and a
-    sustained trial holds millions. Anything else keeps the arrays for jsonschema to judge."""
-    if not isinstance(data, dict):
-        return data
-    lean = dict(data)
-    for key in _SAMPLE_ARRAYS:
-        values = data.get(key)
-        if isinstance(values, list) and all(type(v) in (int, float) and v >= 0 for v in values):
-            lean[key] = values[:1]
-    return lean
-
-
-def validate(kind: str, data: dict) -> None:
-    """Validate `data` against the schema's definition `kind` ("RunRequest" or "RunResult")."""
-    import jsonschema
-
-    try:
-        # The error jsonschema.validate would raise: the best match among all of them.
-        error = jsonschema.exceptions.best_match(_validator(kind).iter_errors(_without_samples(data)))
-        if error is not None:  # said about the whole result, samples and all
-            error = jsonschema.exceptions.best_match(_validator(kind).iter_errors(data))
-        if error is not None:
-            raise error
-    except jsonschema.ValidationError as exc:
-        where = _describe_path(tuple(exc.absolute_path))
-        what = exc.message
-        if exc.instance is None and exc.validator == "type" and "number" in exc.validator_value:
-            what = "null is not a number (a runner that writes NaN or infinity as null?)"
-        raise ContractError(f"{kind} is invalid at {where}: {what}", f"{where}: {what}") from None
-
-
-# ----------------------------------------------------------------------------------------------
-# Strict JSON: NaN and infinity have no JSON spelling. Python writes and reads them as the tokens
-# NaN/Infinity by default; other runners' parsers refuse those, and a NaN sample would sort and
-# average as nonsense. So they are refused both ways, with the place named.
-
-
-def _describe_path(path: tuple) -> str:
-    """A place in a request or result as a user reads it: "timed sample 3", "energy/avg_power_w"."""
-    series = {"samples_ms": "timed sample", "warmup_samples_ms": "warm-up sample"}
-    if len(path) == 2 and path[0] in series and isinstance(path[1], int):
-        return f"{series[path[0]]} {path[1] + 1}"
-    return "/".join(str(p) for p in path) or "(top level)"
-
-
-def _is_finite(value) -> bool:
-    return isinstance(value, int) or math.isfinite(value)  # ints: any size, never NaN
-
-
-def _first_non_finite(data, path: tuple = ()) -> tuple[tuple, float] | None:
-    """The path and value of the first NaN or infinity in `data` (dicts, lists, tuples), if any."""
-    if isinstance(data, float) and not _is_finite(data):
-        return path, data
-    if isinstance(data, dict):
-        items = data.items()
-    else:
-        items = enumerate(data) if isinstance(data, (list, tuple)) else ()
-    for key, value in items:
-        found = _first_non_finite(value, (*path, key))
-        if found is not None:
-            return found
-    return None
-
-
-def _show(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    return "infinite" if value > 0 else "minus infinity"
-
-
-def _refuse_constant(token: str):
-    raise ContractError(f"{token} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not _is_finite(value):
-        raise ContractError(f"{text} is beyond a double's range")
-    return value
-
-
-def _loads(kind: str, text: str) -> dict:
-    """`text` parsed as strict JSON; raises ContractError naming where a NaN or infinity is."""
-    try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except ContractError:
-        found = _first_non_finite(json.loads(text))  # parsed again leniently, to say where
-        where, value = found if found is not None else ((), math.nan)
-        detail = f"{_describe_path(where)} is {_show(value)}, which JSON cannot hold"
-        raise ContractError(f"{kind} is invalid: {detail}", detail) from None
-    except ValueError as exc:  # json.JSONDecodeError
-        raise ContractError(f"{kind} is not JSON: {exc}", f"not JSON ({exc})") from None
-
-
-def _dumps(kind: str, data: dict) -> str:
-    """`data` as strict JSON; raises ContractError naming where a NaN or infinity is."""
-    try:
-        return json.dumps(data, allow_nan=False)
-    except ValueError:
-        found = _first_non_finite(data)
-        if found is None:
-            raise
-        where, value = found
-        detail = f"{_describe_path(where)} is {_show(value)}, which JSON cannot hold"
-        raise ContractError(f"{kind} cannot be written as JSON: {detail}", detail) from None
 
 
 def _from_dict(cls, data: dict):
@@ -273,7 +110,7 @@ class RunRequest:
         return d
 
     def to_json(self) -> str:
-        return _dumps("RunRequest", self.to_dict())
+        return dumps("RunRequest", self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunRequest":
@@ -286,7 +123,7 @@ class RunRequest:
 
     @classmethod
     def from_json(cls, text: str) -> "RunRequest":
-        return cls.from_dict(_loads("RunRequest", text))
+        return cls.from_dict(loads("RunRequest", text))
 
 
 @dataclass(frozen=True)
@@ -419,7 +256,7 @@ class RunResult:
         return d
 
     def to_json(self) -> str:
-        return _dumps("RunResult", self.to_dict())
+        return dumps("RunResult", self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict, check_problems: bool = True,
@@ -450,7 +287,7 @@ class RunResult:
 
     @classmethod
     def from_json(cls, text: str) -> "RunResult":
-        return cls.from_dict(_loads("RunResult", text))
+        return cls.from_dict(loads("RunResult", text))
 
     @classmethod
     def failed(
@@ -481,8 +318,8 @@ ENERGY_FIGURES = ("joules_per_inference", "joules_per_inference_uncertainty", "a
 
 def _bad_time(value: float) -> str | None:
     """What is wrong with a time in ms ("NaN", "-2 ms, below 0"), or None when it is sound."""
-    if not _is_finite(value):
-        return _show(value)
+    if not is_finite(value):
+        return show_number(value)
     return f"{value:g} ms, below 0" if value < 0 else None
 
 
@@ -530,8 +367,8 @@ def result_problems(result: RunResult) -> list[str]:
             problems.append(f"{what} 0 ms: the runner's clock did not advance")
     for name in ENERGY_FIGURES:
         value = getattr(result.energy, name)
-        if value is not None and not _is_finite(value):
-            problems.append(f"energy {name} is {_show(value)}")
+        if value is not None and not is_finite(value):
+            problems.append(f"energy {name} is {show_number(value)}")
     for i, output in enumerate(result.check_outputs, 1):
         size = math.prod(output.shape)
         if size != len(output.values):

@@ -102,10 +102,10 @@ def test_every_context_key_the_harness_reads_is_declared_in_the_schema():
     (`context.get("x")`, `context["x"]`, `ctx.get("x")`) is in $defs/ResultContext with a type."""
     import re
 
-    from device_runners.contract import _schema
+    from device_runners.contract import schema
     from tests.support.paths import ROOT
 
-    declared = set(_schema()["$defs"]["ResultContext"]["properties"])
+    declared = set(schema()["$defs"]["ResultContext"]["properties"])
     pattern = re.compile(r"\b(?:context|ctx)(?:\.get\(|\[)\"([a-z_]+)\"")
     read = {}
     for path in (ROOT / "harness").rglob("*.py"):

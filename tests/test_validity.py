@@ -118,7 +118,7 @@ def test_a_stored_cell_knows_its_trials_stopped_at_the_cap(tmp_path):
     native = [{"timed_duration_s": 0.2, "timed_stop_reason": "max_iterations"}] * 3
     verdict = validity(_cell(_sessions(), contexts=native), dict(capped, max_iterations=100_000))
     assert verdict.valid
-    timed_out = [{"timed_duration_s": 0.2, "timed_stop_reason": "max_duration"}] * 3
+    timed_out = [{"timed_duration_s": 0.2, "timed_stop_reason": "max_duration_s"}] * 3
     assert not validity(_cell(_sessions(), contexts=timed_out), capped).valid
 
 
