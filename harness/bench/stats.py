@@ -37,6 +37,7 @@ stored figures of older versions once, when it opens the database):
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
@@ -174,14 +175,7 @@ def median_ci(samples, level: float = CI_LEVEL) -> tuple[float, float, float]:
 
 def _first(holds, n: int) -> int:
     """The least k in 0..n for which `holds(k)`, for a `holds` false then true as k grows."""
-    low, high = 0, n
-    while low < high:
-        middle = (low + high) // 2
-        if holds(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return low
+    return bisect.bisect_left(range(n + 1), True, key=holds)
 
 
 def bootstrap_medians(
