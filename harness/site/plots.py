@@ -118,9 +118,10 @@ def _label_points(fig, ax, points: list[ParetoPoint], best: list[ParetoPoint]) -
     """Names beside the points (model and format), placed so that none overlaps another."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()  # the axes' limits and the legend's place are settled by a draw
-    renderer = canvas.get_renderer()
+    # The axes' limits and the legend's place settle in a draw; this one lays them out
+    # without painting (the SVG is painted once, by savefig).
+    fig.draw_without_rendering()
+    renderer = FigureCanvasAgg(fig).get_renderer()
     taken = [ax.get_legend().get_window_extent(renderer)]
     inside = ax.get_window_extent(renderer)
     named = points if len(points) <= LABEL_ALL_UP_TO else best
