@@ -291,7 +291,9 @@ def test_an_adb_server_that_stops_mid_trial_is_named_and_no_server_is_started(
 
         def stop_the_server_mid_trial():
             def started():  # the stand-in runner is "measuring": it said so with its file
-                return list(phone.host_path("/").rglob("stand-in-started"))
+                # Under the phone's own /data: host_path("/") is this machine's root, which
+                # the phone shares read-only, and a walk of all of it outlasts the trial.
+                return list(phone.host_path("/data/local/tmp").rglob("stand-in-started"))
 
             wait_until(started, 300, what="the stand-in runner")
             server.stop()
