@@ -240,8 +240,11 @@ def test_compare_classifies_a_heavier_model_in_the_same_cell_as_slower(tmp_resul
     assert "Regressions: tiny_models_tiny_convnet/executorch" in slowed.output
     assert "artifact changed" in slowed.output
 
-    # The other way round it is faster, which is no reason to fail; ids may be prefixes.
-    sped_up = cli.invoke(main, ["compare", heavy, first[:17]])
+    # The other way round it is faster, which is no reason to fail; ids may be prefixes. The
+    # shortest prefix that tells the two apart: both runs may begin within one second, and then
+    # their ids share everything but part of the random suffix.
+    unique = next(i for i, (x, y) in enumerate(zip(first, heavy)) if x != y) + 1
+    sped_up = cli.invoke(main, ["compare", heavy, first[:unique]])
     assert sped_up.exit_code == 0, sped_up.output
     assert "1 faster" in sped_up.output
 
