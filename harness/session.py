@@ -105,12 +105,11 @@ class RunSession:
         """Measure `specs` x `formats` into a stored run (harness.run); its id. The run's log
         is `<store's log dir>/run-<run id>.log` (a resumed run appends to its own)."""
         from harness.run import RunOptions, run_benchmarks
-        from harness.store import new_run_id
 
         if self.runner is None:
             raise RuntimeError("RunSession.run before open(): use `with RunSession(...)`.")
         cells = cells or CellsToRun()
-        run_id = cells.resume or cells.run_id or new_run_id()
+        run_id = cells.resume or cells.run_id or store.unused_run_id()
         log_path = run_log_path(store, run_id)
         options = RunOptions(
             calibration_dir=cells.calibration_dir, limits=self.settings.child_limits(cells.jobs),

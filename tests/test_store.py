@@ -6,6 +6,7 @@ import secrets
 import sqlite3
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -39,6 +40,24 @@ def test_records_and_raw_samples_round_trip(db):
         assert rec.stats.median == pytest.approx(1.025)
         assert rec.result.load_ms == 5.0
         assert store.get_run(run_id[:10]).status == RUN_COMPLETE
+
+
+def test_a_new_run_never_takes_an_id_already_stored(db, monkeypatch):
+    # Two runs begun in one second share all of their ids but two random bytes, which clash once
+    # in 65,536. The clock and the random source are held still here so that they clash now.
+    monkeypatch.setattr(time, "strftime", lambda fmt, *t: "20261207-230136")
+    draws = iter(["beef", "beef", "cafe"])
+    monkeypatch.setattr(secrets, "token_hex", lambda n: next(draws))
+    with Store(db) as store:
+        first = store.begin_run(DEVICE, {}, "harness run", None, "0.1")
+        second = store.begin_run(DEVICE, {}, "harness run", None, "0.1")
+        assert (first, second) == ("20261207-230136-beef", "20261207-230136-cafe")
+        assert {r.id for r in store.runs()} == {first, second}
+
+        monkeypatch.setattr(secrets, "token_hex", lambda n: "beef")  # every draw taken
+        with pytest.raises(StoreError, match="No unused run id .* run again in a second"):
+            store.begin_run(DEVICE, {}, "harness run", None, "0.1")
+        assert len(store.runs()) == 2
 
 
 def test_latest_records_keeps_the_newest_cell(db):

@@ -144,7 +144,6 @@ def _run(store, params: dict) -> int:
     from harness.report.estimate import fmt_duration, plural
     from harness.report.leaderboard import write_leaderboard
     from harness.session import CellsToRun, RunSession, run_log_path
-    from harness.store import new_run_id
     from harness.zoo import resolve_models
 
     p = params
@@ -154,7 +153,7 @@ def _run(store, params: dict) -> int:
                            numerics_reference=p.get("numerics_reference"))
     formats = resolve_formats(format_selector)
     device_options = {o: p[o] for o in _device_option_names() if o in p}
-    run_id = p["resume"] or new_run_id()
+    run_id = p["resume"] or store.unused_run_id()
     cells = CellsToRun(
         jobs=jobs, run_id=run_id, resume=p["resume"], profile=bool(p.get("profile")),
         calibration_dir=p["calibration_images"], argv=shlex.join(sys.argv),
