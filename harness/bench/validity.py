@@ -74,7 +74,7 @@ def _reached_cap(trial, cap: int | None, stats) -> bool:
     reason = trial.context.get("timed_stop_reason")
     if reason:
         return reason == "max_iterations"
-    count = len(trial.samples_ms) or (stats.n // max(stats.trials or 1, 1))
+    count = len(trial.samples_ms) or stats.n // (stats.trials or 1)
     return bool(cap) and count >= cap
 
 
