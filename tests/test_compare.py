@@ -129,6 +129,16 @@ def test_one_sample_per_trial_is_judged_on_its_trials():
     assert cell.notes[0].startswith("undecided: the trials spread") and "trials per side" in cell.notes[0]
 
 
+def test_a_record_compared_with_itself_is_no_change_however_its_trials_spread():
+    # Two trials 20% apart: two runs like this one would be undecided, but one record on both
+    # sides (`harness compare RUN RUN`) is one set of sessions, not two.
+    spread = dataclasses.replace(_record("m", [[10.0, 10.1], [12.0, 12.1]]), id=7)
+    [cell] = compare_records([spread], [spread])
+    assert cell.verdict == NO_CHANGE and cell.ratio == 1.0 and cell.notes == ("the same record",)
+    [cell] = compare_records([spread], [dataclasses.replace(spread, id=8)])  # another record
+    assert cell.verdict == UNDECIDED
+
+
 def test_one_trial_a_side_cannot_decide_and_says_why():
     rng = np.random.default_rng(5)
     a, b = _record("m", _sessions(rng, 1.0, trials=1, offset=0)), _record("m", _sessions(rng, 1.5, trials=1, offset=0))

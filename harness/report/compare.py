@@ -26,6 +26,9 @@ The rule, with THRESHOLD = 5% and ALPHA = 0.01 (both options):
                no other cell of the device stored there is no spread at all, and it says so.
     broken     measured in A, failed in B (run_failed, export_failed, ...)
 
+One stored record on both sides (a run compared with itself) is no change: its trials are one set
+of sessions, not two.
+
 A side that holds another tool's summary and no samples (an imported benchmark_model log: its
 mean, min and max; AI Hub's one figure; harness.store.ToolSummary) has no trials to compare: it
 is judged by ranges, slower when B's lowest figure is above A's highest by more than THRESHOLD,
@@ -213,6 +216,11 @@ def compare_cell(a: BenchmarkRecord | None, b: BenchmarkRecord | None,
     if not _measured(b):
         return CellComparison(**where, verdict=BROKEN, a_median=_figure(a),
                               notes=(_unmeasured_note("B", b),))
+    if a.id is not None and a.id == b.id:
+        # One stored record on both sides (a run compared with itself): its trials are one set
+        # of sessions, not two, so there is no spread between sides to test; it is no change.
+        return CellComparison(**where, verdict=NO_CHANGE, a_median=_figure(a),
+                              b_median=_figure(b), ratio=1.0, notes=("the same record",))
     if a.stats is None or b.stats is None:
         return compare_summaries(a, b, where, threshold, samples)
     return compare_trials_of(a, b, where, threshold, alpha, samples)
