@@ -116,6 +116,12 @@ def _connect_failure(server: str, where: str, user: str, dbname: str, detail: st
     if "starting up" in lower or "shutting down" in lower or "recovery mode" in lower:
         return (f"PostgreSQL at {server} is not accepting connections yet ({detail}); wait for "
                 "it to be up, then run again.")
+    if "no space left" in lower or "could not write init file" in lower:
+        # A backend writes the relation cache's init file into the database's directory when it
+        # starts: with that disk full, PostgreSQL refuses the session.
+        return (f"The disk of PostgreSQL at {server} is full ({detail}): it starts no session in "
+                f"{dbname!r}; the records stored so far are kept. Free some space on the server "
+                "and run again.")
     if lower.startswith(("invalid ", "missing ")):
         return (f"{where} is not a usable PostgreSQL URL ({detail}); write it as "
                 "postgresql://USER@HOST:PORT/DATABASE (docs/store.md).")
